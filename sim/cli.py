@@ -43,6 +43,10 @@ def main(argv=None) -> int:
     except (UserError, ConfigError) as e:
         print(f"salo {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # output piped into e.g. `head`: not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""Score multiply-accumulate unit of a PE (stage 1 of SALO's PE)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ScoreMac"]
+
+
+class ScoreMac(wiring.Component):
+    """Saturating multiply-accumulate ``acc <= sat((0 if clear else acc) + q*k)``.
+
+    Parameters (widths computed by the caller from the config):
+    ``data_width`` (q, k: signed) and ``acc_width`` (acc: signed, saturating;
+    at least ``2*data_width - 1``).
+
+    Ports: in ``q``, ``k``, ``en``, ``clear``; out ``acc``.
+
+    Timing: latency 1.  ``acc`` is the only register: on a clock edge with
+    ``en`` high it takes the saturated sum; with ``en`` low it holds (``clear``
+    is ignored then).  ``clear`` with ``en`` starts a new score with q*k
+    (no bubble).  Reset value 0.  Bit-exact vs :func:`sim.models.score_mac`
+    (saturation after every step).
+    """
+
+    latency = 1
+
+    def __init__(self, *, data_width: int, acc_width: int):
+        if data_width < 1:
+            raise ValueError(f"data_width = {data_width} is invalid: allowed >= 1")
+        if acc_width < 2 * data_width - 1:
+            raise ValueError(f"acc_width = {acc_width} is invalid: allowed >= "
+                             f"2*data_width-1 = {2 * data_width - 1}")
+        self.data_width = data_width
+        self.acc_width = acc_width
+        super().__init__({
+            "q": In(signed(data_width)),
+            "k": In(signed(data_width)),
+            "en": In(1),
+            "clear": In(1),
+            "acc": Out(signed(acc_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.acc_width
+        hi, lo = (1 << (w - 1)) - 1, -(1 << (w - 1))
+        # exact: max(acc_width, 2*data_width) + 1 bits, no overflow before saturation
+        base = Mux(self.clear, 0, self.acc)
+        total = Signal(signed(max(w, 2 * self.data_width) + 1))
+        m.d.comb += total.eq(base + self.q * self.k)
+        with m.If(self.en):
+            with m.If(total > hi):
+                m.d.sync += self.acc.eq(hi)
+            with m.Elif(total < lo):
+                m.d.sync += self.acc.eq(lo)
+            with m.Else():
+                m.d.sync += self.acc.eq(total)
+        return m

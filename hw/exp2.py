@@ -1,0 +1,131 @@
+"""Piecewise-linear 2**score unit of a PE (stage 2 of SALO's PE)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .exp_table import exp_pwl_table
+
+__all__ = ["Exp2Pwl"]
+
+
+class Exp2Pwl(wiring.Component):
+    """p = 2**(score / 2**score_frac) as (mantissa ``mant``, exponent ``exp``).
+
+    Parameters (computed by the caller from the config): ``acc_width`` (score,
+    signed), ``score_frac`` (fraction bits of the score), ``prob_width`` /
+    ``prob_frac`` (mantissa, unsigned, in [1, 2) when non-zero), ``exp_width``
+    (exponent, signed), ``segments`` (a power of two; coefficients from
+    :func:`hw.exp_table.exp_pwl_table`).
+
+    With n = score >> score_frac (floor), f the low score_frac bits, seg the
+    top log2(segments) bits of f and f_low the rest::
+
+        mant = min(base[seg] + ((slope[seg]*f_low + 2**(score_frac-1)) >> score_frac),
+                   2**prob_width - 1)
+        n > exp_max: (min(2**(prob_frac+1)-1, 2**prob_width-1), exp_max)
+        n < exp_min or zero_in: exact zero (0, exp_min);  else exp = n
+
+    Bit-exact vs :func:`sim.models.pe_probability` (valid = not zero_in).
+
+    Timing: pipelined, ``latency`` = 2, one score per cycle.  Registered:
+    stage 1 after the table lookup and the multiply (slope*f_low, base,
+    the clipped exponent, the over/underflow flags, valid, zero); stage 2 the
+    outputs ``mant``, ``exp``, ``valid_out``.  Inputs sampled at edge t appear
+    on the outputs after edge t+1 (readable in cycle t+2 counting the input
+    cycle as 0).  No enable: the pipeline always advances; ``valid_out`` is
+    ``valid_in`` delayed by 2.  Reset clears the registers (outputs 0).
+    """
+
+    latency = 2
+
+    def __init__(self, *, acc_width: int, score_frac: int, prob_width: int,
+                 prob_frac: int, exp_width: int, segments: int):
+        if not 0 <= score_frac < acc_width:
+            raise ValueError(f"score_frac = {score_frac} is invalid: allowed 0..acc_width-1"
+                             f" = 0..{acc_width - 1}")
+        if segments < 1 or segments & (segments - 1):
+            raise ValueError(f"segments = {segments} is invalid: allowed a power of two")
+        seg_bits = (segments - 1).bit_length()
+        if seg_bits > score_frac:
+            raise ValueError(f"segments = {segments} is invalid: needs log2(segments) <="
+                             f" score_frac = {score_frac}")
+        if not 1 <= prob_frac < prob_width:
+            raise ValueError(f"prob_frac = {prob_frac} is invalid: allowed 1..prob_width-1")
+        if exp_width < 2:
+            raise ValueError(f"exp_width = {exp_width} is invalid: allowed >= 2")
+        self.acc_width = acc_width
+        self.score_frac = score_frac
+        self.prob_width = prob_width
+        self.prob_frac = prob_frac
+        self.exp_width = exp_width
+        self.segments = segments
+        self.seg_bits = seg_bits
+        super().__init__({
+            "score": In(signed(acc_width)),
+            "valid_in": In(1),
+            "zero_in": In(1),
+            "mant": Out(unsigned(prob_width)),
+            "exp": Out(signed(exp_width)),
+            "valid_out": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        sf, sb = self.score_frac, self.seg_bits
+        low_bits = sf - sb
+        exp_min = -(1 << (self.exp_width - 1))
+        exp_max = (1 << (self.exp_width - 1)) - 1
+        m_max = (1 << self.prob_width) - 1
+        m_top = min((1 << (self.prob_frac + 1)) - 1, m_max)
+        base_t, slope_t = exp_pwl_table(segments=self.segments, prob_frac=self.prob_frac)
+        base_w = max(base_t).bit_length()
+        slope_w = max(1, max(slope_t).bit_length())
+
+        # ---- stage 0 (combinational): split the score, look up the segment
+        n = self.score[sf:].as_signed()                   # integer part (floor)
+        if sb:
+            seg = self.score[low_bits:sf]
+            base = Array(Const(b, base_w) for b in base_t)[seg]
+            slope = Array(Const(s, slope_w) for s in slope_t)[seg]
+        else:
+            base, slope = Const(base_t[0], base_w), Const(slope_t[0], slope_w)
+
+        # ---- stage 1 registers: product, base, exponent and range flags
+        if low_bits:
+            s1_prod = Signal(slope_w + low_bits)
+        s1_base = Signal(base_w)
+        s1_exp = Signal(signed(self.exp_width), init=exp_min)
+        s1_over = Signal()
+        s1_under = Signal()
+        s1_valid = Signal()
+        s1_zero = Signal()
+        m.d.sync += [
+            s1_base.eq(base),
+            s1_exp.eq(Mux(n > exp_max, exp_max, Mux(n < exp_min, exp_min, n))),
+            s1_over.eq(n > exp_max),
+            s1_under.eq(n < exp_min),
+            s1_valid.eq(self.valid_in),
+            s1_zero.eq(self.zero_in),
+        ]
+        if low_bits:
+            m.d.sync += s1_prod.eq(slope * self.score[:low_bits])
+
+        # ---- stage 2: round, add, clamp, select; registered outputs
+        if sf and low_bits:
+            frac_term = (s1_prod + (1 << (sf - 1))) >> sf
+        else:
+            # no f_low bits: the rounded term is (0 + 2**(sf-1)) >> sf = 0
+            frac_term = 0
+        mant_raw = s1_base + frac_term                     # exact (Amaranth widens)
+        mant_sat = Mux(mant_raw > m_max, m_max, mant_raw)
+        with m.If(s1_zero | s1_under):
+            m.d.sync += [self.mant.eq(0), self.exp.eq(exp_min)]
+        with m.Elif(s1_over):
+            m.d.sync += [self.mant.eq(m_top), self.exp.eq(exp_max)]
+        with m.Else():
+            m.d.sync += [self.mant.eq(mant_sat), self.exp.eq(s1_exp)]
+        m.d.sync += self.valid_out.eq(s1_valid)
+        return m

@@ -1,0 +1,425 @@
+"""Row-end merge unit: online-softmax merge of the passes of a tile, then the
+final division (normalization) and a ready/valid output stream.
+
+Bit-exact contract: :func:`sim.array_model.merge` (per pass) and
+:func:`sim.array_model.normalize` (per tile); see ``docs/arithmetic.md``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.align_add import AlignAdd
+
+__all__ = ["MergeUnit", "merge_params", "merge_output_layout", "normalize_cycles"]
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+def merge_params(cfg, *, div_steps_per_cycle: int = 2) -> dict:
+    """The keyword parameters of :class:`MergeUnit` taken from an
+    :class:`hw.config.AcceleratorConfig`."""
+    return dict(head_dim_max=cfg.max_head_dim, data_width=cfg.data_width,
+                exp_width=cfg.exp_width, in_sum_width=cfg.row_sum_width,
+                in_out_width=cfg.wsum_width, acc_sum_width=cfg.merge_sum_width,
+                acc_out_width=cfg.merge_out_width, recip_frac=cfg.recip_frac,
+                div_steps_per_cycle=div_steps_per_cycle)
+
+
+def merge_output_layout(*, head_dim_max: int, data_width: int) -> data.StructLayout:
+    """Payload of :attr:`MergeUnit.output`: ``data`` (signed ``data_width``,
+    the normalized output element), ``index`` (element index 0..d-1) and
+    ``last`` (``index == d-1``).  Packed LSB first in that order."""
+    return data.StructLayout({
+        "data": signed(data_width),
+        "index": unsigned(max(1, _clog2(head_dim_max))),
+        "last": unsigned(1),
+    })
+
+
+def normalize_cycles(*, recip_frac: int, div_steps_per_cycle: int = 2) -> int:
+    """Cycles the reciprocal divider is busy per tile: one load cycle plus
+    ceil((recip_frac + 1) / div_steps_per_cycle) step cycles."""
+    return 1 + -(-(recip_frac + 1) // div_steps_per_cycle)
+
+
+class MergeUnit(wiring.Component):
+    """Merge unit at the end of one row chain (local or global row).
+
+    Parameters (all from :class:`hw.config.AcceleratorConfig`)
+    ----------------------------------------------------------
+    head_dim_max : ``max_head_dim``
+    data_width : ``data_width`` (output element width)
+    exp_width : ``exp_width``
+    in_sum_width : ``row_sum_width`` (row-end sum, unsigned)
+    in_out_width : ``wsum_width`` (row-end weighted-sum element, signed)
+    acc_sum_width : ``merge_sum_width`` (accumulated sum, unsigned)
+    acc_out_width : ``merge_out_width`` (accumulated elements, signed)
+    recip_frac : ``recip_frac`` (K of the reciprocal floor(2**K / S))
+    div_steps_per_cycle : restoring-divider steps (quotient bits) per cycle,
+        default 2; trades divider logic depth (that many subtract-compare
+        stages of ``acc_sum_width`` bits in series) for normalization time.
+
+    Ports
+    -----
+    head_dim : In, unsigned ``head_dim_width`` -- d, 1..head_dim_max; must be
+        constant while any pass is in flight.
+    rs_valid, rs_sum, rs_exp, rs_first, rs_last : In -- the row sum of one
+        pass (``rs_sum`` unsigned ``in_sum_width``, ``rs_exp`` signed
+        ``exp_width``) with its pass flags: ``rs_first`` merges into the exact
+        zero (0, exp_min) instead of the accumulator (first pass of a tile);
+        ``rs_last`` closes the tile: after this pass is merged the tile is
+        normalized and emitted.  One-cycle strobe.
+    el_valid, el_data : In -- the d weighted-sum elements of the pass
+        (``el_data`` signed ``in_out_width``), element 0 first, on d
+        consecutive cycles, at least 1 cycle after their pass's row sum.  The
+        exponent of these elements is the one that came with the row sum.
+        Elements are matched with row sums in order.
+    output : Out(:class:`amaranth.lib.stream.Signature` of
+        :func:`merge_output_layout`) -- the normalized elements o[0..d-1] of
+        each tile, in order, tile after tile; ``output.p.last`` marks o[d-1].
+        Honours ``output.ready`` (back-pressure); payload and valid are
+        registered.
+    busy : Out -- the accumulator bank the next tile will use still holds an
+        unfinished tile (not yet fully emitted); a row sum arriving while
+        ``busy`` is high is an overrun (see timing rules).
+    idle : Out -- nothing in flight (no pass awaiting elements, no tile
+        awaiting normalization or emission, output register empty).
+    error : Out, sticky until reset -- a protocol violation was seen: a row
+        sum while ``busy``, a third row sum while two passes still await
+        their elements, or an element with no pass awaiting elements.  Results
+        after an error are undefined.
+
+    Operation and storage
+    ---------------------
+    The accumulator is double-buffered: two banks, each with a registered
+    (S, E) pair and ``head_dim_max`` elements of O in one
+    :class:`amaranth.lib.memory.Memory` (depth 2 * 2**ceil(log2(head_dim_max)),
+    one write port, a transparent read port for the read-modify-write and a
+    second read port for the normalization).  Tiles alternate banks; the
+    passes of tile t+1 merge into one bank while tile t is normalized and
+    emitted from the other.
+
+    * Row sum (cycle R): (S, E) of the bank <- aligned add of (S, E) (or of
+      (0, exp_min) when ``rs_first``) and (rs_sum, rs_exp), registered at the
+      end of cycle R.  The pass's accumulator and pass exponents are queued
+      (2-entry queue: up to two passes may have delivered their row sum and
+      still await their elements, as in the array where pass n+1's row sum
+      precedes pass n's elements).
+    * Element x (cycle t): the memory read is issued in cycle t, the aligned
+      add and the memory write happen in cycle t+1 (read port transparent, so
+      back-to-back passes with d = 1 are fine).
+    * Reciprocal: when the last pass's row sum is merged, a restoring divider
+      computes floor(2**K / S) (0 when S = 0): it starts at R+1 (if idle;
+      banks are served in order) and is busy
+      ``normalize_cycles(recip_frac, div_steps_per_cycle)`` cycles
+      (1 + ceil((K+1)/steps)); the reciprocal is usable from cycle
+      R + 1 + normalize_cycles.
+    * Emission: element x of a tile is read for normalization as soon as
+      the last pass's element x is written and the reciprocal is ready (the
+      emission follows the merge of the last pass element by element, in
+      order): read (1 cycle), product O * recip (registered), round and
+      saturate (registered into ``output``).  Without back-pressure, with the
+      last pass's element x arriving at cycle t_x (t_x = t_0 + x):
+      o[0] is valid at cycle max(t_0 + 5, R + 4 + normalize_cycles) and
+      o[x] at max(t_x + 5, (cycle of o[x-1]) + 1), i.e. 5 cycles after its
+      input element when the divider is not the bottleneck.  Under
+      back-pressure the read/multiply/round pipeline stalls as a whole (no
+      element is lost or duplicated); the merge side never stalls.
+
+    Timing rules for the caller (controller)
+    ----------------------------------------
+    * A tile's bank is free again in the cycle after its o[d-1] is
+      transferred (valid & ready).  The first row sum of tile t+2 (same bank
+      as tile t) must not arrive before that: ``busy`` is high exactly while
+      the bank the next row sum would use is not free.  Without back-pressure
+      tile t's bank is free at max(L + 6, R + 4 + normalize_cycles + d)
+      (L = t_{d-1}, the last element of the last pass) if the divider was
+      idle at R+1 (it serves the tiles in order, one at a time).
+    * At most two passes may be waiting for their elements; a pass's elements
+      arrive on d consecutive cycles.
+    * Elements of consecutive passes may follow each other without a gap;
+      row sums may arrive in any cycle (also while elements arrive).
+    * ``head_dim`` may change only while ``idle``.
+    """
+
+    def __init__(self, *, head_dim_max: int, data_width: int, exp_width: int,
+                 in_sum_width: int, in_out_width: int, acc_sum_width: int,
+                 acc_out_width: int, recip_frac: int, div_steps_per_cycle: int = 2):
+        if head_dim_max < 1:
+            raise ValueError(f"head_dim_max = {head_dim_max} is invalid: allowed >= 1")
+        if not 1 <= div_steps_per_cycle <= recip_frac + 1:
+            raise ValueError(f"div_steps_per_cycle = {div_steps_per_cycle} is invalid: "
+                             f"allowed 1..recip_frac+1 = 1..{recip_frac + 1}")
+        if acc_sum_width < in_sum_width or acc_out_width < in_out_width:
+            raise ValueError("accumulator widths must be at least the input widths")
+        self.head_dim_max = head_dim_max
+        self.data_width = data_width
+        self.exp_width = exp_width
+        self.in_sum_width = in_sum_width
+        self.in_out_width = in_out_width
+        self.acc_sum_width = acc_sum_width
+        self.acc_out_width = acc_out_width
+        self.recip_frac = recip_frac
+        self.div_steps_per_cycle = div_steps_per_cycle
+        self.index_width = max(1, _clog2(head_dim_max))
+        self.head_dim_width = max(1, head_dim_max.bit_length())
+        self.normalize_cycles = normalize_cycles(recip_frac=recip_frac,
+                                                 div_steps_per_cycle=div_steps_per_cycle)
+        layout = merge_output_layout(head_dim_max=head_dim_max, data_width=data_width)
+        super().__init__({
+            "head_dim": In(unsigned(self.head_dim_width)),
+            "rs_valid": In(1),
+            "rs_sum": In(unsigned(in_sum_width)),
+            "rs_exp": In(signed(exp_width)),
+            "rs_first": In(1),
+            "rs_last": In(1),
+            "el_valid": In(1),
+            "el_data": In(signed(in_out_width)),
+            "output": Out(stream.Signature(layout)),
+            "busy": Out(1),
+            "idle": Out(1),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        K = self.recip_frac
+        xw = self.index_width
+        ew = self.exp_width
+        exp_min = -(1 << (ew - 1))
+        d_minus_1 = Signal(self.head_dim_width)
+        m.d.comb += d_minus_1.eq(self.head_dim - 1)
+
+        err = Signal()
+        m.d.comb += self.error.eq(err)
+
+        # ---------------------------------------------------------- bank state
+        S = [Signal(unsigned(self.acc_sum_width), name=f"sum{b}") for b in range(2)]
+        E = [Signal(signed(ew), name=f"exp{b}", init=exp_min) for b in range(2)]
+        pending = [Signal(name=f"pending{b}") for b in range(2)]       # last rs seen, not emitted
+        sum_final = [Signal(name=f"sum_final{b}") for b in range(2)]   # awaiting the divider
+        recip = [Signal(unsigned(K + 1), name=f"recip{b}") for b in range(2)]
+        recip_ok = [Signal(name=f"recip_ok{b}") for b in range(2)]
+        # elements of the bank's last pass written so far (the emission may
+        # follow the merge of the last pass element by element)
+        fin_cnt = [Signal(range(self.head_dim_max + 1), name=f"fin_cnt{b}") for b in range(2)]
+
+        def sel(sigs, b):
+            return Mux(b, sigs[1], sigs[0])
+
+        wb = Signal()           # bank of the tile receiving row sums
+        m.d.comb += self.busy.eq(sel(pending, wb))
+
+        # ------------------------------------------------ pass queue (2 entries)
+        desc_layout = data.StructLayout({
+            "bank": 1, "first": 1, "last": 1,
+            "ea": signed(ew),   # accumulator exponent before this pass
+            "eb": signed(ew),   # this pass's exponent
+        })
+        descs = [Signal(desc_layout, name=f"pass{i}") for i in range(2)]
+        rp = Signal()           # queue write slot
+        ep = Signal()           # queue read slot (pass receiving elements)
+        count = Signal(range(3))
+
+        # ------------------------------------------------------------ row sums
+        m.submodules.align_sum = al_s = AlignAdd(
+            a_width=self.acc_sum_width, b_width=self.in_sum_width,
+            out_width=self.acc_sum_width, exp_width=ew, signed=False)
+        acc_e = Signal(signed(ew))
+        m.d.comb += [
+            acc_e.eq(Mux(self.rs_first, exp_min, sel(E, wb))),
+            al_s.a.eq(Mux(self.rs_first, 0, sel(S, wb))),
+            al_s.ea.eq(acc_e),
+            al_s.b.eq(self.rs_sum),
+            al_s.eb.eq(self.rs_exp),
+        ]
+
+        push = Signal()
+        pop = Signal()
+        m.d.comb += push.eq(self.rs_valid)
+        with m.If(self.rs_valid):
+            for b in range(2):
+                with m.If(wb == b):
+                    m.d.sync += [S[b].eq(al_s.sum), E[b].eq(al_s.exp)]
+                    with m.If(self.rs_last):
+                        m.d.sync += [pending[b].eq(1), sum_final[b].eq(1)]
+            for i in range(2):
+                with m.If(rp == i):
+                    m.d.sync += [
+                        descs[i].bank.eq(wb), descs[i].first.eq(self.rs_first),
+                        descs[i].last.eq(self.rs_last),
+                        descs[i].ea.eq(acc_e), descs[i].eb.eq(self.rs_exp),
+                    ]
+            m.d.sync += rp.eq(~rp)
+            with m.If(self.rs_last):
+                m.d.sync += wb.eq(~wb)
+            with m.If(sel(pending, wb) | ((count == 2) & ~pop)):
+                m.d.sync += err.eq(1)
+
+        # ------------------------------------------------------------ elements
+        depth = 2 << xw
+        m.submodules.mem = mem = Memory(shape=signed(self.acc_out_width), depth=depth, init=[])
+        wp = mem.write_port()
+        rd_acc = mem.read_port(transparent_for=(wp,))
+        rd_out = mem.read_port()
+
+        el_x = Signal(xw)
+        cur = Signal(desc_layout)
+        m.d.comb += cur.eq(Mux(ep, descs[1], descs[0]))
+        s1_valid = Signal()
+        s1_x = Signal(xw)
+        s1_data = Signal(signed(self.in_out_width))
+        s1_desc = Signal(desc_layout)
+
+        m.d.comb += [
+            rd_acc.addr.eq(Cat(el_x, cur.bank)),
+            rd_acc.en.eq(self.el_valid),
+        ]
+        m.d.sync += s1_valid.eq(0)
+        with m.If(self.el_valid):
+            with m.If(count == 0):
+                m.d.sync += err.eq(1)
+            with m.Else():
+                m.d.sync += [
+                    s1_valid.eq(1), s1_x.eq(el_x), s1_data.eq(self.el_data), s1_desc.eq(cur),
+                ]
+                with m.If(el_x == d_minus_1):
+                    m.d.comb += pop.eq(1)
+                    m.d.sync += [el_x.eq(0), ep.eq(~ep)]
+                with m.Else():
+                    m.d.sync += el_x.eq(el_x + 1)
+        with m.If(push & ~pop):
+            with m.If(count != 2):
+                m.d.sync += count.eq(count + 1)
+        with m.Elif(pop & ~push):
+            m.d.sync += count.eq(count - 1)
+
+        m.submodules.align_out = al_o = AlignAdd(
+            a_width=self.acc_out_width, b_width=self.in_out_width,
+            out_width=self.acc_out_width, exp_width=ew, signed=True)
+        m.d.comb += [
+            al_o.a.eq(Mux(s1_desc.first, 0, rd_acc.data)),
+            al_o.ea.eq(s1_desc.ea),
+            al_o.b.eq(s1_data),
+            al_o.eb.eq(s1_desc.eb),
+            wp.addr.eq(Cat(s1_x, s1_desc.bank)),
+            wp.data.eq(al_o.sum),
+            wp.en.eq(s1_valid),
+        ]
+
+        # ------------------------------------------------ reciprocal (divider)
+        steps = self.div_steps_per_cycle
+        n_cycles = -(-(K + 1) // steps)
+        pad = n_cycles * steps - (K + 1)     # leading zero numerator bits
+        db = Signal()                        # bank served next / now
+        div_busy = Signal()
+        div_cnt = Signal(range(n_cycles + 1))
+        divisor = Signal(unsigned(self.acc_sum_width))
+        rem = Signal(unsigned(self.acc_sum_width))
+        quo = Signal(unsigned(K + 1))
+
+        with m.If(~div_busy):
+            with m.If(sel(sum_final, db)):
+                m.d.sync += [
+                    div_busy.eq(1), div_cnt.eq(0), rem.eq(0), quo.eq(0),
+                    divisor.eq(sel(S, db)),
+                ]
+                for b in range(2):
+                    with m.If(db == b):
+                        m.d.sync += sum_final[b].eq(0)
+        with m.Else():
+            r = rem
+            q = quo
+            for j in range(steps):
+                # global step index = div_cnt*steps + j; numerator 2**K has its
+                # only 1 bit at step `pad`
+                nb = Signal(name=f"div_nb{j}")
+                m.d.comb += nb.eq(div_cnt * steps + j == pad)
+                t = Cat(nb, r)                       # 2*r + nb, acc_sum_width+1 bits
+                ge = t >= divisor
+                r_next = Signal(unsigned(self.acc_sum_width), name=f"div_rem{j}")
+                m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
+                q_next = Signal(unsigned(K + 1), name=f"div_quo{j}")
+                m.d.comb += q_next.eq(Cat(ge, q))
+                r, q = r_next, q_next
+            m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1)]
+            with m.If(div_cnt == n_cycles - 1):
+                m.d.sync += [div_busy.eq(0), db.eq(~db)]
+                for b in range(2):
+                    with m.If(db == b):
+                        m.d.sync += [recip[b].eq(Mux(divisor == 0, 0, q)), recip_ok[b].eq(1)]
+
+        # ------------------------------------------- emission (stall pipeline)
+        out = self.output
+        adv = Signal()
+        m.d.comb += adv.eq(~out.valid | out.ready)
+        ob = Signal()                   # bank being (or next to be) emitted
+        drain_x = Signal(xw)
+        can_issue = Signal()
+        m.d.comb += [
+            can_issue.eq(sel(recip_ok, ob) & (drain_x < sel(fin_cnt, ob))),
+            rd_out.addr.eq(Cat(drain_x, ob)),
+            rd_out.en.eq(adv),
+        ]
+        sa_valid = Signal()
+        sa_x = Signal(xw)
+        sa_bank = Signal()
+        sa_last = Signal()
+        with m.If(adv):
+            m.d.sync += sa_valid.eq(can_issue)
+            with m.If(can_issue):
+                m.d.sync += [sa_x.eq(drain_x), sa_bank.eq(ob), sa_last.eq(drain_x == d_minus_1)]
+                with m.If(drain_x == d_minus_1):
+                    m.d.sync += [drain_x.eq(0), ob.eq(~ob)]
+                    for b in range(2):
+                        with m.If(ob == b):
+                            m.d.sync += fin_cnt[b].eq(0)
+                with m.Else():
+                    m.d.sync += drain_x.eq(drain_x + 1)
+
+        prod_shape = signed(self.acc_out_width + K + 2)
+        sb_valid = Signal()
+        sb_x = Signal(xw)
+        sb_bank = Signal()
+        sb_last = Signal()
+        sb_prod = Signal(prod_shape)
+        with m.If(adv):
+            m.d.sync += [
+                sb_valid.eq(sa_valid), sb_x.eq(sa_x), sb_bank.eq(sa_bank), sb_last.eq(sa_last),
+                sb_prod.eq(rd_out.data * sel(recip, sa_bank)),
+            ]
+
+        smax = (1 << (self.data_width - 1)) - 1
+        smin = -(1 << (self.data_width - 1))
+        rounded = Signal(signed(prod_shape.width - K + 1))
+        m.d.comb += rounded.eq((sb_prod + (1 << (K - 1))) >> K)
+        sat = Signal(signed(self.data_width))
+        m.d.comb += sat.eq(Mux(rounded > smax, smax, Mux(rounded < smin, smin, rounded)))
+        out_bank = Signal()
+        with m.If(adv):
+            m.d.sync += [
+                out.valid.eq(sb_valid), out.p.data.eq(sat), out.p.index.eq(sb_x),
+                out.p.last.eq(sb_last), out_bank.eq(sb_bank),
+            ]
+        with m.If(out.valid & out.ready & out.p.last):
+            for b in range(2):
+                with m.If(out_bank == b):
+                    m.d.sync += [pending[b].eq(0), recip_ok[b].eq(0)]
+
+        # count the written elements of last passes (after the drain's clear;
+        # the two never touch the same bank in one cycle)
+        with m.If(s1_valid & s1_desc.last):
+            for b in range(2):
+                with m.If(s1_desc.bank == b):
+                    m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
+
+        m.d.comb += self.idle.eq(
+            (count == 0) & ~s1_valid & ~pending[0] & ~pending[1] & ~div_busy
+            & ~sa_valid & ~sb_valid & ~out.valid)
+        return m

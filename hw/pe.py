@@ -1,0 +1,194 @@
+"""The processing element (PE) of the attention array.
+
+One PE pairs one query with one key (and the key's value vector) per pass and
+runs the four phases of ``docs/arithmetic.md`` section 4:
+
+1. score MAC   (:class:`hw.score_mac.ScoreMac`)      t = 0 .. d-1
+2. exp         (:class:`hw.exp2.Exp2Pwl`)             score at t = d, result at t = d + L
+3. row sum     (:class:`hw.align_add.AlignAdd`)       t = d + L
+4. weighted sum(:class:`hw.weighted_acc.WeightedAcc`) element x at t = 3d + x
+
+``t`` is the PE's local time: the cycle its first query element is on
+``q_in``.  ``L`` is ``Exp2Pwl.latency`` (exposed as :attr:`PE.exp_latency`).
+
+Control travels with the data (no global sequencer):
+
+* **horizontal control** ``q_valid/q_first/q_last/q_parity`` rides with the
+  query element on ``q_in`` and leaves (registered) on ``q_*_out``;
+* **weighted-sum control** ``ws_valid/ws_parity`` rides on the weighted-sum
+  chain with the partial; the value element on ``kv_in`` must be present in
+  the same cycle as ``ws_valid_in``;
+* the **row-sum** phase is triggered by the PE's own exp result (its inputs
+  from the left neighbour arrive, registered, exactly in that cycle);
+* ``pair_valid`` is sampled in the cycle of the last query element
+  (``q_valid_in & q_last_in``); 0 forces the exact zero ``(0, exp_min)``
+  through ``Exp2Pwl.zero_in`` (a masked pair adds nothing and does not raise
+  the exponent).
+
+Passes interleave: the key phase of pass n+1 overlaps the weighted-sum phase
+of pass n, so the PE keeps ``(m, shift_partial, shift_product)`` of two
+passes, indexed by the pass parity (written at the row-sum step of a pass,
+read by its weighted-sum steps).  A new pass may start every ``2*d`` cycles;
+this needs ``2*d >= L + 1``.
+
+Row chain semantics (both SALO defects avoided): every PE, the left-most one
+included, adds its own p to the row sum; a row-sum input with
+``rs_valid_in = 0`` is taken as the exact zero ``(S=0, E=exp_min)`` (that is
+how the array feeds column 0).  Every weighted-sum step stores
+``(partial_in >>> shift_partial) + ((m*v) >>> shift_product)``.
+
+Registered (all outputs are registers, latency 1 from input to output):
+
+* ``q_out, q_valid_out, q_first_out, q_last_out, q_parity_out`` and
+  ``kv_out``: the inputs delayed by one cycle (right / diagonal neighbour);
+* ``rs_sum_out, rs_exp_out, rs_valid_out, rs_parity_out``: the row-sum step
+  result, valid at local t = d + L + 1 (one cycle after the step);
+* ``ws_out, ws_valid_out, ws_parity_out``: the weighted-sum step result, one
+  cycle after ``ws_valid_in``.
+
+No output depends combinationally on an input.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.align_add import AlignAdd
+from hw.exp2 import Exp2Pwl
+from hw.score_mac import ScoreMac
+from hw.weighted_acc import WeightedAcc
+
+__all__ = ["PE", "pe_params"]
+
+
+def pe_params(cfg) -> dict:
+    """The keyword parameters of :class:`PE` taken from an
+    :class:`hw.config.AcceleratorConfig`."""
+    return dict(data_width=cfg.data_width, acc_width=cfg.acc_width,
+                score_frac=cfg.score_frac, prob_width=cfg.prob_width,
+                prob_frac=cfg.prob_frac, exp_width=cfg.exp_width,
+                exp_segments=cfg.exp_segments, shift_width=cfg.shift_width,
+                row_sum_width=cfg.row_sum_width, wsum_width=cfg.wsum_width)
+
+
+class PE(wiring.Component):
+    """One PE (see the module docstring for phases, timing and registers).
+
+    Parameters (all from the config, see :func:`pe_params`): ``data_width``,
+    ``acc_width``, ``score_frac``, ``prob_width``, ``prob_frac``,
+    ``exp_width``, ``exp_segments``, ``shift_width``, ``row_sum_width``,
+    ``wsum_width``.
+    """
+
+    #: cycles from the score (exp ``valid_in``) to the exp result (``valid_out``)
+    exp_latency = Exp2Pwl.latency
+
+    def __init__(self, *, data_width: int, acc_width: int, score_frac: int,
+                 prob_width: int, prob_frac: int, exp_width: int, exp_segments: int,
+                 shift_width: int, row_sum_width: int, wsum_width: int):
+        self.data_width = data_width
+        self.acc_width = acc_width
+        self.score_frac = score_frac
+        self.prob_width = prob_width
+        self.prob_frac = prob_frac
+        self.exp_width = exp_width
+        self.exp_segments = exp_segments
+        self.shift_width = shift_width
+        self.row_sum_width = row_sum_width
+        self.wsum_width = wsum_width
+        self.exp_min = -(1 << (exp_width - 1))
+        dw, ew = data_width, exp_width
+        super().__init__({
+            # horizontal: query element and its control
+            "q_in": In(signed(dw)), "q_valid_in": In(1), "q_first_in": In(1),
+            "q_last_in": In(1), "q_parity_in": In(1),
+            "q_out": Out(signed(dw)), "q_valid_out": Out(1), "q_first_out": Out(1),
+            "q_last_out": Out(1), "q_parity_out": Out(1),
+            # diagonal (or vertical): key element in the K phase, value element in the V phase
+            "kv_in": In(signed(dw)), "kv_out": Out(signed(dw)),
+            # mask bit, sampled with the last query element
+            "pair_valid": In(1),
+            # row-sum chain
+            "rs_sum_in": In(unsigned(row_sum_width)), "rs_exp_in": In(signed(ew)),
+            "rs_valid_in": In(1),
+            "rs_sum_out": Out(unsigned(row_sum_width)), "rs_exp_out": Out(signed(ew)),
+            "rs_valid_out": Out(1), "rs_parity_out": Out(1),
+            # weighted-sum chain
+            "ws_in": In(signed(wsum_width)), "ws_valid_in": In(1), "ws_parity_in": In(1),
+            "ws_out": Out(signed(wsum_width)), "ws_valid_out": Out(1), "ws_parity_out": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        dw, ew, pw, sw = self.data_width, self.exp_width, self.prob_width, self.shift_width
+
+        # ---- pass-through registers (horizontal and diagonal)
+        m.d.sync += [
+            self.q_out.eq(self.q_in), self.q_valid_out.eq(self.q_valid_in),
+            self.q_first_out.eq(self.q_first_in), self.q_last_out.eq(self.q_last_in),
+            self.q_parity_out.eq(self.q_parity_in),
+            self.kv_out.eq(self.kv_in),
+        ]
+
+        # ---- phase 1: score MAC, t = 0 .. d-1 (score in mac.acc at t = d)
+        m.submodules.mac = mac = ScoreMac(data_width=dw, acc_width=self.acc_width)
+        m.d.comb += [mac.q.eq(self.q_in), mac.k.eq(self.kv_in),
+                     mac.en.eq(self.q_valid_in), mac.clear.eq(self.q_first_in)]
+
+        done = Signal()          # t = d: the score is complete
+        done_zero = Signal()     # masked pair of the pass that just completed
+        done_par = Signal()
+        last = self.q_valid_in & self.q_last_in
+        m.d.sync += done.eq(last)
+        with m.If(last):
+            m.d.sync += [done_zero.eq(~self.pair_valid), done_par.eq(self.q_parity_in)]
+
+        # ---- phase 2: exp, result at t = d + L
+        m.submodules.exp = ex = Exp2Pwl(
+            acc_width=self.acc_width, score_frac=self.score_frac, prob_width=pw,
+            prob_frac=self.prob_frac, exp_width=ew, segments=self.exp_segments)
+        m.d.comb += [ex.score.eq(mac.acc), ex.valid_in.eq(done), ex.zero_in.eq(done_zero)]
+        par = done_par
+        for n in range(self.exp_latency):
+            nxt = Signal(name=f"exp_par_{n}")
+            m.d.sync += nxt.eq(par)
+            par = nxt
+
+        # ---- phase 3: row-sum step at t = d + L
+        m.submodules.rs = rs = AlignAdd(a_width=self.row_sum_width, b_width=pw,
+                                        out_width=self.row_sum_width, exp_width=ew,
+                                        signed=False)
+        m.d.comb += [
+            rs.a.eq(Mux(self.rs_valid_in, self.rs_sum_in, 0)),
+            rs.ea.eq(Mux(self.rs_valid_in, self.rs_exp_in, self.exp_min)),
+            rs.b.eq(ex.mant), rs.eb.eq(ex.exp),
+        ]
+        m.d.sync += [self.rs_sum_out.eq(rs.sum), self.rs_exp_out.eq(rs.exp),
+                     self.rs_valid_out.eq(ex.valid_out), self.rs_parity_out.eq(par)]
+
+        # two pass slots: mantissa and the two shift amounts
+        slot_m = [Signal(pw, name=f"m_{s}") for s in range(2)]
+        slot_sp = [Signal(sw, name=f"shift_partial_{s}") for s in range(2)]
+        slot_spr = [Signal(sw, name=f"shift_product_{s}") for s in range(2)]
+        for s in range(2):
+            with m.If(ex.valid_out & (par == s)):
+                m.d.sync += [slot_m[s].eq(ex.mant), slot_sp[s].eq(rs.shift_a),
+                             slot_spr[s].eq(rs.shift_b)]
+
+        # ---- phase 4: weighted-sum step for element x at t = 3d + x
+        m.submodules.wacc = wa = WeightedAcc(prob_width=pw, data_width=dw,
+                                             in_width=self.wsum_width,
+                                             out_width=self.wsum_width, shift_width=sw)
+        sel = self.ws_parity_in
+        m.d.comb += [
+            wa.partial_in.eq(self.ws_in),
+            wa.shift_partial.eq(Mux(sel, slot_sp[1], slot_sp[0])),
+            wa.mant.eq(Mux(sel, slot_m[1], slot_m[0])),
+            wa.value.eq(self.kv_in),
+            wa.shift_product.eq(Mux(sel, slot_spr[1], slot_spr[0])),
+        ]
+        m.d.sync += [self.ws_out.eq(wa.partial_out), self.ws_valid_out.eq(self.ws_valid_in),
+                     self.ws_parity_out.eq(self.ws_parity_in)]
+        return m

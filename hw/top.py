@@ -1,0 +1,820 @@
+"""The accelerator top: PE array, merge units, on-chip buffers, feeders,
+instruction sequencer, output path and host stream interfaces, generated
+from one :class:`hw.config.AcceleratorConfig`.
+
+Host protocol (all streams are ``amaranth.lib.stream``, AXI-Stream style
+valid/ready; a beat transfers when both are high; see ``docs/top.md``):
+
+* ``instructions``: one 64-bit instruction word (:func:`hw.isa.instruction_layout`)
+  per beat, the program in order, ending with END.
+* ``masks``: one mask record (:func:`hw.isa.mask_record_layout`) per PASS, in
+  program order (the plan's records restart at every SET_HEAD).
+* ``rows_in``: Q/K/V rows (:func:`hw.top_status.row_layout`), in the order
+  the loads of the program consume them: LOAD_Q ``count`` query rows;
+  LOAD_KV, for each position, its K row then its V row; LOAD_GQ one query
+  row; LOAD_GKV the K row then the V row; LOAD_RKV for each of the R*Rc
+  (row, column) entries row-major its K row then its V row (zeros for an
+  unused entry).
+* ``results``: one output row per beat (:func:`hw.top_status.result_layout`),
+  in the order of the STORE / STORE_G instructions, with its head and
+  position.
+
+Control/status: ``head_dim`` (d, held constant while running),
+``watchdog_limit`` (0 = off), ``busy``, ``done``, ``error``
+(:class:`hw.top_status.ErrorCode`) and the performance counters of
+:data:`hw.top_status.COUNTERS`.
+
+Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
+
+* S0 (c0+1 .. c0+d, element x at c0+1+x): memory read addresses (Q bank,
+  K banks from the pass base);
+* S1: read data; element x selected from each row word, K/V banks rotated
+  to key slots; registered;
+* S2 (= T_n of :mod:`hw.array`, element x at c0+3+x): the array's ports.
+* The V phase of the pass repeats S0..S2 from c0+1+3d with the V banks.
+
+Passes start every 2d cycles when the program and the host keep up (the
+array's back-to-back rule: the next start is exactly 2d or at least 4d after
+the previous one).  Registered: every array input (S2 registers), every
+output stream's payload and valid, the status outputs (counters, error).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from hw.array import PEArray, col_index_width
+from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
+from hw.merge import MergeUnit, merge_params
+from hw.pe import PE
+from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, result_layout,
+                           row_layout)
+
+__all__ = ["SaloTop", "top_geometry"]
+
+
+def _pow2ceil(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def _log2(n: int) -> int:
+    return (n - 1).bit_length()
+
+
+def top_geometry(cfg) -> dict:
+    """Buffer organisation derived from the config (also written into the
+    ``salo gen`` manifest).
+
+    * K/V: ``kv_banks`` = the power of two >= R+C-1 (position p lives in bank
+      p mod kv_banks, so any R+C-1 consecutive positions hit distinct banks),
+      each ``kv_bank_depth`` rows deep (a power of two), so ``kv_capacity`` =
+      kv_banks * kv_bank_depth >= ``kv_buffer_rows`` rows; K and V separately.
+    * Q: 2 tiles of R rows (the LOAD_Q double buffer of the ISA) + Gr global
+      query registers.
+    * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
+    """
+    S = cfg.key_slots
+    nb = max(2, _pow2ceil(S))
+    bd = max(2, _pow2ceil(-(-cfg.kv_buffer_rows // nb)))
+    out_tiles = cfg.out_buffer_rows // cfg.rows
+    if out_tiles < 2:
+        raise ValueError(f"out_buffer_rows = {cfg.out_buffer_rows} is too small for the top: "
+                         f"at least 2*rows = {2 * cfg.rows} (two output tiles)")
+    L = PE.exp_latency
+    return {"kv_banks": nb, "kv_bank_depth": bd, "kv_capacity": nb * bd,
+            "q_rows": 2 * cfg.rows, "global_q_rows": cfg.global_rows,
+            "out_tiles": out_tiles, "out_rows": out_tiles * cfg.rows,
+            "min_head_dim": max(1, -(-(L + 1) // 2)), "exp_latency": L}
+
+
+class SaloTop(wiring.Component):
+    """The whole accelerator for ``cfg``: see the module docstring for the
+    host protocol, the pipeline and what is registered.
+
+    Latency: a pass's K phase reaches the array 3 cycles after the sequencer
+    starts it; its outputs reach the output buffer after the array's
+    row-end delays plus the merge unit's normalization (``hw.merge``); a
+    STORE row leaves 2 cycles after its tile is complete (no back-pressure).
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.geometry = top_geometry(cfg)
+        ports = {
+            # raw words: the ISA union has empty operand structs (NOP, SYNC,
+            # END, LOAD_RKV) that would become zero-width debug wires
+            # (Verilator ASCRANGE); the decoder views the word through
+            # instruction_layout(cfg) below
+            "instructions": In(stream.Signature(unsigned(instruction_layout(cfg).size))),
+            "masks": In(stream.Signature(mask_record_layout(cfg))),
+            "rows_in": In(stream.Signature(row_layout(cfg))),
+            "results": Out(stream.Signature(result_layout(cfg))),
+            "head_dim": In(cfg.head_dim_width),
+            "watchdog_limit": In(WATCHDOG_BITS),
+            "busy": Out(1), "done": Out(1), "error": Out(ErrorCode),
+        }
+        for name in COUNTERS:
+            ports[name] = Out(COUNTER_BITS)
+        super().__init__(ports)
+
+    # ------------------------------------------------------------------ build
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        geo = self.geometry
+        R, C, Gr, Gc, Rc = cfg.rows, cfg.cols, cfg.global_rows, cfg.global_cols, cfg.random_cols
+        D = cfg.max_head_dim
+        S = cfg.key_slots
+        NB, BD, CAP = geo["kv_banks"], geo["kv_bank_depth"], geo["kv_capacity"]
+        lgNB, lgBD, lgCAP = _log2(NB), _log2(BD), _log2(CAP)
+        n_out = geo["out_tiles"]
+        cw = col_index_width(cfg)
+        iw = cfg.index_width
+        dw = cfg.data_width
+        rowl = row_layout(cfg)
+        d = self.head_dim
+
+        m.submodules.array = arr = PEArray(cfg)
+        NRE = arr.row_ends
+        mus = []
+        for r in range(NRE):
+            mu = MergeUnit(**merge_params(cfg))
+            m.submodules[f"merge{r}"] = mu
+            mus.append(mu)
+
+        # ----------------------------------------------------- error handling
+        err = Signal(ErrorCode)
+        ended = Signal()
+        started = Signal()
+        halted = Signal()
+        m.d.comb += halted.eq((err != ErrorCode.NONE) | ended)
+        raises = []                      # (condition, code), first has priority
+
+        def fail(cond, code):
+            raises.append((cond, code))
+
+        # --------------------------------------------------- instruction fetch
+        ir_raw = Signal(instruction_layout(cfg).size)
+        ir = instruction_layout(cfg)(ir_raw)
+        ir_valid = Signal()
+        ir_done = Signal()               # comb: the current instruction completes
+        d_ok = Signal()
+        m.d.comb += d_ok.eq((d >= geo["min_head_dim"]) & (d <= D))
+        ins = self.instructions
+        m.d.comb += ins.ready.eq(~halted & d_ok & (~ir_valid | ir_done))
+        fail(ins.valid & ~halted & ~d_ok, ErrorCode.BAD_HEAD_DIM)
+        n_instr = Signal(COUNTER_BITS)
+        with m.If(ins.valid & ins.ready):
+            m.d.sync += [ir_raw.eq(ins.payload), ir_valid.eq(1), started.eq(1),
+                         n_instr.eq(n_instr + 1)]
+        with m.Elif(ir_done):
+            m.d.sync += ir_valid.eq(0)
+        ops = ir.operands
+        head = Signal(HEAD_BITS)
+
+        # beat counter inside the current load instruction
+        max_beats = 2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1)
+        ld_cnt = Signal(range(max_beats + 1))
+        with m.If(ir_done):
+            m.d.sync += ld_cnt.eq(0)
+        rin = self.rows_in
+        beat = Signal()
+        m.d.comb += beat.eq(rin.valid & rin.ready)
+
+        wait_data = Signal()
+        wait_mask = Signal()
+        wait_instr = Signal()
+        m.d.comb += wait_instr.eq(started & ~halted & ~ir_valid & ~ins.valid)
+
+        # ------------------------------------------------------------ buffers
+        # Q: one memory per local row, 2 words (tile double buffer)
+        qcur = Signal()                  # bank of the tile being computed
+        q_pending = Signal()             # LOAD_Q filled ~qcur since the last first=1
+        q_ever = Signal()
+        qcount = [Signal(range(R + 1), name=f"qcount{b}") for b in range(2)]
+        q_rp, q_wp = [], []
+        for i in range(R):
+            mem = Memory(shape=rowl, depth=2, init=[])
+            m.submodules[f"qbuf{i}"] = mem
+            q_wp.append(mem.write_port())
+            q_rp.append(mem.read_port())
+            m.d.comb += [q_wp[i].addr.eq(~qcur), q_wp[i].data.eq(rin.payload),
+                         q_rp[i].addr.eq(qcur)]
+        # K and V: NB banks each, position p -> bank p mod NB, word (p div NB) mod BD
+        k_rp, k_wp, v_rp, v_wp = [], [], [], []
+        for k in range(NB):
+            for kind, rps, wps in (("k", k_rp, k_wp), ("v", v_rp, v_wp)):
+                mem = Memory(shape=rowl, depth=BD, init=[])
+                m.submodules[f"{kind}bank{k}"] = mem
+                wps.append(mem.write_port())
+                rps.append(mem.read_port())
+        # global queries, global keys/values, random keys/values: registers
+        gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
+        gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
+        gfirst_pend = [Signal(name=f"gfirst_pend{g}") for g in range(Gr)]
+        gout = [Signal(range(3), name=f"gout{g}") for g in range(Gr)]
+        gout_inc = [Signal(name=f"gout_inc{g}") for g in range(Gr)]
+        gk_reg = [Signal(rowl, name=f"gk{g}") for g in range(Gc)]
+        gv_reg = [Signal(rowl, name=f"gv{g}") for g in range(Gc)]
+        gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
+        rk_reg = [Signal(rowl, name=f"rk{j}") for j in range(R * Rc)]
+        rv_reg = [Signal(rowl, name=f"rv{j}") for j in range(R * Rc)]
+
+        # ------------------------------------------------------- pass engine
+        sw = cfg.index_width + 2                     # kv_base width (ISA)
+        kactive = Signal()
+        kx = Signal(range(D))
+        kbase = Signal(signed(sw))
+        kpar = Signal()
+        par = Signal()                               # parity of the next pass
+        four_d_max = 4 * D
+        since = Signal(range(four_d_max + 1), init=four_d_max)
+        vpend = [Signal(name=f"vpend{e}") for e in range(2)]
+        vtimer = [Signal(range(3 * D), name=f"vtimer{e}") for e in range(2)]
+        vbase = [Signal(signed(sw), name=f"vbase{e}") for e in range(2)]
+        vactive = Signal()
+        vx = Signal(range(D))
+        vcur_base = Signal(signed(sw))
+        vcur_par = Signal()
+        # current pass's mask (array inputs, sampled by the array at q_last)
+        m_lo = [Signal(cw, name=f"m_lo{i}") for i in range(R)]
+        m_hi = [Signal(cw, name=f"m_hi{i}") for i in range(R)]
+        m_gcol = Signal(max(1, R * Gc))
+        m_rcol = Signal(max(1, R * Rc))
+        m_glo = [Signal(cw, name=f"m_glo{g}") for g in range(Gr)]
+        m_ghi = [Signal(cw, name=f"m_ghi{g}") for g in range(Gr)]
+        # merge flags of the current pass (local rows; per global row)
+        l_en, l_first, l_last = Signal(), Signal(), Signal()
+        g_en = [Signal(name=f"g_en{g}") for g in range(Gr)]
+        g_first = [Signal(name=f"g_first{g}") for g in range(Gr)]
+        g_last = [Signal(name=f"g_last{g}") for g in range(Gr)]
+        in_tile = Signal()
+        drain = Signal(range(4 * D + NRE + C + arr.chain_len + 16))
+        drain_const = max(max(arr.ws_delay(r) for r in range(NRE)), 0) + 4
+
+        # parameters of a pass start (comb, set by PASS or STORE_G)
+        start_pass = Signal()
+        p_base = Signal(signed(sw))
+        p_lo = [Signal(cw, name=f"p_lo{i}") for i in range(R)]
+        p_hi = [Signal(cw, name=f"p_hi{i}") for i in range(R)]
+        p_gcol = Signal(max(1, R * Gc))
+        p_rcol = Signal(max(1, R * Rc))
+        p_glo = [Signal(cw, name=f"p_glo{g}") for g in range(Gr)]
+        p_ghi = [Signal(cw, name=f"p_ghi{g}") for g in range(Gr)]
+        p_len, p_lfirst, p_llast = Signal(), Signal(), Signal()
+        p_gen = [Signal(name=f"p_gen{g}") for g in range(Gr)]
+        p_gfirst = [Signal(name=f"p_gfirst{g}") for g in range(Gr)]
+        p_glast = [Signal(name=f"p_glast{g}") for g in range(Gr)]
+        p_pairs = Signal(range(cfg.num_pes + 1))
+        empty_lo = (1 << cw) - 1                     # lo > hi: empty range
+        m.d.comb += [x.eq(empty_lo) for x in p_lo + p_glo]
+
+        two_d = Signal(range(2 * D + 1))
+        four_d = Signal(range(4 * D + 1))
+        m.d.comb += [two_d.eq(d << 1), four_d.eq(d << 2)]
+        slot_ok = Signal()
+        m.d.comb += slot_ok.eq((since == two_d) | (since >= four_d))
+
+        # store-command FIFO (STORE, RELEASE, STORE_G), consumed by the output path
+        K_STORE, K_RELEASE, K_STORE_G = 0, 1, 2
+        cmd_layout = data.StructLayout({
+            "kind": 2, "slot": max(1, (n_out - 1).bit_length()), "addr": iw,
+            "count": range(R + 1), "head": HEAD_BITS, "row": max(1, (Gr - 1).bit_length())})
+        m.submodules.store_fifo = sfifo = SyncFIFO(width=cmd_layout.size, depth=4)
+        push = Signal(cmd_layout)
+        m.d.comb += sfifo.w_data.eq(push)
+        # tiles: closed (last pass started) and emitted (merge units finished)
+        outstanding = Signal(range(3))
+        out_inc, out_dec = Signal(), Signal()
+        close_slot = Signal(range(n_out))
+        last_slot = Signal(range(n_out))
+        has_finished = Signal()
+
+        # K/V ring hazard: a write of position p must not hit a physical row
+        # an in-flight pass still reads (K phase, pending or active V phase)
+        def kv_conflict(pos):
+            readers = [(kactive, kbase), (vactive, vcur_base)]
+            readers += [(vpend[e], vbase[e]) for e in range(2)]
+            conds = []
+            for act, b in readers:
+                diff = Signal(lgCAP, name=None)
+                m.d.comb += diff.eq(pos - b)
+                conds.append(act & (diff < S))
+            out = Signal()
+            m.d.comb += out.eq(Cat(*conds).any())
+            return out
+
+        kactive_d1, kactive_d2 = Signal(), Signal()
+        vactive_d1, vactive_d2 = Signal(), Signal()
+        readers_busy = Signal()
+        m.d.comb += readers_busy.eq(kactive | kactive_d1 | vactive | vactive_d1
+                                    | vpend[0] | vpend[1])
+
+        # ------------------------------------------------------- all idle?
+        all_idle = Signal()
+        cmd_valid = Signal()
+        sa_valid = Signal()
+
+        # ------------------------------------------------------ the sequencer
+        OP = ops
+        with m.If(ir_valid & ~halted):
+            with m.Switch(ir.opcode):
+                with m.Case(Opcode.NOP):
+                    m.d.comb += ir_done.eq(1)
+                with m.Case(Opcode.SET_HEAD):
+                    m.d.comb += ir_done.eq(1)
+                    m.d.sync += head.eq(OP.set_head.head)
+                with m.Case(Opcode.LOAD_Q):
+                    cnt, addr = OP.load_q.count, OP.load_q.addr
+                    with m.If((cnt == 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Else():
+                        m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
+                        with m.If(beat):
+                            for i in range(R):
+                                m.d.comb += q_wp[i].en.eq(ld_cnt == i)
+                            with m.If(ld_cnt == cnt - 1):
+                                m.d.comb += ir_done.eq(1)
+                                m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
+                                with m.If(qcur):
+                                    m.d.sync += qcount[0].eq(cnt)
+                                with m.Else():
+                                    m.d.sync += qcount[1].eq(cnt)
+                            with m.Else():
+                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                with m.Case(Opcode.LOAD_KV):
+                    cnt, addr = OP.load_kv.count, OP.load_kv.addr
+                    pos = Signal(iw + 1)
+                    m.d.comb += pos.eq(addr + (ld_cnt >> 1))
+                    conflict = kv_conflict(pos)
+                    with m.If((cnt == 0) | (cnt > cfg.kv_buffer_rows)
+                              | (addr + cnt > cfg.max_seq_len)):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Else():
+                        m.d.comb += [rin.ready.eq(~conflict),
+                                     wait_data.eq(~rin.valid & ~conflict)]
+                        with m.If(beat):
+                            for k in range(NB):
+                                hit = pos[:lgNB] == k
+                                m.d.comb += [k_wp[k].en.eq(hit & ~ld_cnt[0]),
+                                             v_wp[k].en.eq(hit & ld_cnt[0])]
+                            with m.If(ld_cnt == (cnt << 1) - 1):
+                                m.d.comb += ir_done.eq(1)
+                            with m.Else():
+                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                    for k in range(NB):
+                        for wp in (k_wp[k], v_wp[k]):
+                            m.d.comb += [wp.addr.eq(pos[lgNB:lgNB + lgBD]),
+                                         wp.data.eq(rin.payload)]
+                with m.Case(Opcode.LOAD_GQ):
+                    row = OP.load_gq.row
+                    with m.If(row >= Gr):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Else():
+                        # the global query registers are read in the K phase (S0/S1)
+                        hz = kactive | kactive_d1
+                        m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
+                        with m.If(beat):
+                            m.d.comb += ir_done.eq(1)
+                            for g in range(Gr):
+                                with m.If(row == g):
+                                    m.d.sync += [gq_reg[g].eq(rin.payload), gq_loaded[g].eq(1),
+                                                 gfirst_pend[g].eq(1)]
+                with m.Case(Opcode.LOAD_GKV):
+                    col = OP.load_gkv.col
+                    with m.If(col >= Gc):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Else():
+                        # read in both phases of every in-flight pass: wait for them
+                        m.d.comb += [rin.ready.eq(~readers_busy),
+                                     wait_data.eq(~rin.valid & ~readers_busy)]
+                        with m.If(beat):
+                            for g in range(Gc):
+                                with m.If(col == g):
+                                    with m.If(ld_cnt[0]):
+                                        m.d.sync += [gv_reg[g].eq(rin.payload),
+                                                     gk_loaded[g].eq(1)]
+                                    with m.Else():
+                                        m.d.sync += gk_reg[g].eq(rin.payload)
+                            with m.If(ld_cnt[0]):
+                                m.d.comb += ir_done.eq(1)
+                            with m.Else():
+                                m.d.sync += ld_cnt.eq(1)
+                with m.Case(Opcode.LOAD_RKV):
+                    if Rc == 0:
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    else:
+                        m.d.comb += [rin.ready.eq(~readers_busy),
+                                     wait_data.eq(~rin.valid & ~readers_busy)]
+                        idx = ld_cnt >> 1
+                        with m.If(beat):
+                            for j in range(R * Rc):
+                                with m.If(idx == j):
+                                    with m.If(ld_cnt[0]):
+                                        m.d.sync += rv_reg[j].eq(rin.payload)
+                                    with m.Else():
+                                        m.d.sync += rk_reg[j].eq(rin.payload)
+                            with m.If(ld_cnt == 2 * R * Rc - 1):
+                                m.d.comb += ir_done.eq(1)
+                            with m.Else():
+                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                with m.Case(Opcode.PASS):
+                    f = OP["pass"]
+                    rec = self.masks.payload
+                    rec_lo = [rec.rows[i].col_lo for i in range(R)]
+                    rec_hi = [rec.rows[i].col_hi for i in range(R)]
+                    rec_gcol = Cat(*[rec.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
+                    rec_rcol = Cat(*[rec.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
+                    rec_glo = [rec.grows[g].col_lo for g in range(Gr)]
+                    rec_ghi = [rec.grows[g].col_hi for g in range(Gr)]
+                    tile_ok = Signal()
+                    m.d.comb += tile_ok.eq(in_tile | f.first)
+                    gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
+                    m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
+                    local_work = Cat(*[lo <= hi for lo, hi in zip(rec_lo, rec_hi)],
+                                     rec_gcol.any(), rec_rcol.any()).any()
+                    bad_g = Cat(Const(0, 1), *[f.grow & (rec_glo[g] <= rec_ghi[g]) & ~gq_loaded[g]
+                                               for g in range(Gr)]).any()
+                    bad_gk = Cat(Const(0, 1), *[rec_gcol[i * Gc + g] & ~gk_loaded[g]
+                                                for i in range(R) for g in range(Gc)]).any()
+                    with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
+                        fail(Const(1), ErrorCode.PROTOCOL)
+                    with m.Elif(~self.masks.valid):
+                        m.d.comb += wait_mask.eq(1)
+                    with m.Elif((local_work & ~tile_ok) | bad_g | bad_gk):
+                        fail(Const(1), ErrorCode.PROTOCOL)
+                    with m.Else():
+                        bank_ok = ~f.first | (outstanding < 2)
+                        gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & (gout[g] != 0))
+                                                      for g in range(Gr)]).all()
+                        fifo_ok = ~(f.last & has_finished) | sfifo.w_rdy
+                        go = Signal()
+                        m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
+                        m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
+                                     p_rcol.eq(rec_rcol), p_len.eq(tile_ok),
+                                     p_lfirst.eq(f.first), p_llast.eq(f.last)]
+                        m.d.comb += [a.eq(b) for a, b in zip(p_lo + p_hi, rec_lo + rec_hi)]
+                        for g in range(Gr):
+                            m.d.comb += [p_glo[g].eq(Mux(gmerge[g], rec_glo[g], empty_lo)),
+                                         p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
+                                         p_gen[g].eq(gmerge[g]),
+                                         p_gfirst[g].eq(gfirst_pend[g])]
+                        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(rec_lo, rec_hi)]
+                        terms += [rec_gcol[b] for b in range(R * Gc)]
+                        terms += [rec_rcol[b] for b in range(R * Rc)]
+                        terms += [Mux(gmerge[g] & (rec_glo[g] <= rec_ghi[g]),
+                                      rec_ghi[g] - rec_glo[g] + 1, 0) for g in range(Gr)]
+                        m.d.comb += p_pairs.eq(sum(terms))
+                        with m.If(go):
+                            m.d.comb += [start_pass.eq(1), self.masks.ready.eq(1),
+                                         ir_done.eq(1)]
+                            m.d.sync += in_tile.eq(tile_ok & ~f.last)
+                            with m.If(f.first & q_pending):
+                                m.d.sync += [qcur.eq(~qcur), q_pending.eq(0)]
+                            for g in range(Gr):
+                                with m.If(gmerge[g]):
+                                    m.d.sync += gfirst_pend[g].eq(0)
+                            with m.If(f.last):
+                                m.d.comb += out_inc.eq(1)
+                                m.d.sync += [last_slot.eq(close_slot), has_finished.eq(1),
+                                             close_slot.eq(Mux(close_slot == n_out - 1, 0,
+                                                               close_slot + 1))]
+                                # the previous finished tile can no longer be stored
+                                with m.If(has_finished):
+                                    m.d.comb += [push.kind.eq(K_RELEASE),
+                                                 push.slot.eq(last_slot), sfifo.w_en.eq(1)]
+                with m.Case(Opcode.STORE):
+                    cnt, addr = OP.store.count, OP.store.addr
+                    with m.If((cnt == 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Elif(~has_finished):
+                        fail(Const(1), ErrorCode.PROTOCOL)
+                    with m.Else():
+                        m.d.comb += [push.kind.eq(K_STORE), push.slot.eq(last_slot),
+                                     push.addr.eq(addr), push.count.eq(cnt),
+                                     push.head.eq(head), sfifo.w_en.eq(1)]
+                        with m.If(sfifo.w_rdy):
+                            m.d.comb += ir_done.eq(1)
+                with m.Case(Opcode.STORE_G):
+                    row, addr = OP.store_g.row, OP.store_g.addr
+                    gsel = [Signal(name=f"gsel{g}") for g in range(Gr)]
+                    m.d.comb += [gsel[g].eq(row == g) for g in range(Gr)]
+                    loaded = Cat(Const(0, 1), *[gsel[g] & gq_loaded[g] for g in range(Gr)]).any()
+                    with m.If(row >= Gr):
+                        fail(Const(1), ErrorCode.FIELD_RANGE)
+                    with m.Elif(~loaded):
+                        fail(Const(1), ErrorCode.PROTOCOL)
+                    with m.Else():
+                        # a closing pass with every pair masked: merging the exact
+                        # zero changes nothing; its last=1 makes the merge unit
+                        # normalize and emit the row
+                        gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & (gout[g] != 0))
+                                                      for g in range(Gr)]).all()
+                        go = Signal()
+                        m.d.comb += go.eq(slot_ok & gbank_ok & sfifo.w_rdy)
+                        for g in range(Gr):
+                            m.d.comb += [p_gen[g].eq(gsel[g]),
+                                         p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
+                                         p_glast[g].eq(gsel[g])]
+                        m.d.comb += [push.kind.eq(K_STORE_G), push.row.eq(row),
+                                     push.addr.eq(addr), push.head.eq(head)]
+                        with m.If(go):
+                            m.d.comb += [start_pass.eq(1), ir_done.eq(1), sfifo.w_en.eq(1)]
+                            for g in range(Gr):
+                                with m.If(gsel[g]):
+                                    m.d.comb += gout_inc[g].eq(1)
+                                    m.d.sync += gfirst_pend[g].eq(1)
+                with m.Case(Opcode.SYNC):
+                    with m.If(all_idle):
+                        m.d.comb += ir_done.eq(1)
+                with m.Case(Opcode.END):
+                    with m.If(all_idle):
+                        m.d.comb += ir_done.eq(1)
+                        m.d.sync += ended.eq(1)
+                with m.Default():
+                    fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
+
+        # ---------------------------------------------------- pass start
+        with m.If(since < four_d):
+            m.d.sync += since.eq(since + 1)
+        with m.If(kactive):
+            m.d.sync += kx.eq(kx + 1)
+            with m.If(kx == d - 1):
+                m.d.sync += kactive.eq(0)
+        with m.If(drain != 0):
+            m.d.sync += drain.eq(drain - 1)
+        n_pass = Signal(COUNTER_BITS)
+        pairs_reg = Signal.like(p_pairs)
+        pairs_new = Signal()
+        m.d.sync += pairs_new.eq(start_pass)
+        with m.If(start_pass):
+            m.d.sync += [kactive.eq(1), kx.eq(0), kbase.eq(p_base), kpar.eq(par),
+                         par.eq(~par), since.eq(1), drain.eq(drain_const + four_d),
+                         n_pass.eq(n_pass + 1), pairs_reg.eq(p_pairs),
+                         l_en.eq(p_len), l_first.eq(p_lfirst), l_last.eq(p_llast),
+                         m_gcol.eq(p_gcol), m_rcol.eq(p_rcol)]
+            m.d.sync += [a.eq(b) for a, b in zip(m_lo + m_hi + m_glo + m_ghi,
+                                                 p_lo + p_hi + p_glo + p_ghi)]
+            m.d.sync += [a.eq(b) for a, b in zip(g_en + g_first + g_last,
+                                                 p_gen + p_gfirst + p_glast)]
+            for e in range(2):
+                with m.If(par == e):
+                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
+                                 vbase[e].eq(p_base)]
+
+        # ----------------------------------------------------- V phase timer
+        with m.If(vactive):
+            m.d.sync += vx.eq(vx + 1)
+            with m.If(vx == d - 1):
+                m.d.sync += vactive.eq(0)
+        for e in range(2):
+            with m.If(vpend[e] & ~(start_pass & (par == e))):
+                with m.If(vtimer[e] == 0):
+                    m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
+                                 vcur_base.eq(vbase[e]), vcur_par.eq(e)]
+                with m.Else():
+                    m.d.sync += vtimer[e].eq(vtimer[e] - 1)
+
+        # ------------------------------------------------------ S0 addresses
+        for k in range(NB):
+            for rp, b in ((k_rp[k], kbase), (v_rp[k], vcur_base)):
+                rel = Signal(lgNB, name=None)
+                p = Signal(signed(sw + 1), name=None)
+                m.d.comb += [rel.eq(k - b), p.eq(b + rel), rp.addr.eq(p[lgNB:lgNB + lgBD])]
+
+        # ------------------------------------------------------ S1 -> S2
+        kx_d1, kx_d2, vx_d1 = Signal.like(kx), Signal.like(kx), Signal.like(vx)
+        m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1), kx_d1.eq(kx),
+                     kx_d2.eq(kx_d1), vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
+                     vx_d1.eq(vx)]
+        qcount_cur = Signal(range(R + 1))
+        m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
+        for i in range(R):
+            el = q_rp[i].data[kx_d1]
+            m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, el, 0))
+        kel = [k_rp[k].data[kx_d1] for k in range(NB)]
+        vel = [v_rp[k].data[vx_d1] for k in range(NB)]
+        kel_a, vel_a = Array(kel), Array(vel)
+        for s in range(S):
+            ks = Signal(lgNB, name=f"kslot_bank{s}")
+            vs = Signal(lgNB, name=f"vslot_bank{s}")
+            m.d.comb += [ks.eq(kbase[:lgNB] + s), vs.eq(vcur_base[:lgNB] + s)]
+            m.d.sync += arr.kv[s].eq(Mux(kactive_d1, kel_a[ks], vel_a[vs]))
+        for g in range(Gc):
+            m.d.sync += arr.gkv[g].eq(Mux(kactive_d1, gk_reg[g][kx_d1], gv_reg[g][vx_d1]))
+        for j in range(R * Rc):
+            m.d.sync += arr.rkv[j].eq(Mux(kactive_d1, rk_reg[j][kx_d1], rv_reg[j][vx_d1]))
+        for g in range(Gr):
+            m.d.sync += arr.gq[g].eq(gq_reg[g][kx_d1])
+        m.d.comb += [
+            arr.q_valid.eq(kactive_d2), arr.q_first.eq(kactive_d2 & (kx_d2 == 0)),
+            arr.q_last.eq(kactive_d2 & (kx_d2 == d - 1)), arr.q_parity.eq(kpar),
+            arr.v_valid.eq(vactive_d2), arr.v_parity.eq(vcur_par),
+        ]
+        for i in range(R):
+            m.d.comb += [arr.col_lo[i].eq(m_lo[i]), arr.col_hi[i].eq(m_hi[i])]
+        if Gc:
+            m.d.comb += arr.gcol_en.eq(m_gcol)
+        if Rc:
+            m.d.comb += arr.rcol_en.eq(m_rcol)
+        for g in range(Gr):
+            m.d.comb += [arr.grow_lo[g].eq(m_glo[g]), arr.grow_hi[g].eq(m_ghi[g])]
+
+        # ------------------------------------------------------ merge units
+        def delay(sig, n, name):
+            for k in range(n):
+                nxt = Signal.like(sig, name=f"{name}_d{k + 1}")
+                m.d.sync += nxt.eq(sig)
+                sig = nxt
+            return sig
+
+        loc_flags = delay(Cat(l_en, l_first, l_last), arr.rs_delay(0) + 1, "lflags")
+        for r in range(NRE):
+            mu = mus[r]
+            if r < R:
+                fl = loc_flags
+            else:
+                g = r - R
+                fl = delay(Cat(g_en[g], g_first[g], g_last[g]), arr.rs_delay(r) + 1,
+                           f"gflags{g}")
+            en_par = [Signal(name=f"en_par{r}_{e}") for e in range(2)]
+            with m.If(arr.rs_valid[r]):
+                for e in range(2):
+                    with m.If(arr.rs_parity[r] == e):
+                        m.d.sync += en_par[e].eq(fl[0])
+            m.d.comb += [
+                mu.head_dim.eq(d),
+                mu.rs_valid.eq(arr.rs_valid[r] & fl[0]), mu.rs_sum.eq(arr.rs_sum[r]),
+                mu.rs_exp.eq(arr.rs_exp[r]), mu.rs_first.eq(fl[1]), mu.rs_last.eq(fl[2]),
+                mu.el_valid.eq(arr.ws_valid[r] & Mux(arr.ws_parity[r], en_par[1], en_par[0])),
+                mu.el_data.eq(arr.ws[r]),
+            ]
+        fail(Cat(*[mu.error for mu in mus]).any(), ErrorCode.INTERNAL)
+        if R > 1:
+            fail(Cat(*[mus[r].output.valid != mus[0].output.valid for r in range(1, R)]).any(),
+                 ErrorCode.INTERNAL)
+
+        # ------------------------------------------- output buffer (local rows)
+        slot_full = Signal(n_out)
+        wslot = Signal(range(n_out))
+        o_ready = Signal()
+        m.d.comb += o_ready.eq(~(slot_full.bit_select(wslot, 1)))
+        out_rp = []
+        for r in range(R):
+            mem = Memory(shape=rowl, depth=n_out, init=[])
+            m.submodules[f"obuf{r}"] = mem
+            wp = mem.write_port(granularity=1)
+            rp = mem.read_port()
+            out_rp.append(rp)
+            o = mus[r].output
+            m.d.comb += [o.ready.eq(o_ready), wp.addr.eq(wslot)]
+            m.d.comb += [wp.data[x].eq(o.p.data) for x in range(D)]
+            m.d.comb += wp.en.eq(Mux(o.valid & o_ready, Const(1, D) << o.p.index, 0))
+        o0 = mus[0].output
+        set_slot = Signal()
+        m.d.comb += [set_slot.eq(o0.valid & o_ready & o0.p.last), out_dec.eq(set_slot)]
+        with m.If(set_slot):
+            m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
+        with m.If(out_inc & ~out_dec):
+            m.d.sync += outstanding.eq(outstanding + 1)
+        with m.Elif(out_dec & ~out_inc):
+            m.d.sync += outstanding.eq(outstanding - 1)
+
+        # ------------------------------------------- global row collectors
+        gcoll = [Signal(rowl, name=f"gcoll{g}") for g in range(Gr)]
+        gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
+        for g in range(Gr):
+            o = mus[R + g].output
+            m.d.comb += o.ready.eq(~gfull[g])
+            gdone = Signal(name=f"gdone{g}")
+            m.d.comb += gdone.eq(o.valid & o.ready & o.p.last)
+            with m.If(o.valid & o.ready):
+                m.d.sync += gcoll[g].as_value().word_select(o.p.index, dw).eq(o.p.data)
+                with m.If(o.p.last):
+                    m.d.sync += gfull[g].eq(1)
+            with m.If(gout_inc[g] & ~gdone):
+                m.d.sync += gout[g].eq(gout[g] + 1)
+            with m.Elif(gdone & ~gout_inc[g]):
+                m.d.sync += gout[g].eq(gout[g] - 1)
+
+        # ------------------------------------------- store unit -> results
+        res = self.results
+        cmd = Signal(cmd_layout)
+        j = Signal(range(R + 1))
+        with m.If(~cmd_valid & sfifo.r_rdy):
+            m.d.comb += sfifo.r_en.eq(1)
+            m.d.sync += [cmd.eq(sfifo.r_data), cmd_valid.eq(1), j.eq(0)]
+        adv = Signal()
+        m.d.comb += adv.eq(~res.valid | res.ready)
+        sa_local = Signal()
+        sa_row = Signal(range(R))
+        sa_pos = Signal(iw)
+        sa_head = Signal(HEAD_BITS)
+        sa_gdata = Signal(rowl)
+        issue = Signal()
+        release = Signal()
+        cur_full = Signal()
+        m.d.comb += cur_full.eq(slot_full.bit_select(cmd.slot, 1))
+        for rp in out_rp:
+            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
+        with m.If(cmd_valid):
+            with m.Switch(cmd.kind):
+                with m.Case(K_STORE):
+                    with m.If(cur_full & adv):
+                        m.d.comb += issue.eq(1)
+                        m.d.sync += [sa_local.eq(1), sa_row.eq(j), sa_pos.eq(cmd.addr + j),
+                                     sa_head.eq(cmd.head)]
+                        with m.If(j == cmd.count - 1):
+                            m.d.sync += cmd_valid.eq(0)
+                        with m.Else():
+                            m.d.sync += j.eq(j + 1)
+                with m.Case(K_RELEASE):
+                    with m.If(cur_full):
+                        m.d.comb += release.eq(1)
+                        m.d.sync += cmd_valid.eq(0)
+                with m.Case(K_STORE_G):
+                    for g in range(Gr):
+                        with m.If((cmd.row == g) & gfull[g] & adv):
+                            m.d.comb += issue.eq(1)
+                            m.d.sync += [sa_local.eq(0), sa_gdata.eq(gcoll[g]),
+                                         sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
+                                         gfull[g].eq(0), cmd_valid.eq(0)]
+        with m.If(adv):
+            m.d.sync += sa_valid.eq(issue)
+        # slot bookkeeping: set by the merge units, cleared by RELEASE (never
+        # the same slot in one cycle: RELEASE waits for a full slot)
+        for s in range(n_out):
+            with m.If(set_slot & (wslot == s)):
+                m.d.sync += slot_full[s].eq(1)
+            with m.Elif(release & (cmd.slot == s)):
+                m.d.sync += slot_full[s].eq(0)
+        rowmux = Signal(rowl)
+        with m.Switch(sa_row):
+            for r in range(R):
+                with m.Case(r):
+                    m.d.comb += rowmux.eq(out_rp[r].data)
+        with m.If(adv):
+            m.d.sync += [res.valid.eq(sa_valid),
+                         res.p.data.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value())),
+                         res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
+
+        # ------------------------------------------------------ idle / status
+        m.d.comb += all_idle.eq(
+            ~kactive & ~kactive_d1 & ~kactive_d2 & ~vpend[0] & ~vpend[1] & ~vactive
+            & ~vactive_d1 & ~vactive_d2 & (drain == 0)
+            & Cat(*[mu.idle for mu in mus]).all()
+            & ~sfifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid)
+
+        # watchdog on input starvation
+        wd = Signal(WATCHDOG_BITS)
+        starving = Signal()
+        m.d.comb += starving.eq(wait_instr | wait_data | wait_mask)
+        with m.If(starving & ~halted):
+            with m.If(wd != (1 << WATCHDOG_BITS) - 1):
+                m.d.sync += wd.eq(wd + 1)
+        with m.Else():
+            m.d.sync += wd.eq(0)
+        timeout = Signal()
+        m.d.comb += timeout.eq((self.watchdog_limit != 0) & (wd >= self.watchdog_limit))
+        fail(timeout & wait_instr, ErrorCode.INSTR_STARVED)
+        fail(timeout & wait_data, ErrorCode.DATA_STARVED)
+        fail(timeout & wait_mask, ErrorCode.MASK_STARVED)
+
+        with m.If(err == ErrorCode.NONE):
+            first_branch = True
+            for cond, code in raises:
+                ctx = m.If(cond) if first_branch else m.Elif(cond)
+                with ctx:
+                    m.d.sync += err.eq(code)
+                first_branch = False
+
+        # counters
+        cnt_total = Signal(COUNTER_BITS)
+        cnt_busy = Signal(COUNTER_BITS)
+        cnt_in = Signal(COUNTER_BITS)
+        cnt_out = Signal(COUNTER_BITS)
+        cnt_macs = Signal(COUNTER_BITS)
+        running = Signal()
+        m.d.comb += running.eq((started | (ins.valid & ins.ready)) & ~halted)
+        with m.If(running):
+            m.d.sync += cnt_total.eq(cnt_total + 1)
+            with m.If(kactive_d2 | vactive_d2):
+                m.d.sync += cnt_busy.eq(cnt_busy + 1)
+            with m.If(starving):
+                m.d.sync += cnt_in.eq(cnt_in + 1)
+        with m.If(res.valid & ~res.ready):
+            m.d.sync += cnt_out.eq(cnt_out + 1)
+        with m.If(pairs_new):
+            m.d.sync += cnt_macs.eq(cnt_macs + pairs_reg * (d << 1))
+        m.d.comb += [
+            self.error.eq(err), self.done.eq(ended), self.busy.eq(started & ~halted),
+            self.cycles_total.eq(cnt_total), self.cycles_busy.eq(cnt_busy),
+            self.cycles_stall_in.eq(cnt_in), self.cycles_stall_out.eq(cnt_out),
+            self.useful_macs.eq(cnt_macs), self.passes.eq(n_pass),
+            self.instr_count.eq(n_instr),
+        ]
+        return m

@@ -1,0 +1,1 @@
+"""Tests of the FPGA flow, the UART/framing board shell and the host link."""

@@ -1,0 +1,197 @@
+"""``salo synth`` / fpga.flow: argument handling, design choice, report parsing.
+
+Fast tests run Yosys only on a 1x1 MAC grid (a few seconds once YoWASP has
+compiled its WebAssembly; the very first call of each tool on a machine
+takes ~30-100 s more).  Place and route runs are marked slow:
+
+    pytest -m slow tests/fpga
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from fpga import designs
+from fpga.designs import DesignUnavailable, SerialShell
+from fpga.flow import (TARGETS, FlowError, design_for, parse_nextpnr_report,
+                       parse_yosys_stat, run_flow)
+from hw.config import preset
+from sim.cli import build_parser, main
+
+TINY = dataclasses.replace(preset("small"), rows=1, cols=1, global_rows=0, global_cols=0)
+
+
+# ------------------------------------------------------------ arguments
+def test_arguments_parse():
+    a = build_parser().parse_args(["synth", "--preset", "fpga", "--target", "xc7",
+                                   "--design", "mac-grid", "-o", "x", "--freq", "50",
+                                   "--no-pnr", "--sweep", "4x4,8x16"])
+    assert (a.target, a.design, a.out, a.freq, a.no_pnr) == ("xc7", "mac-grid", "x", 50.0, True)
+    assert a.sweep == [(4, 4), (8, 16)]
+    d = build_parser().parse_args(["synth"])
+    assert (d.target, d.design, d.freq, d.synth_opts, d.out) == ("ecp5-85f", "auto", 100.0, "", None)
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["synth", "--target", "ice40"], "invalid choice: 'ice40'"),
+    (["synth", "--design", "cpu"], "invalid choice: 'cpu'"),
+    (["synth", "--sweep", "4by4"], "bad size '4by4'"),
+])
+def test_bad_arguments_are_rejected(argv, msg, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_bad_paths_and_values(tmp_path, capsys):
+    f = tmp_path / "a_file"
+    f.write_text("")
+    assert main(["synth", "--preset", "small", "-o", str(f)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
+    assert main(["synth", "--config", str(tmp_path / "nope.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["synth", "--md", "x.md"]) == 2
+    assert "--md needs --sweep" in capsys.readouterr().err
+    with pytest.raises(FlowError, match="unknown target"):
+        run_flow(TINY, target="virtex2")
+    with pytest.raises(FlowError, match="out of range"):
+        run_flow(TINY, freq_mhz=0)
+    with pytest.raises(FlowError, match="no ';'"):
+        run_flow(TINY, design="mac-grid", synth_opts="-dff; shell", out_dir=tmp_path / "o")
+
+
+# ------------------------------------------------------------ design choice
+def test_auto_falls_back_and_says_why(monkeypatch):
+    real = designs._build_one
+
+    def fake(name, cfg, top_name):
+        if name in ("top", "array"):
+            raise DesignUnavailable(f"{name} missing in this test")
+        return real(name, cfg, top_name)
+
+    monkeypatch.setattr(designs, "_build_one", fake)
+    d = design_for(TINY, "auto")
+    assert d.name == "pe-row"
+    assert d.notes == ["top: skipped: top missing in this test",
+                       "array: skipped: array missing in this test"]
+
+
+def test_explicit_unavailable_design_is_a_user_error(monkeypatch, capsys):
+    def fake(name, cfg, top_name):
+        raise DesignUnavailable("hw.top does not exist yet")
+    monkeypatch.setattr(designs, "_build_one", fake)
+    assert main(["synth", "--preset", "small", "--design", "top"]) == 2
+    assert "design 'top' cannot be built: hw.top does not exist yet" in capsys.readouterr().err
+
+
+def test_mac_grid_shell_bit_counts():
+    cfg = dataclasses.replace(TINY, rows=2, cols=3)
+    d = design_for(cfg, "mac-grid")
+    dw, aw = cfg.data_width, cfg.acc_width
+    assert d.shell_in_bits == 2 * dw + (2 + 3 - 1) * dw + 2
+    assert d.shell_out_bits == 2 * 3 * aw
+    assert "module salo_fpga_top" in d.verilog
+
+
+def test_shell_rejects_non_components():
+    with pytest.raises(TypeError, match="wiring.Component"):
+        SerialShell(object())
+
+
+# ------------------------------------------------------------ report parsing
+def test_parse_nextpnr_report_shape():
+    rep = {
+        "fmax": {"$glbnet$clk$TRELLIS_IO_IN": {"achieved": 81.5, "constraint": 100}},
+        "utilization": {"TRELLIS_COMB": {"used": 10, "available": 83640},
+                        "TRELLIS_FF": {"used": 5, "available": 83640},
+                        "MULT18X18D": {"used": 1, "available": 156},
+                        "DP16KD": {"used": 0, "available": 208},
+                        "TRELLIS_IO": {"used": 5, "available": 365}},
+        "critical_paths": [{"from": "posedge $glbnet$clk$TRELLIS_IO_IN",
+                            "to": "posedge $glbnet$clk$TRELLIS_IO_IN", "path": [
+                                {"type": "clk-to-q", "delay": 0.5, "from": {"cell": "a", "port": "Q"},
+                                 "to": {"cell": "a", "port": "Q"}},
+                                {"type": "routing", "delay": 1.0, "net": "n1",
+                                 "from": {"cell": "a", "port": "Q"}, "to": {"cell": "m", "port": "A"}},
+                                {"type": "logic", "delay": 4.0, "from": {"cell": "m", "port": "A"},
+                                 "to": {"cell": "m", "port": "P"}},
+                                {"type": "routing", "delay": 1.0, "net": "n2",
+                                 "from": {"cell": "m", "port": "P"}, "to": {"cell": "b", "port": "DI"}},
+                                {"type": "setup", "delay": 0.1, "from": {"cell": "b", "port": "DI"},
+                                 "to": {"cell": "b", "port": "DI"}}]}]}
+    p = parse_nextpnr_report(rep)
+    assert p["fmax"] == {"clk": {"achieved_mhz": 81.5, "constraint_mhz": 100.0,
+                                 "net": "$glbnet$clk$TRELLIS_IO_IN"}}
+    cp = p["critical_paths"][0]
+    assert (cp["start"], cp["end"], cp["start_net"], cp["end_net"]) == ("a.Q", "b.DI", "n1", "n2")
+    assert cp["delay_ns"] == 6.6 and cp["logic_levels"] == 1 and cp["register_to_register"]
+    assert p["resources"]["dsp"] == {"used": 1, "available": 156}
+
+
+def test_parse_yosys_stat_counts_carry_cells_as_two_luts():
+    stat = {"design": {"num_cells_by_type": {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7,
+                                             "MULT18X18D": 2, "DP16KD": 1, "PFUMX": 4}}}
+    r = parse_yosys_stat(stat, "ecp5")
+    assert (r["lut"], r["ff"], r["dsp"], r["bram"]) == (16, 7, 2, 1)
+    x = parse_yosys_stat({"design": {"num_cells_by_type": {
+        "LUT2": 3, "LUT6": 4, "FDRE": 5, "FDSE": 1, "DSP48E1": 2, "RAMB18E1": 3, "CARRY4": 2}}},
+        "xc7")
+    assert (x["lut"], x["ff"], x["dsp"], x["bram"]) == (7, 6, 2, 2)
+
+
+# ------------------------------------------------------------ real tools
+@pytest.mark.parametrize("target", ["ecp5-85f",
+                                    pytest.param("xc7", marks=pytest.mark.slow)])
+def test_synthesis_only_of_a_tiny_design(tmp_path, target):
+    """Real Yosys run (no P&R): one 9x9 MAC -> exactly one multiplier block."""
+    rep = run_flow(TINY, target=target, design="mac-grid", out_dir=tmp_path / "o",
+                   place_and_route=False)
+    on_disk = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(rep))
+    assert rep["design"]["name"] == "mac-grid"
+    assert rep["fmax"] == {} and "pnr_s" not in rep["times"]
+    r = rep["resources"]
+    assert r["dsp"]["used"] == 1, rep["synthesis"]["cells"]
+    # shell: 20 input bits + 18 output bits; the accumulator: 18
+    assert r["ff"]["used"] >= 20 + 18 + 18
+    assert r["lut"]["used"] > 0
+    assert r["lut"]["available"] == TARGETS[target].capacity["lut"]
+    if target == "xc7":
+        assert "synthesis-only" in rep["target"]["note"]
+    assert (tmp_path / "o" / "yosys.log").is_file()
+
+
+@pytest.mark.slow
+def test_place_and_route_2x2(tmp_path, capsys):
+    """Full ECP5 flow through the CLI on a 2x2 MAC grid (~1-2 min)."""
+    cfg = dataclasses.replace(TINY, rows=2, cols=2)
+    path = tmp_path / "cfg.json"
+    cfg.save(path)
+    out = tmp_path / "o"
+    assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out),
+                 "--freq", "50"]) == 0
+    text = capsys.readouterr().out
+    assert "Fmax     clk:" in text and "critical register" in text
+    rep = json.loads((out / "report.json").read_text())
+    f = rep["fmax"]["clk"]
+    assert f["constraint_mhz"] == 50.0 and 20.0 < f["achieved_mhz"] < 500.0
+    assert rep["resources"]["dsp"] == {"used": 4, "available": 156, "source": "nextpnr"}
+    assert rep["resources"]["io"]["used"] == 5      # clk, rst, sdi, load, sdo
+    assert rep["times"]["pnr_s"] > 0 and (out / "nextpnr.log").is_file()
+    regs = [p for p in rep["critical_paths"] if p["register_to_register"]]
+    assert regs and regs[0]["start"] and regs[0]["end"]
+
+
+@pytest.mark.slow
+def test_auto_design_synthesizes_and_names_it(tmp_path):
+    """``auto`` on the small preset: synthesis only, the report names the design."""
+    rep = run_flow(preset("small"), design="auto", out_dir=tmp_path / "o",
+                   place_and_route=False)
+    expected = design_for(preset("small"), "auto")
+    assert rep["design"]["name"] == expected.name
+    assert rep["design"]["description"] == expected.description
+    assert rep["resources"]["lut"]["used"] > 0

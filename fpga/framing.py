@@ -27,7 +27,8 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["SYNC", "MAX_PAYLOAD", "HEADER_LEN", "OVERHEAD", "FrameType", "Frame",
-           "FrameError", "crc8", "crc16", "encode_frame", "decode_frame", "FrameDecoder"]
+           "FrameError", "crc8", "crc16", "encode_frame", "decode_frame", "FrameDecoder",
+           "record_bytes", "pack_records", "unpack_records"]
 
 SYNC = 0xA5
 #: largest payload in bytes (bounds the damage of a corrupted length)
@@ -39,17 +40,24 @@ OVERHEAD = HEADER_LEN + 2
 
 
 class FrameType(enum.IntEnum):
-    """Frame types.  Bit 7 clear: host -> device; bit 7 set: device -> host."""
+    """Frame types.  Bit 7 clear: host -> device; bit 7 set: device -> host.
 
-    INSTR = 0x01     #: instruction words for the instruction FIFO
-    WRITE = 0x02     #: data write: buffer id (1 byte), row address (2 bytes), data
-    READ = 0x03      #: read request: buffer id, row address (2 bytes), row count (2 bytes)
-    PING = 0x04      #: link test: the device answers PONG with the same payload
-    ACK = 0x81       #: the type of the accepted frame (1 byte), status (1 byte)
-    RESULT = 0x82    #: result / read data
-    STATUS = 0x83    #: device status word(s)
-    PONG = 0x84      #: answer to PING, payload echoed
-    ERROR = 0xFF     #: error code (1 byte) and the offending type (1 byte)
+    The record frames carry records of the accelerator top's streams
+    (``hw.top.SaloTop``), each padded to whole bytes: see
+    :func:`pack_records` and ``docs/host-link.md``.
+    """
+
+    INSTR = 0x01       #: ``instructions`` stream words
+    MASK = 0x02        #: ``masks`` stream records
+    ROWS = 0x03        #: ``rows_in`` stream records (Q/K/V rows)
+    PING = 0x04        #: link test: the device answers PONG with the same payload
+    CONTROL = 0x05     #: head_dim (2 bytes), watchdog_limit (4 bytes)
+    STATUS_REQ = 0x06  #: ask for a STATUS frame (empty payload)
+    ACK = 0x81         #: the type of the accepted frame (1 byte), status (1 byte)
+    RESULT = 0x82      #: ``results`` stream records
+    STATUS = 0x83      #: busy, done, error code (1 byte each), then the counters
+    PONG = 0x84        #: answer to PING, payload echoed
+    ERROR = 0xFF       #: error code (1 byte) and the offending type (1 byte)
 
 
 class FrameError(ValueError):
@@ -172,3 +180,38 @@ class FrameDecoder:
     def pending(self) -> int:
         """Bytes held back waiting for the rest of a frame."""
         return len(self._buf)
+
+
+def record_bytes(bits: int) -> int:
+    """Bytes of one ``bits``-wide record on the wire: ceil(bits / 8)."""
+    if bits < 1:
+        raise FrameError(f"record width {bits} is invalid: allowed >= 1 bit")
+    return (bits + 7) // 8
+
+
+def pack_records(values, bits: int) -> bytes:
+    """Records (unsigned ints < 2**bits, e.g. ``Const.cast(view).value`` of a
+    ``lib.data`` layout) -> payload bytes, each record little-endian
+    (bit 0 of the record = bit 0 of its first byte), padding bits 0."""
+    n = record_bytes(bits)
+    out = bytearray()
+    for v in values:
+        v = int(v)
+        if not 0 <= v < 1 << bits:
+            raise FrameError(f"record value {v} does not fit {bits} bits")
+        out += v.to_bytes(n, "little")
+    return bytes(out)
+
+
+def unpack_records(payload: bytes, bits: int) -> list[int]:
+    """Inverse of :func:`pack_records`; the payload must hold whole records and
+    zero padding bits."""
+    n = record_bytes(bits)
+    if len(payload) % n:
+        raise FrameError(f"payload of {len(payload)} bytes is not a whole number of "
+                         f"{n}-byte records")
+    vals = [int.from_bytes(payload[k:k + n], "little") for k in range(0, len(payload), n)]
+    for v in vals:
+        if v >> bits:
+            raise FrameError(f"record 0x{v:x} has non-zero padding above bit {bits - 1}")
+    return vals

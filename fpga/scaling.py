@@ -171,6 +171,8 @@ def write_markdown(rows, path, *, command: str, notes: str = NOTES, pending=()) 
                   f"(1 FF each; +1 LUT per output bit).")
         for n in d.get("notes", []):
             md.append(f"  * {n}")
+        for n in rep.get("flow_notes", []):
+            md.append(f"  * **flow:** {n}")
     md += ["", "## Critical paths", ""]
     for r, c, rep in ok_rows(rows):
         md.append(f"* **{r}x{c}**: {_crit(rep)}")

@@ -60,7 +60,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.pe import PE, pe_params
 
-__all__ = ["PEArray", "col_index_width"]
+__all__ = ["PEArray", "ArrayCore", "col_index_width"]
 
 
 def col_index_width(cfg) -> int:
@@ -141,8 +141,16 @@ class PEArray(wiring.Component):
         P = self.chain_len
         exp_min = cfg.exp_min
         params = pe_params(cfg)
-        local_pes = [[PE(**params) for _ in range(P)] for _ in range(R)]
-        global_pes = [[PE(**params) for _ in range(C)] for _ in range(Gr)]
+
+        def kv_used(i, j):      # is PE(i, j)'s kv_out read by a neighbour?
+            if i < R:
+                return j < C and ((i + 1 < R and j + 1 < C) or (i == R - 1 and Gr > 0))
+            return i - R + 1 < Gr
+
+        local_pes = [[PE(**params, pass_q=p + 1 < P, pass_kv=kv_used(i, p),
+                         rs_parity=p == P - 1) for p in range(P)] for i in range(R)]
+        global_pes = [[PE(**params, pass_q=j + 1 < C, pass_kv=kv_used(R + g, j),
+                          rs_parity=j == C - 1) for j in range(C)] for g in range(Gr)]
 
         def in_range(lo, hi, j):
             if j == 0:

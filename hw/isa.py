@@ -157,8 +157,8 @@ MASK_ROW_FIELDS = (
     FieldSpec("col_lo", False, "clog2(cfg.cols)", "first enabled local column (j)"),
     FieldSpec("col_hi", False, "clog2(cfg.cols)",
               "last enabled local column; col_lo > col_hi disables the row"),
-    FieldSpec("gcol_en", False, "cfg.global_cols", "enable bit per global key column"),
-    FieldSpec("rcol_en", False, "cfg.random_cols", "enable bit per random key column"),
+    FieldSpec("gcol_en", False, "cfg.global_cols", "enable bit g for global key column g (absent when global_cols = 0)"),
+    FieldSpec("rcol_en", False, "cfg.random_cols", "enable bit r for random key column r (absent when random_cols = 0)"),
 )
 #: fields of one global row inside a mask record
 MASK_GROW_FIELDS = (
@@ -420,7 +420,7 @@ def isa_markdown(presets=("small", "salo-dac22")) -> str:
            f"An instruction is one 64-bit little-endian word: `opcode` in bits "
            f"[{OPCODE_BITS - 1}:0], then the opcode's operands from bit {OPCODE_BITS} up. "
            "Field widths depend on the accelerator config; the width column gives the "
-           "rule and its value for the presets " + ", ".join(f"`{p}`" for p in presets) + ".",
+           "rule (a field is at least 1 bit wide) and its bits for the presets " + ", ".join(f"`{p}`" for p in presets) + ".",
            "",
            f"Binary file: header `{_HEADER.format}` = magic `{MAGIC.decode()}`, version "
            f"{VERSION}, word bytes (8), config hash (6 bytes, `AcceleratorConfig.hash()`), "

@@ -141,6 +141,12 @@ class MergeUnit(wiring.Component):
       tile t's bank is free at max(L + 6, R + 4 + normalize_cycles + d)
       (L = t_{d-1}, the last element of the last pass) if the divider was
       idle at R+1 (it serves the tiles in order, one at a time).
+    * Sustained rate without back-pressure: tiles of one pass each, a pass
+      every 2d cycles (the array's cadence), element 0 of a pass at most
+      g cycles after its row sum: the controller never sees ``busy`` when
+      g <= 3d - 5 and normalize_cycles <= min(2d, 3d - 4) (tested with
+      g = 2d - 2; small preset with the default 2 steps/cycle:
+      normalize_cycles = 18, so d >= 9).  Longer tiles only relax this.
     * At most two passes may be waiting for their elements; a pass's elements
       arrive on d consecutive cycles.
     * Elements of consecutive passes may follow each other without a gap;
@@ -283,7 +289,7 @@ class MergeUnit(wiring.Component):
         ]
         m.d.sync += s1_valid.eq(0)
         with m.If(self.el_valid):
-            with m.If(count == 0):
+            with m.If(~count.any()):
                 m.d.sync += err.eq(1)
             with m.Else():
                 m.d.sync += [
@@ -345,15 +351,14 @@ class MergeUnit(wiring.Component):
                 ge = t >= divisor
                 r_next = Signal(unsigned(self.acc_sum_width), name=f"div_rem{j}")
                 m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
-                q_next = Signal(unsigned(K + 1), name=f"div_quo{j}")
-                m.d.comb += q_next.eq(Cat(ge, q))
-                r, q = r_next, q_next
+                # (unnamed: the bit shifted out at the top is dropped)
+                r, q = r_next, Cat(ge, q)
             m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1)]
             with m.If(div_cnt == n_cycles - 1):
                 m.d.sync += [div_busy.eq(0), db.eq(~db)]
                 for b in range(2):
                     with m.If(db == b):
-                        m.d.sync += [recip[b].eq(Mux(divisor == 0, 0, q)), recip_ok[b].eq(1)]
+                        m.d.sync += [recip[b].eq(Mux(divisor.any(), q, 0)), recip_ok[b].eq(1)]
 
         # ------------------------------------------- emission (stall pipeline)
         out = self.output
@@ -420,6 +425,6 @@ class MergeUnit(wiring.Component):
                     m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
 
         m.d.comb += self.idle.eq(
-            (count == 0) & ~s1_valid & ~pending[0] & ~pending[1] & ~div_busy
+            ~count.any() & ~s1_valid & ~pending[0] & ~pending[1] & ~div_busy
             & ~sa_valid & ~sb_valid & ~out.valid)
         return m

@@ -79,7 +79,10 @@ class PE(wiring.Component):
     Parameters (all from the config, see :func:`pe_params`): ``data_width``,
     ``acc_width``, ``score_frac``, ``prob_width``, ``prob_frac``,
     ``exp_width``, ``exp_segments``, ``shift_width``, ``row_sum_width``,
-    ``wsum_width``.
+    ``wsum_width``.  Edge options (default True; False omits the port and its
+    register, for PEs whose neighbour does not exist): ``pass_q``
+    (``q_*_out``), ``pass_kv`` (``kv_out``), ``rs_parity``
+    (``rs_parity_out``, needed only at a row end).
     """
 
     #: cycles from the score (exp ``valid_in``) to the exp result (``valid_out``)
@@ -87,7 +90,8 @@ class PE(wiring.Component):
 
     def __init__(self, *, data_width: int, acc_width: int, score_frac: int,
                  prob_width: int, prob_frac: int, exp_width: int, exp_segments: int,
-                 shift_width: int, row_sum_width: int, wsum_width: int):
+                 shift_width: int, row_sum_width: int, wsum_width: int,
+                 pass_q: bool = True, pass_kv: bool = True, rs_parity: bool = True):
         self.data_width = data_width
         self.acc_width = acc_width
         self.score_frac = score_frac
@@ -99,38 +103,48 @@ class PE(wiring.Component):
         self.row_sum_width = row_sum_width
         self.wsum_width = wsum_width
         self.exp_min = -(1 << (exp_width - 1))
+        self.pass_q, self.pass_kv, self.has_rs_parity = pass_q, pass_kv, rs_parity
         dw, ew = data_width, exp_width
-        super().__init__({
+        ports = {
             # horizontal: query element and its control
             "q_in": In(signed(dw)), "q_valid_in": In(1), "q_first_in": In(1),
             "q_last_in": In(1), "q_parity_in": In(1),
-            "q_out": Out(signed(dw)), "q_valid_out": Out(1), "q_first_out": Out(1),
-            "q_last_out": Out(1), "q_parity_out": Out(1),
             # diagonal (or vertical): key element in the K phase, value element in the V phase
-            "kv_in": In(signed(dw)), "kv_out": Out(signed(dw)),
+            "kv_in": In(signed(dw)),
             # mask bit, sampled with the last query element
             "pair_valid": In(1),
             # row-sum chain
             "rs_sum_in": In(unsigned(row_sum_width)), "rs_exp_in": In(signed(ew)),
             "rs_valid_in": In(1),
             "rs_sum_out": Out(unsigned(row_sum_width)), "rs_exp_out": Out(signed(ew)),
-            "rs_valid_out": Out(1), "rs_parity_out": Out(1),
+            "rs_valid_out": Out(1),
             # weighted-sum chain
             "ws_in": In(signed(wsum_width)), "ws_valid_in": In(1), "ws_parity_in": In(1),
             "ws_out": Out(signed(wsum_width)), "ws_valid_out": Out(1), "ws_parity_out": Out(1),
-        })
+        }
+        if pass_q:
+            ports.update({"q_out": Out(signed(dw)), "q_valid_out": Out(1),
+                          "q_first_out": Out(1), "q_last_out": Out(1),
+                          "q_parity_out": Out(1)})
+        if pass_kv:
+            ports["kv_out"] = Out(signed(dw))
+        if rs_parity:
+            ports["rs_parity_out"] = Out(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         dw, ew, pw, sw = self.data_width, self.exp_width, self.prob_width, self.shift_width
 
         # ---- pass-through registers (horizontal and diagonal)
-        m.d.sync += [
-            self.q_out.eq(self.q_in), self.q_valid_out.eq(self.q_valid_in),
-            self.q_first_out.eq(self.q_first_in), self.q_last_out.eq(self.q_last_in),
-            self.q_parity_out.eq(self.q_parity_in),
-            self.kv_out.eq(self.kv_in),
-        ]
+        if self.pass_q:
+            m.d.sync += [
+                self.q_out.eq(self.q_in), self.q_valid_out.eq(self.q_valid_in),
+                self.q_first_out.eq(self.q_first_in), self.q_last_out.eq(self.q_last_in),
+                self.q_parity_out.eq(self.q_parity_in),
+            ]
+        if self.pass_kv:
+            m.d.sync += self.kv_out.eq(self.kv_in)
 
         # ---- phase 1: score MAC, t = 0 .. d-1 (score in mac.acc at t = d)
         m.submodules.mac = mac = ScoreMac(data_width=dw, acc_width=self.acc_width)
@@ -166,7 +180,9 @@ class PE(wiring.Component):
             rs.b.eq(ex.mant), rs.eb.eq(ex.exp),
         ]
         m.d.sync += [self.rs_sum_out.eq(rs.sum), self.rs_exp_out.eq(rs.exp),
-                     self.rs_valid_out.eq(ex.valid_out), self.rs_parity_out.eq(par)]
+                     self.rs_valid_out.eq(ex.valid_out)]
+        if self.has_rs_parity:
+            m.d.sync += self.rs_parity_out.eq(par)
 
         # two pass slots: mantissa and the two shift amounts
         slot_m = [Signal(pw, name=f"m_{s}") for s in range(2)]

@@ -155,7 +155,11 @@ class SaloTop(wiring.Component):
         raises = []                      # (condition, code), first has priority
 
         def fail(cond, code):
-            raises.append((cond, code))
+            # the flag is assigned in the caller's m.If/m.Case context, so it
+            # is only high where that context is active
+            flag = Signal(name=f"fail{len(raises)}_{code.name.lower()}")
+            m.d.comb += flag.eq(cond)
+            raises.append((flag, code))
 
         # --------------------------------------------------- instruction fetch
         ir_raw = Signal(instruction_layout(cfg).size)
@@ -757,10 +761,13 @@ class SaloTop(wiring.Component):
             for r in range(R):
                 with m.Case(r):
                     m.d.comb += rowmux.eq(out_rp[r].data)
+        sel_row = Signal(rowl)
+        m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
         with m.If(adv):
-            m.d.sync += [res.valid.eq(sa_valid),
-                         res.p.data.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value())),
-                         res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
+            m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
+            # elements >= d are zero (the buffers are not cleared by reset and
+            # may hold a longer row of an earlier run)
+            m.d.sync += [res.p.data[x].eq(Mux(d > x, sel_row[x], 0)) for x in range(D)]
 
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(

@@ -242,7 +242,8 @@ class Intervals:
                          self.part[sel])
 
 
-PART_WINDOW, PART_GRID, PART_GLOBAL, PART_RANDOM, PART_BLOCKS, PART_SPANS = range(6)
+#: pattern parts; PART_GLOBAL_KEY marks the "every query attends the global key" intervals
+PART_WINDOW, PART_GRID, PART_GLOBAL, PART_RANDOM, PART_BLOCKS, PART_SPANS, PART_GLOBAL_KEY = range(7)
 
 
 def _runs(idx: np.ndarray):
@@ -341,7 +342,6 @@ def pattern_intervals(p: Pattern) -> Intervals:
     if p.blocks:
         bl = p.blocks
         B = bl["block"]
-        nb = -(-N // B)
         qb = i // B
         if bl["window_blocks"]:
             wl, wr = bl["window_blocks"] // 2, (bl["window_blocks"] - 1) // 2
@@ -357,7 +357,7 @@ def pattern_intervals(p: Pattern) -> Intervals:
         gall = np.array(sorted(gq), dtype=np.int64)
         add(gall, 0, N - 1, 1, PART_GLOBAL)                 # global queries: every key
         for s, e in zip(*_runs(gall)):                      # every query: the global keys
-            add(i, s, e, 1, PART_GLOBAL)
+            add(i, s, e, 1, PART_GLOBAL_KEY)
     if p.random and p.random["keys_per_query"]:
         rk = random_keys(N, p.random["keys_per_query"], p.random["seed"])
         add(np.repeat(i, rk.shape[1]), rk.ravel(), rk.ravel(), 1, PART_RANDOM)

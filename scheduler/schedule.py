@@ -17,9 +17,11 @@ Steps (ARCHITECTURE.md section 3):
    key slots of every pass: each needed key is taken by the first pass that
    shows it (the ranges stay contiguous), leftovers get extra passes.
 4. **Global keys** go to the global key columns (pass k of a tile carries
-   global keys k*Gc..k*Gc+Gc-1) and are removed from the local runs, so a
-   global key inside a band is counted once; if that costs more passes than
-   leaving them in the runs, they stay local.
+   global keys k*Gc..k*Gc+Gc-1).  A global key that another part already
+   gives a row (e.g. inside its band) stays in that row's run and the row's
+   enable bit for the column is off, so it is counted once and no run is
+   split.  If the columns cost more passes than leaving the global keys in
+   the runs, they stay local.
 5. **Random keys** (the ``random`` part, when not also in another part) go
    to the random columns, up to Rc per pass and row; the rest stay local.
 6. **Query tiling and window splitting** (:func:`cover`): query positions
@@ -41,7 +43,8 @@ import numpy as np
 
 from hw.config import AcceleratorConfig
 from hw.isa import Opcode, Program
-from .pattern import PART_RANDOM, Intervals, Pattern, global_token_set, pattern_intervals
+from .pattern import (PART_GLOBAL_KEY, PART_RANDOM, Intervals, Pattern, global_token_set,
+                      pattern_intervals)
 
 __all__ = ["Schedule", "compile_pattern", "group_permutation", "map_intervals", "merge_runs",
            "cover", "CoverageError", "ScheduleError"]
@@ -124,24 +127,6 @@ def _contains(runs, rows, keys, n: int):
     k = np.searchsorted(code, q, side="right") - 1
     kk = np.maximum(k, 0)
     return (k >= 0) & (rr[kk] == rows) & (rh[kk] >= keys)
-
-
-def _subtract(runs, points, n: int):
-    """Remove key positions ``points`` (sorted) from every run."""
-    rr, rl, rh = runs
-    if len(points) == 0:
-        return runs
-    p = np.asarray(points)
-    br = np.flatnonzero(np.diff(p) != 1)
-    for s, e in zip(p[np.r_[0, br + 1]].tolist(), p[np.r_[br, p.size - 1]].tolist()):
-        hit = (rl <= e) & (rh >= s)
-        a = ~hit
-        left = hit & (rl < s)
-        right = hit & (rh > e)
-        rr = np.concatenate([rr[a], rr[left], rr[right]])
-        rl, rh = (np.concatenate([rl[a], rl[left], np.full(right.sum(), e + 1)]),
-                  np.concatenate([rh[a], np.full(left.sum(), s - 1), rh[right]]))
-    return merge_runs(rr, rl, rh, n)
 
 
 # ------------------------------------------------------------------ covering
@@ -240,7 +225,7 @@ class _Emit:
         self.cols = {n: [] for n in self.NAMES}
 
     def __call__(self, op: Opcode, **kw):
-        self.op.append(op.value)
+        self.op.append(op.value if isinstance(op, Opcode) else op)
         for n in self.NAMES:
             self.cols[n].append(kw.get(n, 0))
 
@@ -286,6 +271,11 @@ def compile_pattern(p: Pattern, cfg: AcceleratorConfig, iv: Intervals | None = N
         pairs = np.unique(r_row[keep] * N + r_key[keep])
         rc_row, rc_key = pairs // N, pairs % N
     base_runs = runs_nr if rc_row.size else runs_all
+    # the same without the "everyone attends the global keys" intervals: a global key
+    # that another part (a band, a block ...) already gives a row stays in that row's
+    # run and its global column is disabled for the row (counted once, no run split)
+    sel = (ppart != PART_GLOBAL_KEY) & (nonrand if rc_row.size else True)
+    base_runs_ng = merge_runs(prow[sel], plo[sel], phi[sel], N)
 
     def local_only(runs):
         keep = ~is_gq[runs[0]]
@@ -297,21 +287,21 @@ def compile_pattern(p: Pattern, cfg: AcceleratorConfig, iv: Intervals | None = N
     gk_pos = np.sort(inv[np.array(gtok, dtype=np.int64)]) if (Gc and gtok) else np.zeros(0, np.int64)
 
     def plan_local(use_gcol, rc_local):
-        runs = base_runs
+        runs = base_runs_ng if use_gcol else base_runs
         if rc_local[0].size:
             runs = merge_runs(np.r_[runs[0], rc_local[0]], np.r_[runs[1], rc_local[1]],
                               np.r_[runs[2], rc_local[1]], N)
         runs = local_only(runs)
-        if use_gcol:
-            runs = _subtract(runs, gk_pos, N)
         return runs, cover(runs, n_tiles, R, C)
 
-    # which (row, global key) pairs exist: a local row attends g
+    # (row, global key) pairs the global columns must give: the row attends the key
+    # and no other part's run of the row holds it
     lrow = np.flatnonzero(~is_gq)
     g_need = None
     if gk_pos.size:
-        g_need = _contains(local_only(runs_all), np.repeat(lrow, gk_pos.size),
-                           np.tile(gk_pos, lrow.size), N).reshape(lrow.size, gk_pos.size)
+        rr, kk = np.repeat(lrow, gk_pos.size), np.tile(gk_pos, lrow.size)
+        g_need = (_contains(runs_all, rr, kk, N) & ~_contains(base_runs_ng, rr, kk, N)) \
+            .reshape(lrow.size, gk_pos.size)
         g_need_full = np.zeros((n_tiles * R, gk_pos.size), dtype=bool)
         g_need_full[lrow] = g_need
         g_need = g_need_full
@@ -444,22 +434,22 @@ def compile_pattern(p: Pattern, cfg: AcceleratorConfig, iv: Intervals | None = N
     for g, pos in enumerate(gq_pos.tolist()):
         em(Opcode.LOAD_GQ, row=g, addr=int(pos))
     cap = cfg.kv_buffer_rows
-    tags = np.full(cap, -1, dtype=np.int64)          # position held by each K/V slot
+    tags = [-1] * cap                                 # position held by each K/V slot
 
     def need_kv(a, z):
-        """Load the positions of a..z that their slots (pos mod cap) do not hold."""
+        """Load the positions of a..z that their slots (pos mod cap) do not hold.
+        Plain Python: at most R+C-1 positions, called once per pass."""
         a, z = max(a, 0), min(z, N - 1)
-        if a > z:
-            return
-        pos = np.arange(a, z + 1)
-        miss = pos[tags[pos % cap] != pos]
-        if miss.size == 0:
-            return
-        br = np.flatnonzero(np.diff(miss) != 1)
-        for s0, s1 in zip(miss[np.r_[0, br + 1]].tolist(), miss[np.r_[br, miss.size - 1]].tolist()):
-            em(Opcode.LOAD_KV, addr=s0, count=s1 - s0 + 1)
-            run = np.arange(s0, s1 + 1)
-            tags[run % cap] = run
+        run_start = None
+        for pos in range(a, z + 2):
+            missing = pos <= z and tags[pos % cap] != pos
+            if missing and run_start is None:
+                run_start = pos
+            elif not missing and run_start is not None:
+                em(Opcode.LOAD_KV, addr=run_start, count=pos - run_start)
+                for x in range(run_start, pos):
+                    tags[x % cap] = x
+                run_start = None
 
     # used key-slot hull per pass: local rows and global rows
     ii = np.arange(R)[None, :]

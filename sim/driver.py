@@ -83,11 +83,43 @@ def float_reference(q, k, v, iv: Intervals, n: int, chunk_elems: int = 1 << 24):
     return out
 
 
-def run_functional(sched, q, k, v):
-    """Quantize, simulate bit-exactly, dequantize: float outputs (heads, N, d)."""
+def head_schedule(sched):
+    """The one-head version of a schedule (heads run identical program blocks)."""
+    import dataclasses
+    from hw.isa import Opcode, Program
+    nh = sched.instrs_per_head
+    prog = Program(sched.program.cfg_hash, np.r_[sched.program.opcode[:nh], Opcode.END.value],
+                   {k: np.r_[v[:nh], 0] for k, v in sched.program.fields.items()})
+    return dataclasses.replace(sched, program=prog,
+                               pattern=dataclasses.replace(sched.pattern, heads=1))
+
+
+def _simulate_one(args):
     from .funcsim import simulate
+    return simulate(*args)
+
+
+def simulate_parallel(sched, qi, ki, vi, workers: int | None = None):
+    """``sim.funcsim.simulate`` with the heads spread over worker processes
+    (heads are independent, so the result is bit-identical to one process)."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from .funcsim import simulate
+    H = qi.shape[0]
+    workers = min(H, workers or os.cpu_count() or 1)
+    if H == 1 or workers <= 1:
+        return simulate(sched, qi, ki, vi)
+    one = head_schedule(sched)
+    jobs = [(one, qi[h:h + 1], ki[h:h + 1], vi[h:h + 1]) for h in range(H)]
+    with ProcessPoolExecutor(max_workers=workers) as ex:
+        return np.concatenate(list(ex.map(_simulate_one, jobs)))
+
+
+def run_functional(sched, q, k, v, workers: int | None = 1):
+    """Quantize, simulate bit-exactly, dequantize: float outputs (heads, N, d).
+    ``workers`` > 1 (or None: one per CPU) simulates heads in parallel."""
     qi, ki, vi, sc = quantize_inputs(q, k, v, sched.cfg)
-    return dequantize_output(simulate(sched, qi, ki, vi), sc, sched.cfg)
+    return dequantize_output(simulate_parallel(sched, qi, ki, vi, workers), sc, sched.cfg)
 
 
 #: the scaled-down sizes of the accuracy acceptance runs

@@ -6,9 +6,9 @@ re-derived here), in two phases:
 
 1. :func:`trace_program` walks the instructions once (cheap Python on ints)
    and resolves, for every PASS, which data it sees: head, query tile, K/V
-   positions (checked against the K/V ring-buffer residency the LOAD_KV
-   instructions produce), global keys and queries, random keys, mask record
-   and merge flags.  Protocol errors (a pass reading a K/V row that is not
+   positions (checked against what the LOAD_KV instructions put in the K/V
+   buffer slots, slot = position mod kv_buffer_rows), global keys and
+   queries, random keys, mask record and merge flags.  Protocol errors (a pass reading a K/V row that is not
    resident, a tile without ``first``, a mask-record shortage ...) raise
    :class:`ProgramError`.
 2. :func:`simulate` gathers the inputs of many passes at once, runs them as
@@ -310,7 +310,7 @@ def simulate(sched, q_int, k_int, v_int, program: Program | None = None,
                                           g_exp[sel_p, sel_g]),
                                tr.gseg[sel_p, sel_g], ne, (), d, cfg)
         gres = normalize(gacc, cfg)
-        for h, g, ep, addr in tr.gstores:
+        for h, _, ep, addr in tr.gstores:
             out[h, addr] = gres[ep]
             written[h, addr] = True
     if not written.all():

@@ -97,9 +97,10 @@ class Job:
     """Everything the testbench streams and checks for one run.
 
     words: instruction words; masks: mask records (ints); rows: (n, d) int
-    Q/K/V rows in stream order; out_order: (n_out, 4) int rows
-    (head, pos, tile, row) in emission order (tile = STORE ordinal within
-    the head, row = row of that STORE; tile -1 and row g for STORE_G);
+    Q/K/V rows in stream order; out_order: (n_out, 5) int rows
+    (head, pos, tile, row, final) in emission order (tile = STORE ordinal
+    within the head, row = row of that STORE; tile -1 and row g for STORE_G;
+    final = 0 when a later STORE/STORE_G overwrites the same position);
     expected: (H, N, d) expected outputs in *position* order or None.
     """
     name: str
@@ -170,13 +171,21 @@ def make_job(sched, q_int, k_int, v_int, expected_tok=None, *, name="job",
         elif o == Opcode.STORE_G.value:
             order.append((h, a, -1, fld["row"][i]))
     n_passes += sum(1 for o in ops if o == Opcode.STORE_G.value)   # closing passes
+    # a position written twice (e.g. a global query's local row, then its
+    # global row) ends with the last write: only that one is final
+    seen = set()
+    final = []
+    for h_, p_, _, _ in reversed(order):
+        final.append((h_, p_) not in seen)
+        seen.add((h_, p_))
+    order = [o + (int(f),) for o, f in zip(order, reversed(final))]
     exp = None
     if expected_tok is not None:
         exp = np.asarray(expected_tok, dtype=np.int64)[:, perm]
     words = [int(w) for w in encode(prog, cfg)]
     return Job(name=name, cfg=cfg, d=d, words=words, masks=masks,
                rows=np.array(rows, dtype=np.int64).reshape(-1, d),
-               out_order=np.array(order, dtype=np.int64).reshape(-1, 4), expected=exp,
+               out_order=np.array(order, dtype=np.int64).reshape(-1, 5), expected=exp,
                n_passes=n_passes, perm=perm, **kw)
 
 
@@ -273,8 +282,9 @@ def run_jobs(cfg: AcceleratorConfig, jobs: list[Job], *, progress=None,
         meta = json.loads(str(r["meta"]))
         res_out = None
         if j.expect_error is None and j.perm is not None:
-            got = r["rows"]
-            heads, pos = r["head"], r["pos"]
+            fin = j.out_order[:len(r["rows"]), 4] > 0
+            got = r["rows"][fin]
+            heads, pos = r["head"][fin], r["pos"][fin]
             H = j.expected.shape[0] if j.expected is not None else int(j.out_order[:, 0].max()) + 1
             N = len(j.perm)
             res_out = np.zeros((H, N, j.d), dtype=np.int64)

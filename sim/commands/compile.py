@@ -39,11 +39,16 @@ def run(args):
     except ScheduleError as e:
         raise UserError(str(e)) from None
     cov = check_coverage(s, iv)
-    cyc = write_schedule(s, args.output, cov, args.host_words)
+    try:
+        cyc = write_schedule(s, args.output, cov, args.host_words)
+    except OSError as e:
+        raise UserError(f"cannot write into {args.output}: {e.strerror or e}") from None
     dt = time.perf_counter() - t0
     print(f"{pat.name}: N={pat.seq_len} d={pat.head_dim} heads={pat.heads} on {cfg.describe()}")
+    util = cov["pairs"] / max(1, s.passes_per_head * cfg.rows * cfg.row_pes)
     print(f"  {len(s.program)} instructions, {s.passes_per_head} passes/head, "
-          f"{cov['pairs']} pairs/head covered exactly once")
+          f"{cov['pairs']} pairs/head covered exactly once "
+          f"({util:.1%} of the local rows' PEs busy)")
     print(f"  estimated {cyc['cycles']} cycles ({cyc['pass_cycles']} in passes, "
           f"{cyc['load_stall_cycles']} load stalls, {cyc['fill_drain_cycles']} fill/drain)")
     print(f"  wrote {args.output}/program.bin, program.asm, plan.json, masks.bin, masks.npz in {dt:.2f} s")

@@ -20,7 +20,11 @@ def run(args):
     from scheduler.pattern import dense_mask
     pat, iv = load_pattern_args(args)
     m = dense_mask(pat, iv)
-    np.save(args.output, m)
+    from sim.cli import UserError
+    try:
+        np.save(args.output, m)
+    except OSError as e:
+        raise UserError(f"cannot write {args.output}: {e.strerror or e}") from None
     print(f"{args.output}: {m.shape[0]}x{m.shape[1]} mask, {int(m.sum())} pairs "
           f"({m.mean():.2%} dense)")
     return 0

@@ -20,6 +20,8 @@ def register(sub):
     p.add_argument("--v", metavar="V.npy")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs (default 0)")
     p.add_argument("-o", "--output", metavar="OUT.npy", help="output .npy file")
+    p.add_argument("--jobs", type=int, default=None, metavar="J",
+                   help="simulate heads in J processes (default: one per CPU)")
     p.add_argument("--backend", choices=("model", "rtl"), default="model",
                    help="model: bit-exact functional simulator (default); rtl: Verilator")
     p.set_defaults(func=run)
@@ -63,12 +65,17 @@ def run(args):
     except ScheduleError as e:
         raise UserError(str(e)) from None
     t0 = time.perf_counter()
-    out = run_functional(s, q, k, v)
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs} is invalid: allowed >= 1")
+    out = run_functional(s, q, k, v, workers=args.jobs)
     dt = time.perf_counter() - t0
     ref = float_reference(q, k, v, iv, pat.seq_len)
     err = relative_rms_error(out, ref)
     if args.output:
-        np.save(args.output, out)
+        try:
+            np.save(args.output, out)
+        except OSError as e:
+            raise UserError(f"cannot write {args.output}: {e.strerror or e}") from None
     print(f"{pat.name}: N={pat.seq_len} d={pat.head_dim} heads={pat.heads} on "
           f"{cfg.describe()} [{cfg.hash()}]")
     from scheduler.cycles import estimate_cycles

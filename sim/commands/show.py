@@ -76,7 +76,11 @@ def run(args):
         a.set_xlabel("key")
         a.set_ylabel("query")
     fig.tight_layout()
-    fig.savefig(args.output, dpi=100)
-    plt.close(fig)
+    try:
+        fig.savefig(args.output, dpi=100)
+    except OSError as e:
+        raise UserError(f"cannot write {args.output}: {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
     print(f"wrote {args.output}")
     return 0

@@ -186,12 +186,47 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert regs and regs[0]["start"] and regs[0]["end"]
 
 
+#: the smallest configuration of the real accelerator (2x2, tiny buffers)
+TINY_TOP = dataclasses.replace(preset("small"), rows=2, cols=2, global_rows=0, global_cols=0,
+                               max_head_dim=4, q_buffer_rows=4, kv_buffer_rows=4,
+                               out_buffer_rows=4, instr_fifo_depth=2)
+
+
 @pytest.mark.slow
-def test_auto_design_synthesizes_and_names_it(tmp_path):
-    """``auto`` on the small preset: synthesis only, the report names the design."""
-    rep = run_flow(preset("small"), design="auto", out_dir=tmp_path / "o",
-                   place_and_route=False)
-    expected = design_for(preset("small"), "auto")
+def test_auto_design_place_and_route_names_it(tmp_path):
+    """``auto`` = the accelerator top (when hw.top exists) through the whole
+    ECP5 flow on the smallest config (a few minutes); the report names it."""
+    expected = design_for(TINY_TOP, "auto")
+    rep = run_flow(TINY_TOP, design="auto", out_dir=tmp_path / "o", freq_mhz=50)
     assert rep["design"]["name"] == expected.name
     assert rep["design"]["description"] == expected.description
-    assert rep["resources"]["lut"]["used"] > 0
+    assert rep["resources"]["lut"]["used"] > 0 and rep["fmax"]["clk"]["achieved_mhz"] > 1.0
+
+
+@pytest.mark.parametrize("predicted", [True, False])
+def test_too_many_multipliers_fall_back_to_luts(tmp_path, monkeypatch, predicted):
+    """More multipliers than DSP blocks: synthesized with -nodsp, and said so.
+    Predicted from the Verilog (one synthesis) or found after synthesis (two)."""
+    import fpga.flow as flow
+    small = dataclasses.replace(TARGETS["ecp5-85f"], capacity={"lut": 83640, "ff": 83640,
+                                                               "dsp": 0, "bram": 208})
+    monkeypatch.setitem(flow.TARGETS, "ecp5-85f", small)
+    if not predicted:
+        monkeypatch.setattr(flow, "count_variable_multiplications", lambda text: 0)
+    rep = run_flow(TINY, design="mac-grid", out_dir=tmp_path / "o", place_and_route=False)
+    assert rep["resources"]["dsp"]["used"] == 0
+    assert "-nodsp" in rep["options"]["synth_command"]
+    assert len(rep["flow_notes"]) == 1 and "MULT18X18D" in rep["flow_notes"][0]
+    assert ("synth_first_s" in rep["times"]) == (not predicted)
+    assert rep["resources"]["lut"]["used"] > 108     # the 9x9 multiplier is now LUTs
+
+
+def test_count_variable_multiplications():
+    from fpga.flow import count_variable_multiplications as count
+    text = ("  assign a = b * 4'h9;\n"                               # constant: no DSP
+            "  assign c = $signed(q) * $signed(k);\n"                # DSP
+            "  assign x = 5'sh3 * y;\n"                               # constant
+            "  assign p = $signed({ 1'h0, mant }) * $signed(value);\n"  # DSP
+            "  assign w = $signed({ 1'h0, 4'h3 }) * v;\n")             # constant
+    assert count(text) == 2
+    assert count(design_for(dataclasses.replace(TINY, rows=2, cols=3), "mac-grid").verilog) == 6

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from fpga.framing import (MAX_PAYLOAD, OVERHEAD, SYNC, Frame, FrameDecoder, FrameError,
-                          FrameType, crc8, crc16, decode_frame, encode_frame)
+                          FrameType, crc8, crc16, decode_frame, encode_frame, pack_records,
+                          record_bytes, unpack_records)
 from fpga.host import HostLink, LinkError, require_pyserial
 
 
@@ -24,7 +25,7 @@ def test_layout_of_an_empty_and_a_short_frame():
     assert f[0] == SYNC and f[1] == 0x04 and f[2:4] == b"\x00\x00"
     assert f[4] == crc8(b"\x04\x00\x00")
     assert f[5:] == crc16(f[1:5]).to_bytes(2, "little")
-    g = encode_frame(FrameType.WRITE, bytes(k % 256 for k in range(300)))
+    g = encode_frame(FrameType.ROWS, bytes(k % 256 for k in range(300)))
     assert g[2:4] == (300).to_bytes(2, "little") and len(g) == 307
 
 
@@ -108,8 +109,8 @@ class PongPort(FakePort):
 
 def test_host_link_send_recv_and_ping():
     link = HostLink(FakePort())
-    link.send(FrameType.WRITE, b"\x00\x10\x00xyz")
-    assert link.recv(timeout=0.5) == Frame(FrameType.WRITE, b"\x00\x10\x00xyz")
+    link.send(FrameType.ROWS, b"\x00\x10\x00xyz")
+    assert link.recv(timeout=0.5) == Frame(FrameType.ROWS, b"\x00\x10\x00xyz")
     with pytest.raises(LinkError, match="no frame"):
         link.recv(timeout=0.05)
     assert HostLink(PongPort()).ping(b"hello") >= 0
@@ -123,3 +124,28 @@ def test_missing_pyserial_is_a_clear_error(monkeypatch):
         require_pyserial()
     with pytest.raises(LinkError, match="pyserial"):
         HostLink.open("/dev/ttyUSB0")
+
+
+def test_records():
+    assert record_bytes(24) == 3 and record_bytes(62) == 8 and record_bytes(1) == 1
+    vals = [0, 1, (1 << 62) - 1, 0x123456789]
+    data = pack_records(vals, 62)
+    assert len(data) == 32 and data[8:16] == (1).to_bytes(8, "little")
+    assert unpack_records(data, 62) == vals
+    with pytest.raises(FrameError, match="does not fit"):
+        pack_records([1 << 62], 62)
+    with pytest.raises(FrameError, match="whole number"):
+        unpack_records(data[:-1], 62)
+    with pytest.raises(FrameError, match="padding"):
+        unpack_records(b"\xff" * 8, 62)
+
+
+def test_top_record_widths_fit_a_frame():
+    """Every stream record of the fpga preset's top fits (many times) in one frame."""
+    from hw.config import preset
+    from hw.isa import instruction_layout, mask_record_layout
+    from hw.top_status import result_layout, row_layout
+    cfg = preset("fpga")
+    for layout in (instruction_layout(cfg), mask_record_layout(cfg), row_layout(cfg),
+                   result_layout(cfg)):
+        assert 1 <= record_bytes(layout.size) <= MAX_PAYLOAD // 4

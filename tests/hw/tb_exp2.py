@@ -4,7 +4,7 @@ params: {"preset": name, "latency": int, "exhaustive_max_bits": int, "seed": int
 Scores: every value of acc_width bits when acc_width <= exhaustive_max_bits;
 otherwise every integer part in [exp_min-1, exp_max+1] with all segment
 boundaries (and their neighbours) plus random fractions, every fraction of
-the integer parts 0 and -1, the extremes of the acc range and random
+the integer part 0, the extremes of the acc range and random
 samples over the whole range.
 """
 
@@ -33,7 +33,7 @@ def score_vectors(cfg, exhaustive_max_bits: int, rng) -> tuple[np.ndarray, str]:
             if 0 <= s * seg_len + d < one:
                 fr.add(s * seg_len + d)
     fr = np.array(sorted(fr), dtype=np.int64)
-    parts = [np.arange(-1 * one, one, dtype=np.int64)]          # n = -1 and n = 0: every fraction
+    parts = [np.arange(0, one, dtype=np.int64)]                 # n = 0: every fraction
     for n in range(cfg.exp_min - 1, cfg.exp_max + 2):
         parts.append(n * one + fr)
         parts.append(n * one + rng.integers(0, one, 256))
@@ -42,7 +42,7 @@ def score_vectors(cfg, exhaustive_max_bits: int, rng) -> tuple[np.ndarray, str]:
     s = np.concatenate(parts)
     assert s.min() >= lo and s.max() <= hi
     return s, (f"{len(s)} scores: integer parts {cfg.exp_min - 1}..{cfg.exp_max + 1} "
-               f"(boundaries + random fractions), all fractions of n=-1,0, extremes, random")
+               f"(boundaries + random fractions), all fractions of n=0, extremes, random")
 
 
 async def run_stream(dut, scores, valids, zeros, latency):

@@ -1,4 +1,12 @@
-"""Exp2Pwl on Verilator, bit-exact vs sim.models.pe_probability, two width presets."""
+"""Exp2Pwl on Verilator, bit-exact vs sim.models.pe_probability, two width presets.
+
+Coverage: ``small`` (acc_width 18): every one of the 2**18 scores.
+``small-wide`` (acc_width 40, 2**40 scores is too many): every integer part in
+[exp_min-1, exp_max+1] with all segment boundaries (+-1) and 256 random
+fractions each, all 2**16 fractions of integer part 0, the extremes of the
+40-bit range and 4096 random scores over it.  Both: 4000 random scores with
+random valid_in bubbles and zero_in masks.
+"""
 
 import pytest
 

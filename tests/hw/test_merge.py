@@ -9,9 +9,9 @@ import pytest
 from hw.config import preset
 from hw.merge import MergeUnit, merge_params
 
-# (preset, divider steps per cycle): 2 steps (the default) on small pads the
-# divider (recip_frac + 1 = 33 is odd); small-wide runs 1 step per cycle
-CASES = [("small", 2), ("small-wide", 1)]
+# (preset, divider steps per cycle): both presets with the default 2 steps
+# (recip_frac + 1 = 33 / 47 is odd: the padded divider), and small with 1 step
+CASES = [("small", 2), ("small-wide", 2), ("small", 1)]
 
 
 def _factory(name, steps):

@@ -22,7 +22,8 @@ class PERow(wiring.Component):
 
     def __init__(self, cfg, P: int):
         self.cfg, self.P = cfg, P
-        self.pes = [PE(**pe_params(cfg)) for _ in range(P)]
+        self.pes = [PE(**pe_params(cfg), pass_q=j + 1 < P, pass_kv=False)
+                    for j in range(P)]
         dw = cfg.data_width
         super().__init__({
             "q": In(signed(dw)), "q_valid": In(1), "q_first": In(1), "q_last": In(1),

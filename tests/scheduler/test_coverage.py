@@ -86,15 +86,16 @@ def _sched():
 
 
 def test_check_detects_double_count():
+    """Enabling the global column for a row whose band already holds the global
+    key (token 2 for rows 0..5) must be reported as a pair computed twice."""
     s = _sched()
-    i = int(np.flatnonzero(s.col_lo[:, 0] <= s.col_hi[:, 0])[0])
-    # a global key's column enable on a row whose band also holds it -> counted twice
-    s.gcol_en[i, 0, 0] = True
-    lo, hi = s.col_lo[i, 0], s.col_hi[i, 0]
-    s.col_lo[i, 0], s.col_hi[i, 0] = 0, s.cfg.cols - 1
-    with pytest.raises(CoverageError):
+    p_, r_ = np.nonzero(~s.gcol_en[:, :, 0] & (s.col_lo <= s.col_hi))
+    # first tile (rows 0..3 all have token 2 in their band [p-3, p+3])
+    cand = [(a, b) for a, b in zip(p_.tolist(), r_.tolist()) if a < 2]
+    assert cand
+    s.gcol_en[cand[0][0], cand[0][1], 0] = True
+    with pytest.raises(CoverageError, match="twice"):
         check_coverage(s)
-    del lo, hi
 
 
 def test_check_detects_missing_pair():

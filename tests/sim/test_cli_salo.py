@@ -115,3 +115,26 @@ def test_importers(tmp_path, capsys):
     d = _write(tmp_path, {"sparse_attention": {"mode": "fixed", "block": 16}, "seq_len": 64,
                           "head_dim": 8})
     _fails(["mask", d, "-o", "x.npy"], capsys, "'mode'", "fixed")
+
+
+def test_spans_file(tmp_path, capsys):
+    spans = np.stack([np.maximum(0, np.arange(30) - 4), np.arange(30)], axis=1)
+    np.save(tmp_path / "spans.npy", spans)
+    pat = _write(tmp_path, {"seq_len": 30, "head_dim": 4, "spans": "spans.npy"})
+    assert main(["mask", pat, "-o", str(tmp_path / "m.npy")]) == 0
+    m = np.load(tmp_path / "m.npy")
+    assert m[10, 6] and m[10, 10] and not m[10, 5] and not m[10, 11]
+    assert main(["run", pat, "--preset", "small-wide"]) == 0
+    bad = _write(tmp_path, {"seq_len": 30, "head_dim": 4, "spans": "nope.npy"}, "b.json")
+    _fails(["compile", bad, "-o", str(tmp_path / "c")], capsys, "'spans'", "does not exist")
+    np.save(tmp_path / "s2.npy", spans[:, ::-1])
+    bad2 = _write(tmp_path, {"seq_len": 30, "head_dim": 4, "spans": "s2.npy"}, "c.json")
+    _fails(["mask", bad2, "-o", "x.npy"], capsys, "spans[1]", "lo <= hi")
+
+
+def test_unwritable_outputs(tmp_path, capsys):
+    pat = _write(tmp_path, GOOD)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _fails(["mask", pat, "-o", str(blocker / "m.npy")], capsys, "cannot write")
+    _fails(["compile", pat, "-o", str(blocker / "dir")], capsys, "cannot write")

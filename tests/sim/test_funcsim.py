@@ -37,7 +37,7 @@ def naive_run(s, Qi, Ki, Vi):
     straight from the ISA text (no batching, no trace)."""
     cfg = s.cfg
     R, C, Gr, Gc, Rc = cfg.rows, cfg.cols, cfg.global_rows, cfg.global_cols, cfg.random_cols
-    H, N, d = Qi.shape
+    N, d = Qi.shape[1:]
     Q, K, V = (x[:, s.perm] for x in (Qi, Ki, Vi))
     out = np.zeros_like(Q)
     f = {n: s.program.field(n) for n in ("head", "addr", "count", "row", "col", "kv_base",
@@ -180,7 +180,7 @@ def test_quantize_scales_fold_score_scale():
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((2, 30, 16)) for _ in range(3))
     cfg = preset("small-wide")
-    qi, ki, vi, sc = quantize_inputs(q, k, v, cfg)
+    qi, ki, vi, _ = quantize_inputs(q, k, v, cfg)
     s_hw = np.einsum("hnd,hmd->hnm", qi, ki) / (1 << (2 * cfg.data_frac))
     s_true = np.einsum("hnd,hmd->hnm", q, k) * np.log2(np.e) / 4
     assert np.abs(s_hw - s_true).max() < 0.05
@@ -212,3 +212,12 @@ def test_striped_placement(stripes):
     assert s.stats["reorder_groups"] == stripes
     check_coverage(s)
     np.testing.assert_array_equal(coverage_counts(s), dense_mask(p).astype(np.int64))
+
+
+def test_parallel_heads_bit_identical():
+    from sim.driver import simulate_parallel
+    p = parse_pattern({"seq_len": 45, "head_dim": 4, "heads": 3, "window": {"left": 4,
+                       "right": 4}, "global_tokens": [9]})
+    s = compile_pattern(p, BASE)
+    x = np.random.default_rng(4).integers(-200, 200, (3, 3, 45, 4))
+    np.testing.assert_array_equal(simulate_parallel(s, *x, workers=3), simulate(s, *x))

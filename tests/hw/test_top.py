@@ -1,0 +1,225 @@
+"""System tests of the accelerator top (:class:`hw.top.SaloTop`) on Verilator:
+compiled programs run bit-exactly against the functional simulator
+(``sim.funcsim.simulate`` is the only source of expected values), with and
+without random input idles and output back-pressure, and illegal programs
+end in the right error state within a bounded number of cycles.
+
+All scenarios of one config run in one cocotb run (``tests/hw/tb_top.py``)
+on one top-only Verilator build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hw.config import PRESETS
+from hw.isa import Opcode, Program, assemble, encode
+from scheduler.pattern import parse_pattern
+from scheduler.schedule import compile_pattern
+from sim.driver import quantize_inputs
+from sim.funcsim import simulate
+from sim.rtl_backend import make_job, run_jobs
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str, **over) -> dict:
+    d = json.loads((EXAMPLES / f"{name}.json").read_text())
+    d = {k: v for k, v in d.items() if k not in ("description",)}
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(d.get(k), dict):
+            d[k] = {**d[k], **v}
+        else:
+            d[k] = v
+    return d
+
+
+def scenario(cfg, name: str, pat: dict, *, seed: int = 0, **kw):
+    """Compile ``pat``, draw N(0,1) Q/K/V, quantize; the job with the
+    functional simulator's outputs as expected values."""
+    p = parse_pattern(pat)
+    s = compile_pattern(p, cfg)
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((p.heads, p.seq_len, p.head_dim)) for _ in range(3))
+    qi, ki, vi, _ = quantize_inputs(q, k, v, cfg)
+    exp = simulate(s, qi, ki, vi)
+    return make_job(s, qi, ki, vi, exp, name=name, seed=seed, **kw), s, exp
+
+
+def small_scenarios(cfg):
+    """Each example workload at reduced size plus odd sizes, spans, heads."""
+    N = 128
+    spans = [[max(0, i - 3 - (i % 5)), min(N - 1, i + (i % 7))] for i in range(N)]
+    return [
+        ("longformer", example("longformer-base", seq_len=N, head_dim=16, heads=1,
+                               window={"left": 8, "right": 8})),
+        ("dilated", example("longformer-dilated", seq_len=N, head_dim=8, heads=1,
+                            window={"left": 6, "right": 6, "dilation": 2})),
+        ("causal_random", example("swa-causal", seq_len=N, head_dim=8, heads=1,
+                                  window={"left": 11, "right": 0},
+                                  random={"keys_per_query": 2, "seed": 7})),
+        ("vil_8x8", example("vil-stage2", seq_len=65, head_dim=8, heads=1,
+                            grid={"height": 8, "width": 8, "radius_h": 2, "radius_w": 2})),
+        ("bigbird", example("bigbird-base", seq_len=N, head_dim=8, heads=1,
+                            blocks={"block": 8, "window_blocks": 3, "global_blocks": [0, 15],
+                                    "random_blocks": 1, "seed": 0})),
+        ("odd_sizes_2heads", {"name": "odd", "seq_len": 37, "head_dim": 5, "heads": 2,
+                              "window": {"left": 3, "right": 6}, "global_tokens": [4, 20]}),
+        ("spans", {"name": "spans", "seq_len": N, "head_dim": 7, "heads": 1, "spans": spans}),
+    ]
+
+
+def error_jobs(cfg, base, sched):
+    """Illegal variants of job ``base``: (job, expected error, cycle bound)."""
+    wd = 300
+    out = []
+
+    def variant(name, err, bound, **changes):
+        j = dataclasses.replace(base, name=name, expect_error=err, error_within=bound,
+                                watchdog=wd, expected=None, **changes)
+        out.append(j)
+
+    words = list(base.words)
+    # illegal opcode as the 3rd instruction
+    w = list(words)
+    w[2] = (w[2] & ~0xF) | 12
+    variant("err_illegal_opcode", "ILLEGAL_OPCODE", 2000, words=w)
+    # field out of range: a LOAD_Q with count 0
+    prog = sched.program
+    i_lq = int(np.flatnonzero(prog.opcode == Opcode.LOAD_Q.value)[0])
+    w = list(words)
+    cnt_off = _field_off(cfg, Opcode.LOAD_Q, "count")
+    w[i_lq] &= ~(((1 << cnt_off[1]) - 1) << cnt_off[0])
+    variant("err_field_count0", "FIELD_RANGE", 2000, words=w)
+    # short hand-written programs (assembly), each failing at its last line
+    def asm(text):
+        return [int(x) for x in encode(assemble(text, cfg), cfg)]
+
+    # field out of range: global row index >= global_rows (the field has room)
+    if (1 << _field_off(cfg, Opcode.LOAD_GQ, "row")[1]) > cfg.global_rows:
+        variant("err_gq_row", "FIELD_RANGE", 100,
+                words=asm(f"SET_HEAD head=0\nLOAD_GQ row={cfg.global_rows} addr=0\nEND"))
+    # LOAD_KV count beyond the K/V buffer
+    variant("err_kv_count", "FIELD_RANGE", 100,
+            words=asm(f"LOAD_KV addr=0 count={cfg.kv_buffer_rows + 1}\nEND"))
+    # protocol: STORE before any tile finished; PASS last=1 outside a tile;
+    # local work outside a tile; STORE_G of a global row never loaded
+    variant("err_store_early", "PROTOCOL", 100, words=asm("STORE addr=0 count=1\nEND"))
+    variant("err_last_outside", "PROTOCOL", 100,
+            words=asm("SET_HEAD head=0\nPASS kv_base=0 first=0 last=1\nEND"))
+    variant("err_work_outside", "PROTOCOL", 100,
+            words=asm("LOAD_Q addr=0 count=4\nPASS kv_base=0 first=0 last=0\nEND"))
+    if cfg.global_rows:
+        variant("err_store_g_unloaded", "PROTOCOL", 100, words=asm("STORE_G row=0 addr=0\nEND"))
+    # program ends early: drop END and the last 5 instructions
+    variant("err_program_short", "INSTR_STARVED", 20 * len(words) + 4 * wd,
+            words=words[:len(words) // 2])
+    # data stream runs short
+    variant("err_data_short", "DATA_STARVED", 40 * len(words) + 4 * wd,
+            rows=base.rows[: len(base.rows) // 2])
+    # mask stream runs short
+    variant("err_mask_short", "MASK_STARVED", 40 * len(words) + 4 * wd,
+            masks=base.masks[: len(base.masks) // 2])
+    # head_dim outside the supported range (0)
+    variant("err_head_dim", "BAD_HEAD_DIM", 100, d=0)
+    return out
+
+
+def _field_off(cfg, op, name):
+    from hw.isa import instruction_layout
+    lay = instruction_layout(cfg)
+    opf = lay["operands"]
+    f = opf.shape[op.name.lower()].shape[name]
+    return opf.offset + f.offset, f.width
+
+
+def _report(results, cfg):
+    for r in results:
+        c = r.counters
+        util = c["useful_macs"] / max(1, cfg.num_pes * c["cycles_total"])
+        print(f"  {r.name:24s} error={r.error:14s} cycles={c['cycles_total']:7d} "
+              f"passes={c['passes']:5d} busy={c['cycles_busy']:7d} "
+              f"stall_in={c['cycles_stall_in']:6d} stall_out={c['cycles_stall_out']:6d} "
+              f"useful_macs={c['useful_macs']:8d} utilization={util:.3f}")
+
+
+def test_top_small():
+    """``small`` preset: every example workload at reduced size, odd sizes,
+    spans, two heads, with and without stalls, and the error cases."""
+    cfg = PRESETS["small"]
+    jobs = []
+    t0 = time.monotonic()
+    for i, (name, pat) in enumerate(small_scenarios(cfg)):
+        j, s, _ = scenario(cfg, name, pat, seed=i)
+        jobs.append(j)
+        jobs.append(dataclasses.replace(j, name=name + "_stalls", in_idle=0.3,
+                                        out_backpressure=0.4, seed=100 + i))
+        if name == "longformer":
+            base, base_sched = j, s
+            # heavy back-pressure: output buffer and merge units fill up
+            jobs.append(dataclasses.replace(j, name=name + "_heavy_bp", in_idle=0.5,
+                                            out_backpressure=0.9, seed=7))
+    jobs += error_jobs(cfg, base, base_sched)
+    t1 = time.monotonic()
+    res = run_jobs(cfg, jobs)
+    print(f"\nsmall: {len(jobs)} jobs, host-side preparation {t1 - t0:.1f} s, "
+          f"RTL run {time.monotonic() - t1:.1f} s")
+    _report(res, cfg)
+    for r, j in zip(res, jobs):
+        if j.expect_error is None:
+            assert r.error == "NONE" and r.done
+            assert np.array_equal(r.out, simulate_cached(j)), r.name
+
+
+def simulate_cached(job):
+    """The expected outputs the job carried, back in token order."""
+    out = np.zeros_like(job.expected)
+    out[:, job.perm] = job.expected
+    return out
+
+
+@pytest.mark.slow
+def test_top_random_cols():
+    """4x4 + 1 global row + 1 global column + 2 random key columns: random
+    keys go to the random columns (BigBird and random-key patterns)."""
+    cfg = dataclasses.replace(PRESETS["small"], random_cols=2)
+    jobs = []
+    pats = [("bigbird_rc", example("bigbird-base", seq_len=96, head_dim=8, heads=1,
+                                   blocks={"block": 8, "window_blocks": 3,
+                                           "global_blocks": [0], "random_blocks": 2,
+                                           "seed": 3})),
+            ("random_keys_rc", {"name": "rnd", "seq_len": 64, "head_dim": 6, "heads": 2,
+                                "window": {"left": 2, "right": 2},
+                                "random": {"keys_per_query": 3, "seed": 5}})]
+    for i, (name, pat) in enumerate(pats):
+        j, s, _ = scenario(cfg, name, pat, seed=i)
+        assert s.stats["random_keys_in_columns"] > 0, s.stats
+        jobs += [j, dataclasses.replace(j, name=name + "_stalls", in_idle=0.3,
+                                        out_backpressure=0.4, seed=50 + i)]
+    res = run_jobs(cfg, jobs)
+    _report(res, cfg)
+    for r, j in zip(res, jobs):
+        assert np.array_equal(r.out, simulate_cached(j)), r.name
+
+
+@pytest.mark.slow
+def test_top_utilization_band():
+    """Utilization measured on the RTL for a longformer-like band (N = 256,
+    window 65, 1 global token, d = 16) on ``small``, without and with
+    random input idles / output back-pressure; bit-exact as always."""
+    cfg = PRESETS["small"]
+    pat = example("longformer-base", seq_len=256, head_dim=16, heads=1,
+                  window={"left": 32, "right": 32})
+    j, s, _ = scenario(cfg, "band256", pat, seed=11)
+    jobs = [j, dataclasses.replace(j, name="band256_stalls", in_idle=0.3,
+                                   out_backpressure=0.4, seed=12)]
+    res = run_jobs(cfg, jobs)
+    _report(res, cfg)
+    for r, jj in zip(res, jobs):
+        assert np.array_equal(r.out, simulate_cached(jj)), r.name

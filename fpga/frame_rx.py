@@ -31,7 +31,7 @@ the last CRC byte was accepted; then one beat per cycle while ``o.ready``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,20 +43,43 @@ __all__ = ["FrameReceiver", "BEAT", "crc8_update", "crc16_update"]
 BEAT = data.StructLayout({"data": 8, "type": 8, "first": 1, "last": 1, "empty": 1})
 
 
-def crc8_update(crc, byte):
-    """Amaranth expression: CRC-8/SMBUS (poly 0x07) after one more byte."""
-    c = (crc ^ byte)[:8]
+def _crc_matrix(width: int, poly: int):
+    """For a byte-wise MSB-first CRC: for each output bit, the (crc bits, byte
+    bits) whose XOR it is (the CRC is linear in both), found by running the
+    bitwise algorithm on sets of input-bit names."""
+    # state bit k = set of inputs ("c", i) / ("b", j) whose XOR it is
+    c = [{("c", k)} for k in range(width)]
+    for j in range(8):                       # crc ^= byte << (width - 8)
+        c[width - 8 + j] = c[width - 8 + j] ^ {("b", j)}
     for _ in range(8):
-        c = ((c << 1) ^ (c[7].replicate(8) & 0x07))[:8]
+        top = c[width - 1]
+        c = [set()] + c[:-1]                 # shift left
+        for k in range(width):
+            if poly >> k & 1:
+                c[k] = c[k] ^ top
     return c
+
+
+def _crc_update(crc, byte, width, poly):
+    out = []
+    for terms in _crc_matrix(width, poly):
+        bits = [crc[i] if kind == "c" else byte[i] for kind, i in sorted(terms)]
+        x = bits[0]
+        for b in bits[1:]:
+            x = x ^ b
+        out.append(x)
+    return Cat(*out)
+
+
+def crc8_update(crc, byte):
+    """Amaranth expression: CRC-8/SMBUS (poly 0x07) after one more byte
+    (flat XOR per bit, from :func:`_crc_matrix`)."""
+    return _crc_update(crc, byte, 8, 0x07)
 
 
 def crc16_update(crc, byte):
     """Amaranth expression: CRC-16/CCITT-FALSE (poly 0x1021) after one more byte."""
-    c = (crc ^ Cat(Const(0, 8), byte))[:16]
-    for _ in range(8):
-        c = ((c << 1) ^ (c[15].replicate(16) & 0x1021))[:16]
-    return c
+    return _crc_update(crc, byte, 16, 0x1021)
 
 
 class FrameReceiver(wiring.Component):

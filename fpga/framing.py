@@ -137,7 +137,9 @@ class FrameDecoder:
     ``bad_frames`` (headers or frames that failed a check).
     """
 
-    def __init__(self):
+    def __init__(self, max_payload: int = MAX_PAYLOAD):
+        #: longer frames are rejected (a receiver with a smaller buffer)
+        self.max_payload = min(max_payload, MAX_PAYLOAD)
         self._buf = bytearray()
         self.dropped_bytes = 0
         self.bad_frames = 0
@@ -158,7 +160,7 @@ class FrameDecoder:
             if len(buf) < HEADER_LEN:
                 break
             length = buf[2] | buf[3] << 8
-            if crc8(bytes(buf[1:4])) != buf[4] or length > MAX_PAYLOAD:
+            if crc8(bytes(buf[1:4])) != buf[4] or length > self.max_payload:
                 self.bad_frames += 1
                 self.dropped_bytes += 1
                 del buf[:1]

@@ -328,14 +328,10 @@ class ArrayCore(wiring.Component):
         n_loc = self.rs_delay(0) + 1
         loc_first = _delay(m, self.merge_first, n_loc, "mfirst_local")
         loc_last = _delay(m, self.merge_last, n_loc, "mlast_local")
-        from hw.merge import MergeUnit
+        from hw.merge import MergeUnit, merge_params
 
         for r in range(self.array.row_ends):
-            m.submodules[f"merge{r}"] = mu = MergeUnit(
-                head_dim_max=cfg.max_head_dim, data_width=cfg.data_width,
-                exp_width=cfg.exp_width, in_sum_width=cfg.row_sum_width,
-                in_out_width=cfg.wsum_width, acc_sum_width=cfg.merge_sum_width,
-                acc_out_width=cfg.merge_out_width, recip_frac=cfg.recip_frac)
+            m.submodules[f"merge{r}"] = mu = MergeUnit(**merge_params(cfg))
             if r < R:
                 first, last = loc_first, loc_last
             else:

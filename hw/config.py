@@ -12,7 +12,10 @@ Number formats (see ``docs/arithmetic.md`` for the full arithmetic contract):
 * probability p = 2**s: unsigned mantissa ``prob_width`` bits with
   ``prob_frac`` fraction bits (normalized to [1, 2)) and a signed exponent of
   ``exp_width`` bits.
-* outputs: the same format as V (a convex combination of V rows).
+* outputs: signed ``out_width`` bits with ``out_frac`` fraction bits; the
+  integer part must hold V's range (an output is a convex combination of V
+  rows), extra fraction bits keep the rounding of small averages off the
+  error budget.
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class AcceleratorConfig:
     exp_width: int = 5
     #: piecewise-linear segments of 2**f on [0, 1) (a power of two)
     exp_segments: int = 4
+    #: output word width (signed)
+    out_width: int = 9
+    #: output fraction bits (>= data_frac)
+    out_frac: int = 4
     #: Q buffer depth in query rows (per bank; double buffered)
     q_buffer_rows: int = 64
     #: K/V buffer depth in key rows (per bank; double buffered)
@@ -123,6 +130,12 @@ class AcceleratorConfig:
         need("prob_frac", 1 <= self.prob_frac <= 30, "1..30")
         need("prob_width", self.prob_frac + 1 <= self.prob_width <= 32,
              f"prob_frac+1={self.prob_frac + 1}..32 (mantissas lie in [1, 2))")
+        need("out_frac", self.data_frac <= self.out_frac <= 30,
+             f"data_frac={self.data_frac}..30 (outputs keep at least V's precision)")
+        need("out_width", self.out_width - self.out_frac >= self.data_width - self.data_frac
+             and self.out_width <= 32,
+             f"out_frac+{self.data_width - self.data_frac}={self.out_frac + self.data_width - self.data_frac}"
+             f"..32 (the integer part must hold V's range)")
         for name in ("q_buffer_rows", "kv_buffer_rows", "out_buffer_rows", "instr_fifo_depth"):
             need(name, 2 <= getattr(self, name) <= 1 << 16, "2..65536")
         need("q_buffer_rows", self.q_buffer_rows >= self.rows + self.global_rows,
@@ -210,9 +223,14 @@ class AcceleratorConfig:
         return self.product_width + 1 + _clog2(self.max_seq_len)
 
     @property
+    def out_frac_extra(self) -> int:
+        """Fraction bits outputs have beyond V's (out_frac - data_frac)."""
+        return self.out_frac - self.data_frac
+
+    @property
     def recip_frac(self) -> int:
         """K: the reciprocal of the merged sum is floor(2**K / sum)."""
-        return self.merge_sum_width + self.data_width + 1
+        return self.merge_sum_width + self.out_width + 1
 
     # ------------------------------------------------------------- persistence
     def to_dict(self) -> dict:
@@ -261,6 +279,7 @@ class AcceleratorConfig:
         return (f"{self.rows}x{self.cols} PEs"
                 + (" + " + ", ".join(extras) if extras else "")
                 + f", d<={self.max_head_dim}, data {self.data_width}b/{self.data_frac}f,"
+                  f" out {self.out_width}b/{self.out_frac}f,"
                   f" acc {self.acc_width}b, p {self.prob_width}b/{self.prob_frac}f,"
                   f" exp {self.exp_width}b, {self.exp_segments} exp segments")
 
@@ -273,7 +292,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small": _BASE,
     "small-wide": dataclasses.replace(
         _BASE, data_width=16, data_frac=8, acc_width=40, prob_width=16, prob_frac=15,
-        exp_width=6, exp_segments=16),
+        exp_width=6, exp_segments=16, out_width=16, out_frac=8),
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=4096,
@@ -287,7 +306,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "wide": dataclasses.replace(
         _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=16384,
         data_width=16, data_frac=8, acc_width=40, prob_width=16, prob_frac=15,
-        exp_width=6, exp_segments=16),
+        exp_width=6, exp_segments=16, out_width=16, out_frac=8),
 }
 
 PRESET_NOTES: dict[str, str] = {

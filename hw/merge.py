@@ -24,19 +24,20 @@ def _clog2(n: int) -> int:
 def merge_params(cfg, *, div_steps_per_cycle: int = 2) -> dict:
     """The keyword parameters of :class:`MergeUnit` taken from an
     :class:`hw.config.AcceleratorConfig`."""
-    return dict(head_dim_max=cfg.max_head_dim, data_width=cfg.data_width,
+    return dict(head_dim_max=cfg.max_head_dim, out_width=cfg.out_width,
+                out_frac_extra=cfg.out_frac_extra,
                 exp_width=cfg.exp_width, in_sum_width=cfg.row_sum_width,
                 in_out_width=cfg.wsum_width, acc_sum_width=cfg.merge_sum_width,
                 acc_out_width=cfg.merge_out_width, recip_frac=cfg.recip_frac,
                 div_steps_per_cycle=div_steps_per_cycle)
 
 
-def merge_output_layout(*, head_dim_max: int, data_width: int) -> data.StructLayout:
-    """Payload of :attr:`MergeUnit.output`: ``data`` (signed ``data_width``,
+def merge_output_layout(*, head_dim_max: int, out_width: int) -> data.StructLayout:
+    """Payload of :attr:`MergeUnit.output`: ``data`` (signed ``out_width``,
     the normalized output element), ``index`` (element index 0..d-1) and
     ``last`` (``index == d-1``).  Packed LSB first in that order."""
     return data.StructLayout({
-        "data": signed(data_width),
+        "data": signed(out_width),
         "index": unsigned(max(1, _clog2(head_dim_max))),
         "last": unsigned(1),
     })
@@ -54,7 +55,9 @@ class MergeUnit(wiring.Component):
     Parameters (all from :class:`hw.config.AcceleratorConfig`)
     ----------------------------------------------------------
     head_dim_max : ``max_head_dim``
-    data_width : ``data_width`` (output element width)
+    out_width : ``out_width`` (output element width)
+    out_frac_extra : ``out_frac_extra`` (output fraction bits beyond V's; the
+        rounding shift is recip_frac - out_frac_extra)
     exp_width : ``exp_width``
     in_sum_width : ``row_sum_width`` (row-end sum, unsigned)
     in_out_width : ``wsum_width`` (row-end weighted-sum element, signed)
@@ -154,7 +157,7 @@ class MergeUnit(wiring.Component):
     * ``head_dim`` may change only while ``idle``.
     """
 
-    def __init__(self, *, head_dim_max: int, data_width: int, exp_width: int,
+    def __init__(self, *, head_dim_max: int, out_width: int, out_frac_extra: int, exp_width: int,
                  in_sum_width: int, in_out_width: int, acc_sum_width: int,
                  acc_out_width: int, recip_frac: int, div_steps_per_cycle: int = 2):
         if head_dim_max < 1:
@@ -165,7 +168,11 @@ class MergeUnit(wiring.Component):
         if acc_sum_width < in_sum_width or acc_out_width < in_out_width:
             raise ValueError("accumulator widths must be at least the input widths")
         self.head_dim_max = head_dim_max
-        self.data_width = data_width
+        if not 0 <= out_frac_extra < recip_frac:
+            raise ValueError(f"out_frac_extra = {out_frac_extra} is invalid: "
+                             f"allowed 0..recip_frac-1 = 0..{recip_frac - 1}")
+        self.out_width = out_width
+        self.out_frac_extra = out_frac_extra
         self.exp_width = exp_width
         self.in_sum_width = in_sum_width
         self.in_out_width = in_out_width
@@ -177,7 +184,7 @@ class MergeUnit(wiring.Component):
         self.head_dim_width = max(1, head_dim_max.bit_length())
         self.normalize_cycles = normalize_cycles(recip_frac=recip_frac,
                                                  div_steps_per_cycle=div_steps_per_cycle)
-        layout = merge_output_layout(head_dim_max=head_dim_max, data_width=data_width)
+        layout = merge_output_layout(head_dim_max=head_dim_max, out_width=out_width)
         super().__init__({
             "head_dim": In(unsigned(self.head_dim_width)),
             "rs_valid": In(1),
@@ -400,11 +407,12 @@ class MergeUnit(wiring.Component):
                 sb_prod.eq(rd_out.data * sel(recip, sa_bank)),
             ]
 
-        smax = (1 << (self.data_width - 1)) - 1
-        smin = -(1 << (self.data_width - 1))
-        rounded = Signal(signed(prod_shape.width - K + 1))
-        m.d.comb += rounded.eq((sb_prod + (1 << (K - 1))) >> K)
-        sat = Signal(signed(self.data_width))
+        smax = (1 << (self.out_width - 1)) - 1
+        smin = -(1 << (self.out_width - 1))
+        shift = K - self.out_frac_extra
+        rounded = Signal(signed(prod_shape.width - shift + 1))
+        m.d.comb += rounded.eq((sb_prod + (1 << (shift - 1))) >> shift)
+        sat = Signal(signed(self.out_width))
         m.d.comb += sat.eq(Mux(rounded > smax, smax, Mux(rounded < smin, smin, rounded)))
         out_bank = Signal()
         with m.If(adv):

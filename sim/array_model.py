@@ -146,16 +146,18 @@ def merge(acc: RowPartial, part: RowPartial) -> RowPartial:
 
 
 def normalize(acc: RowPartial, cfg: AcceleratorConfig) -> np.ndarray:
-    """Final division: o = round(out * floor(2**K / sum) / 2**K), saturated to
-    ``data_width``; a row whose sum is 0 (no key) outputs 0.  K = recip_frac.
+    """Final division: o = round(out * floor(2**K / sum) / 2**(K - X)),
+    saturated to ``out_width`` (X = out_frac - data_frac extra output fraction
+    bits, K = recip_frac); a row whose sum is 0 (no key) outputs 0.
 
     Exact in Python integers (the product exceeds 64 bits)."""
     K = cfg.recip_frac
+    shift = K - cfg.out_frac_extra
     S = np.asarray(acc.sum, dtype=np.int64)
     recip = np.zeros(S.shape, dtype=object)
     nz = S > 0
     recip[nz] = [(1 << K) // int(x) for x in S[nz]]
     prod = np.asarray(acc.out, dtype=np.int64).astype(object) * recip[..., None]
-    o = (prod + (1 << (K - 1))) >> K
+    o = (prod + (1 << (shift - 1))) >> shift
     o = np.where(nz[..., None], o, 0)
-    return saturate(o.astype(np.int64), cfg.data_width)
+    return saturate(o.astype(np.int64), cfg.out_width)

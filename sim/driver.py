@@ -66,7 +66,7 @@ def quantize_inputs(q, k, v, cfg: AcceleratorConfig):
 
 def dequantize_output(o_int, sc: Scales, cfg: AcceleratorConfig):
     """Integer outputs -> float in the units of V."""
-    return dequantize(o_int, cfg.data_frac) / sc.v[:, None, None]
+    return dequantize(o_int, cfg.out_frac) / sc.v[:, None, None]
 
 
 def float_reference(q, k, v, iv: Intervals, n: int, chunk_elems: int = 1 << 24):

@@ -120,7 +120,7 @@ class Harness:
         self.cfg = cfg
         self.rng = random.Random(seed)
         self.cycle = 0
-        lay = merge_output_layout(head_dim_max=cfg.max_head_dim, data_width=cfg.data_width)
+        lay = merge_output_layout(head_dim_max=cfg.max_head_dim, out_width=cfg.out_width)
         self.f_data, self.f_index, self.f_last = lay["data"], lay["index"], lay["last"]
         self.xw = self.f_index.shape.width
         self.out_valid = getattr(dut, "output__valid")
@@ -227,8 +227,8 @@ async def run_tiles(h: Harness, tiles: list[Tile], *, timing: str, p_ready: floa
     """Drive ``tiles`` (all with the same d, DUT idle, head_dim set) under the
     protocol rules; compare every output element with the model.
 
-    timing: "array" (row sums every 2d cycles, elements 2d after their row
-    sum), "tight" (random short spacings, limited only by the protocol),
+    timing: "array" (row sums every 2d cycles, element 0 2d-2 cycles after
+    its row sum), "tight" (random short spacings, limited only by the protocol),
     "sparse" (random idle gaps).  ``record``: dict filled with per-tile cycles
     of the last row sum, last element and outputs (latency measurements).
     """
@@ -252,7 +252,6 @@ async def run_tiles(h: Harness, tiles: list[Tile], *, timing: str, p_ready: floa
         h.idle_inputs()
         progressed = False
         # ---- element of the head pass
-        popping = False
         if queue and queue[0][2] <= n:
             ent = queue[0]
             t, p, _, x = ent
@@ -264,7 +263,6 @@ async def run_tiles(h: Harness, tiles: list[Tile], *, timing: str, p_ready: floa
             ent[3] += 1
             if ent[3] == d:
                 queue.pop(0)
-                popping = True
             progressed = True
         # ---- row sum of the next pass
         if nxt < len(plist) and n >= rs_due:
@@ -373,7 +371,7 @@ async def random_passes(dut):
     rng = h.rng
     tile_index = 0
     stats = {"tiles": 0, "passes": 0, "outputs": 0, "saturated": 0, "zero_sum_tiles": 0}
-    sat_hi, sat_lo = (1 << (cfg.data_width - 1)) - 1, -(1 << (cfg.data_width - 1))
+    sat_hi, sat_lo = (1 << (cfg.out_width - 1)) - 1, -(1 << (cfg.out_width - 1))
     for d in head_dims(cfg):
         # idle here: change d
         dut.head_dim.value = d

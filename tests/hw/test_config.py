@@ -17,7 +17,7 @@ BAD_VALUES = [
     ("prob_frac", 0), ("prob_width", 7), ("exp_width", 1), ("exp_width", 9),
     ("exp_segments", 3), ("exp_segments", 128), ("q_buffer_rows", 1),
     ("kv_buffer_rows", 3), ("max_seq_len", 2), ("rows", 2.5), ("cols", True),
-    ("rows", "4"),
+    ("rows", "4"), ("out_frac", 3), ("out_width", 8), ("out_width", 33),
 ]
 
 
@@ -37,7 +37,7 @@ def test_score_fraction_must_index_segments():
 def test_merge_width_limit_is_reported():
     with pytest.raises(ConfigError, match="'max_seq_len'.*merge accumulators"):
         dataclasses.replace(PRESETS["wide"], data_width=24, acc_width=48, prob_width=32,
-                            prob_frac=30, max_seq_len=1 << 20)
+                            prob_frac=30, out_width=32, out_frac=16, max_seq_len=1 << 20)
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

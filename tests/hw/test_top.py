@@ -223,3 +223,23 @@ def test_top_utilization_band():
     _report(res, cfg)
     for r, jj in zip(res, jobs):
         assert np.array_equal(r.out, simulate_cached(jj)), r.name
+
+
+def test_api_rtl_equals_model():
+    """``sim.api.run_attention``: the rtl backend gives the model's outputs
+    (float and integer) and real counters; the model backend is the
+    functional simulator (same path as ``salo run``)."""
+    from sim.api import run_attention
+    pat = {"name": "api", "seq_len": 24, "head_dim": 8, "heads": 2,
+           "window": {"left": 3, "right": 2}, "global_tokens": [5]}
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.standard_normal((2, 24, 8)) for _ in range(3))
+    lines = []
+    model = run_attention(q, k, v, pat, config="small", backend="model")
+    rtl = run_attention(q, k, v, pat, config="small", backend="rtl", progress=lines.append)
+    assert np.array_equal(model.out_int, rtl.out_int)
+    assert np.array_equal(model.out, rtl.out)
+    assert rtl.counters["passes"] > 0 and rtl.counters["useful_macs"] > 0
+    assert 0 < rtl.counters["utilization"] <= 1
+    with pytest.raises(ValueError, match="backend"):
+        run_attention(q, k, v, pat, backend="fpga")

@@ -6,5 +6,7 @@ framing) and the host side of the serial link.
 * :mod:`fpga.scaling` -- Fmax/resources over array sizes -> ``docs/fpga-scaling.md``
 * :mod:`fpga.uart`    -- UART RX/TX components with stream interfaces
 * :mod:`fpga.framing` -- the host-link frame format (``docs/host-link.md``)
+* :mod:`fpga.frame_rx` -- hardware frame receiver (CRC-checked frames -> byte beats)
+* :mod:`fpga.boards.ulx3s` -- ULX3S pins (``ulx3s.lpf``) and the UART echo bitstream
 * :mod:`fpga.host`    -- host-side serial link (pyserial, optional)
 """

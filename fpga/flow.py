@@ -440,6 +440,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         report["pnr_utilization"] = pnr["utilization"]
         report["logs"]["nextpnr"] = "nextpnr.log"
     times["total_s"] = round(time.monotonic() - prog.t0, 2)
+    report["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     prog.say(f"report: {out / 'report.json'}")
     return report

@@ -9,7 +9,7 @@ a corrupted frame ever reaches the accelerator.  The payload is stored in a
 Ports:
 
 * ``i``: stream of bytes in.  ``i.ready`` is high except while a verified
-  frame is being played out (upstream, the UART FIFO holds what arrives
+  frame is being played out or header bytes are replayed (upstream, the UART FIFO holds what arrives
   meanwhile; the host link is stop-and-wait, see ``docs/host-link.md``).
 * ``o``: stream of :data:`BEAT` = (``data``, ``type``, ``first``, ``last``,
   ``empty``): one beat per payload byte of a good frame, ``first``/``last``
@@ -18,12 +18,12 @@ Ports:
 * ``good_frame`` / ``bad_frame``: one-cycle pulses when a frame's CRC-16
   matched / when a header or frame check failed.
 
-Resynchronization differs from the Python :class:`fpga.framing.FrameDecoder`
-in one point: after a failed check the hardware hunts for SYNC from the
-*next* byte on (it does not re-scan bytes it already consumed), so a good
-frame starting inside a bad frame's header or body is missed, where the
-Python decoder would find it.  The host retransmits what was not
-acknowledged, so this only costs a retry.
+Resynchronization is that of :class:`fpga.framing.FrameDecoder` (the
+reference, compared byte for byte in ``tests/fpga/test_frame_rx.py``):
+after a bad header CRC or an oversize LENGTH the 4 bytes after SYNC are
+parsed again (a 4-byte replay queue), so a frame starting there is found;
+after a bad frame CRC (the header was good, so it delimits the frame) the
+search resumes after the frame's last byte.
 
 Latency: the first payload beat is valid 2 cycles after the cycle in which
 the last CRC byte was accepted; then one beat per cycle while ``o.ready``.
@@ -113,28 +113,41 @@ class FrameReceiver(wiring.Component):
         m.d.comb += self.o.payload.eq(Cat(Mux(b_empty, 0, rd.data), b_type, b_first, b_last,
                                           b_empty))
 
-        byte = self.i.payload
-        take = self.i.valid & self.i.ready
+        # Replay queue: after a bad header the 4 bytes after SYNC are parsed
+        # again (the byte after SYNC may start the real frame).  It is empty
+        # whenever a header fails (see the module docstring), so 4 bytes suffice.
+        rq = Signal(32, name="replay")
+        rq_n = Signal(range(5), name="replay_count")
+        hdr = Signal(24, name="header_bytes")
+        ready = Signal(name="parser_ready")
+        byte = Signal(8, name="byte")
+        m.d.comb += [byte.eq(Mux(rq_n != 0, rq[:8], self.i.payload)),
+                     self.i.ready.eq(ready & (rq_n == 0))]
+        take = Signal(name="take")
+        m.d.comb += take.eq(ready & ((rq_n != 0) | self.i.valid))
+        with m.If(take & (rq_n != 0)):
+            m.d.sync += [rq.eq(rq >> 8), rq_n.eq(rq_n - 1)]
         m.d.sync += [self.good_frame.eq(0), self.bad_frame.eq(0)]
         m.d.comb += [wr.addr.eq(count), wr.data.eq(byte), rd.addr.eq(rd_idx), rd.en.eq(0)]
 
         with m.FSM(name="frame_rx"):
             with m.State("HUNT"):
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += ready.eq(1)
                 with m.If(take & (byte == SYNC)):
                     m.d.sync += [hcrc.eq(0), fcrc.eq(0xFFFF)]
                     m.next = "TYPE"
-            for state, nxt, target in (("TYPE", "LEN0", ftype),
-                                       ("LEN0", "LEN1", length[:8]),
-                                       ("LEN1", "HCRC", length[8:])):
+            for k, (state, nxt, target) in enumerate((("TYPE", "LEN0", ftype),
+                                                       ("LEN0", "LEN1", length[:8]),
+                                                       ("LEN1", "HCRC", length[8:]))):
                 with m.State(state):
-                    m.d.comb += self.i.ready.eq(1)
+                    m.d.comb += ready.eq(1)
                     with m.If(take):
-                        m.d.sync += [target.eq(byte), hcrc.eq(crc8_update(hcrc, byte)),
+                        m.d.sync += [target.eq(byte), hdr[8 * k:8 * k + 8].eq(byte),
+                                     hcrc.eq(crc8_update(hcrc, byte)),
                                      fcrc.eq(crc16_update(fcrc, byte))]
                         m.next = nxt
             with m.State("HCRC"):
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += ready.eq(1)
                 with m.If(take):
                     with m.If((byte == hcrc) & (length <= self.max_payload)):
                         m.d.sync += [fcrc.eq(crc16_update(fcrc, byte)), count.eq(0)]
@@ -143,21 +156,21 @@ class FrameReceiver(wiring.Component):
                         with m.Else():
                             m.next = "PAYLOAD"
                     with m.Else():
-                        m.d.sync += self.bad_frame.eq(1)
+                        m.d.sync += [self.bad_frame.eq(1), rq.eq(Cat(hdr, byte)), rq_n.eq(4)]
                         m.next = "HUNT"
             with m.State("PAYLOAD"):
-                m.d.comb += [self.i.ready.eq(1), wr.en.eq(take)]
+                m.d.comb += [ready.eq(1), wr.en.eq(take)]
                 with m.If(take):
                     m.d.sync += [fcrc.eq(crc16_update(fcrc, byte)), count.eq(count + 1)]
                     with m.If(count == length - 1):
                         m.next = "CRC0"
             with m.State("CRC0"):
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += ready.eq(1)
                 with m.If(take):
                     m.d.sync += crc_lo.eq(byte)
                     m.next = "CRC1"
             with m.State("CRC1"):
-                m.d.comb += self.i.ready.eq(1)
+                m.d.comb += ready.eq(1)
                 with m.If(take):
                     with m.If(Cat(crc_lo, byte) == fcrc):
                         m.d.sync += [self.good_frame.eq(1), rd_idx.eq(0)]

@@ -17,8 +17,10 @@ Frame on the wire (bytes, multi-byte fields little-endian)::
   no final xor; check value 0x29B1 for b"123456789") of every byte after
   SYNC up to the end of the payload.
 
-A receiver scans for SYNC; after a bad header CRC, an oversize length, or a
-bad frame CRC it discards that SYNC byte and rescans from the next byte.
+A receiver scans for SYNC.  After a bad header CRC or an oversize length it
+discards that SYNC byte and rescans from the next byte; after a bad frame
+CRC (the header passed its CRC, so it delimits the frame) it discards the
+whole frame.  The hardware receiver (:mod:`fpga.frame_rx`) does the same.
 """
 
 from __future__ import annotations
@@ -170,9 +172,10 @@ class FrameDecoder:
                 break
             got = buf[total - 2] | buf[total - 1] << 8
             if crc16(bytes(buf[1:HEADER_LEN + length])) != got:
+                # the header passed its CRC: trust it to delimit the frame
                 self.bad_frames += 1
-                self.dropped_bytes += 1
-                del buf[:1]
+                self.dropped_bytes += total
+                del buf[:total]
                 continue
             frames.append(Frame(buf[1], bytes(buf[HEADER_LEN:HEADER_LEN + length])))
             del buf[:total]

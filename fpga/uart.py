@@ -13,10 +13,11 @@ divisor must be at least 4.
     Registered: ``tx`` is a flip-flop (no combinational path from ``i`` to
     ``tx``); ``i.ready`` is a flip-flop-derived signal (high while idle).
     Latency: the start bit begins on the clock edge that accepts the byte
-    (``valid & ready``), i.e. ``tx`` is low from the next cycle on.  A byte
-    occupies exactly ``10 * divisor`` cycles (start, 8 data bits LSB first,
-    one stop bit); ``ready`` is high again in the cycle after the stop bit
-    has lasted ``divisor`` cycles, so back-to-back bytes have no idle gap.
+    (``valid & ready``), i.e. ``tx`` is low from the next cycle on.  Start
+    bit, 8 data bits (LSB first) and the stop bit last ``divisor`` cycles
+    each; ``ready`` rises in the last cycle of the stop bit, so back to back
+    a byte takes ``10 * divisor + 1`` cycles (the stop bit is one cycle
+    longer).
 
 :class:`UartRx`
     ``rx``: the serial line in (asynchronous: a 2-flip-flop synchronizer

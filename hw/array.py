@@ -291,7 +291,7 @@ class ArrayCore(wiring.Component):
         self.array = PEArray(cfg)
         NR = self.array.row_ends
         Gr = cfg.global_rows
-        layout = merge_output_layout(head_dim_max=cfg.max_head_dim, data_width=cfg.data_width)
+        layout = merge_output_layout(head_dim_max=cfg.max_head_dim, out_width=cfg.out_width)
         iw = layout["index"].shape.width
         self.index_width = iw
         ports = dict(self.array.signature.members.items())
@@ -299,7 +299,7 @@ class ArrayCore(wiring.Component):
             "head_dim": In(cfg.head_dim_width),
             "merge_first": In(1), "merge_last": In(1),
             "o_valid": Out(NR), "o_ready": In(NR), "o_last": Out(NR),
-            "o_data": Out(data.ArrayLayout(signed(cfg.data_width), NR)),
+            "o_data": Out(data.ArrayLayout(signed(cfg.out_width), NR)),
             "o_index": Out(data.ArrayLayout(unsigned(iw), NR)),
             "merge_error": Out(NR), "merge_busy": Out(NR), "merge_idle": Out(NR),
         })

@@ -35,13 +35,19 @@ Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
 
 Passes start every 2d cycles when the program and the host keep up (the
 array's back-to-back rule: the next start is exactly 2d or at least 4d after
-the previous one).  Registered: every array input (S2 registers), every
-output stream's payload and valid, the status outputs (counters, error).
+the previous one).  Registered: every array input (S2 registers or gates
+of registers), the ``results`` payload and valid, the status outputs
+(counters, error).  Not registered: the ``ready`` outputs of the input
+streams are combinational from the sequencer state and may depend on the
+``valid`` of another input stream (an instruction completes in the cycle its
+last row or its mask record is accepted, and the next instruction is taken
+in that cycle); a host must not make a ``valid`` depend combinationally on a
+``ready``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -51,8 +57,8 @@ from hw.array import PEArray, col_index_width
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.merge import MergeUnit, merge_params
 from hw.pe import PE
-from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, result_layout,
-                           row_layout)
+from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, out_row_layout,
+                           result_layout, row_layout)
 
 __all__ = ["SaloTop", "top_geometry"]
 
@@ -63,6 +69,25 @@ def _pow2ceil(n: int) -> int:
 
 def _log2(n: int) -> int:
     return (n - 1).bit_length()
+
+
+def _eq(x, c):
+    """``x == c``; for c = 0 as a NOR (the backend would write ``!x`` on a
+    multi-bit value, which Verilator's lint reports as WIDTHTRUNC)."""
+    if isinstance(c, int) and c == 0:
+        return ~Value.cast(x).any()
+    return x == c
+
+
+def _pick(m, items, idx, shape, name):
+    """``items[idx]`` as a case statement: a dynamic part-select would become
+    a wide shift in Verilog (lint WIDTHTRUNC); out-of-range indices give 0."""
+    out = Signal(shape, name=name)
+    with m.Switch(idx):
+        for i, it in enumerate(items):
+            with m.Case(i):
+                m.d.comb += out.eq(it)
+    return out
 
 
 def top_geometry(cfg) -> dict:
@@ -136,6 +161,7 @@ class SaloTop(wiring.Component):
         iw = cfg.index_width
         dw = cfg.data_width
         rowl = row_layout(cfg)
+        orowl = out_row_layout(cfg)
         d = self.head_dim
 
         m.submodules.array = arr = PEArray(cfg)
@@ -151,7 +177,7 @@ class SaloTop(wiring.Component):
         ended = Signal()
         started = Signal()
         halted = Signal()
-        m.d.comb += halted.eq((err != ErrorCode.NONE) | ended)
+        m.d.comb += halted.eq(err.as_value().any() | ended)
         raises = []                      # (condition, code), first has priority
 
         def fail(cond, code):
@@ -225,8 +251,10 @@ class SaloTop(wiring.Component):
         gk_reg = [Signal(rowl, name=f"gk{g}") for g in range(Gc)]
         gv_reg = [Signal(rowl, name=f"gv{g}") for g in range(Gc)]
         gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
-        rk_reg = [Signal(rowl, name=f"rk{j}") for j in range(R * Rc)]
-        rv_reg = [Signal(rowl, name=f"rv{j}") for j in range(R * Rc)]
+        # random keys/values: two sets indexed by pass parity, so LOAD_RKV
+        # for pass n+1 may run while pass n still reads its own set
+        rk_reg = [[Signal(rowl, name=f"rk{e}_{j}") for j in range(R * Rc)] for e in range(2)]
+        rv_reg = [[Signal(rowl, name=f"rv{e}_{j}") for j in range(R * Rc)] for e in range(2)]
 
         # ------------------------------------------------------- pass engine
         sw = cfg.index_width + 2                     # kv_base width (ISA)
@@ -334,13 +362,13 @@ class SaloTop(wiring.Component):
                     m.d.sync += head.eq(OP.set_head.head)
                 with m.Case(Opcode.LOAD_Q):
                     cnt, addr = OP.load_q.count, OP.load_q.addr
-                    with m.If((cnt == 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                    with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                         with m.If(beat):
                             for i in range(R):
-                                m.d.comb += q_wp[i].en.eq(ld_cnt == i)
+                                m.d.comb += q_wp[i].en.eq(_eq(ld_cnt, i))
                             with m.If(ld_cnt == cnt - 1):
                                 m.d.comb += ir_done.eq(1)
                                 m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
@@ -355,7 +383,7 @@ class SaloTop(wiring.Component):
                     pos = Signal(iw + 1)
                     m.d.comb += pos.eq(addr + (ld_cnt >> 1))
                     conflict = kv_conflict(pos)
-                    with m.If((cnt == 0) | (cnt > cfg.kv_buffer_rows)
+                    with m.If(_eq(cnt, 0) | (cnt > cfg.kv_buffer_rows)
                               | (addr + cnt > cfg.max_seq_len)):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
@@ -363,7 +391,7 @@ class SaloTop(wiring.Component):
                                      wait_data.eq(~rin.valid & ~conflict)]
                         with m.If(beat):
                             for k in range(NB):
-                                hit = pos[:lgNB] == k
+                                hit = _eq(pos[:lgNB], k)
                                 m.d.comb += [k_wp[k].en.eq(hit & ~ld_cnt[0]),
                                              v_wp[k].en.eq(hit & ld_cnt[0])]
                             with m.If(ld_cnt == (cnt << 1) - 1):
@@ -385,7 +413,7 @@ class SaloTop(wiring.Component):
                         with m.If(beat):
                             m.d.comb += ir_done.eq(1)
                             for g in range(Gr):
-                                with m.If(row == g):
+                                with m.If(_eq(row, g)):
                                     m.d.sync += [gq_reg[g].eq(rin.payload), gq_loaded[g].eq(1),
                                                  gfirst_pend[g].eq(1)]
                 with m.Case(Opcode.LOAD_GKV):
@@ -398,7 +426,7 @@ class SaloTop(wiring.Component):
                                      wait_data.eq(~rin.valid & ~readers_busy)]
                         with m.If(beat):
                             for g in range(Gc):
-                                with m.If(col == g):
+                                with m.If(_eq(col, g)):
                                     with m.If(ld_cnt[0]):
                                         m.d.sync += [gv_reg[g].eq(rin.payload),
                                                      gk_loaded[g].eq(1)]
@@ -412,16 +440,24 @@ class SaloTop(wiring.Component):
                     if Rc == 0:
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     else:
-                        m.d.comb += [rin.ready.eq(~readers_busy),
-                                     wait_data.eq(~rin.valid & ~readers_busy)]
+                        # set `par` (the next pass's) is free once no pass of
+                        # that parity is in its K phase or before the end of
+                        # its V phase
+                        hz = Signal()
+                        m.d.comb += hz.eq(Mux(par, vpend[1], vpend[0])
+                                          | ((vactive | vactive_d1) & (vcur_par == par))
+                                          | ((kactive | kactive_d1) & (kpar == par)))
+                        m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
                         idx = ld_cnt >> 1
                         with m.If(beat):
                             for j in range(R * Rc):
-                                with m.If(idx == j):
-                                    with m.If(ld_cnt[0]):
-                                        m.d.sync += rv_reg[j].eq(rin.payload)
-                                    with m.Else():
-                                        m.d.sync += rk_reg[j].eq(rin.payload)
+                                with m.If(_eq(idx, j)):
+                                    for e in range(2):
+                                        with m.If(par == e):
+                                            with m.If(ld_cnt[0]):
+                                                m.d.sync += rv_reg[e][j].eq(rin.payload)
+                                            with m.Else():
+                                                m.d.sync += rk_reg[e][j].eq(rin.payload)
                             with m.If(ld_cnt == 2 * R * Rc - 1):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -453,7 +489,7 @@ class SaloTop(wiring.Component):
                         fail(Const(1), ErrorCode.PROTOCOL)
                     with m.Else():
                         bank_ok = ~f.first | (outstanding < 2)
-                        gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & (gout[g] != 0))
+                        gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
                                                       for g in range(Gr)]).all()
                         fifo_ok = ~(f.last & has_finished) | sfifo.w_rdy
                         go = Signal()
@@ -493,7 +529,7 @@ class SaloTop(wiring.Component):
                                                  push.slot.eq(last_slot), sfifo.w_en.eq(1)]
                 with m.Case(Opcode.STORE):
                     cnt, addr = OP.store.count, OP.store.addr
-                    with m.If((cnt == 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                    with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Elif(~has_finished):
                         fail(Const(1), ErrorCode.PROTOCOL)
@@ -506,7 +542,7 @@ class SaloTop(wiring.Component):
                 with m.Case(Opcode.STORE_G):
                     row, addr = OP.store_g.row, OP.store_g.addr
                     gsel = [Signal(name=f"gsel{g}") for g in range(Gr)]
-                    m.d.comb += [gsel[g].eq(row == g) for g in range(Gr)]
+                    m.d.comb += [gsel[g].eq(_eq(row, g)) for g in range(Gr)]
                     loaded = Cat(Const(0, 1), *[gsel[g] & gq_loaded[g] for g in range(Gr)]).any()
                     with m.If(row >= Gr):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -516,7 +552,7 @@ class SaloTop(wiring.Component):
                         # a closing pass with every pair masked: merging the exact
                         # zero changes nothing; its last=1 makes the merge unit
                         # normalize and emit the row
-                        gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & (gout[g] != 0))
+                        gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & gout[g].any())
                                                       for g in range(Gr)]).all()
                         go = Signal()
                         m.d.comb += go.eq(slot_ok & gbank_ok & sfifo.w_rdy)
@@ -549,7 +585,7 @@ class SaloTop(wiring.Component):
             m.d.sync += kx.eq(kx + 1)
             with m.If(kx == d - 1):
                 m.d.sync += kactive.eq(0)
-        with m.If(drain != 0):
+        with m.If(drain.any()):
             m.d.sync += drain.eq(drain - 1)
         n_pass = Signal(COUNTER_BITS)
         pairs_reg = Signal.like(p_pairs)
@@ -577,7 +613,7 @@ class SaloTop(wiring.Component):
                 m.d.sync += vactive.eq(0)
         for e in range(2):
             with m.If(vpend[e] & ~(start_pass & (par == e))):
-                with m.If(vtimer[e] == 0):
+                with m.If(_eq(vtimer[e], 0)):
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
                 with m.Else():
@@ -586,9 +622,9 @@ class SaloTop(wiring.Component):
         # ------------------------------------------------------ S0 addresses
         for k in range(NB):
             for rp, b in ((k_rp[k], kbase), (v_rp[k], vcur_base)):
-                rel = Signal(lgNB, name=None)
-                p = Signal(signed(sw + 1), name=None)
-                m.d.comb += [rel.eq(k - b), p.eq(b + rel), rp.addr.eq(p[lgNB:lgNB + lgBD])]
+                # the position this bank holds for the pass: base + ((k - base) mod NB)
+                rel = (k - b)[:lgNB]
+                m.d.comb += rp.addr.eq((b + rel)[lgNB:lgNB + lgBD])
 
         # ------------------------------------------------------ S1 -> S2
         kx_d1, kx_d2, vx_d1 = Signal.like(kx), Signal.like(kx), Signal.like(vx)
@@ -598,10 +634,15 @@ class SaloTop(wiring.Component):
         qcount_cur = Signal(range(R + 1))
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
         for i in range(R):
-            el = q_rp[i].data[kx_d1]
+            el = _pick(m, [q_rp[i].data[x] for x in range(D)], kx_d1, signed(dw), f"q_el{i}")
             m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, el, 0))
-        kel = [k_rp[k].data[kx_d1] for k in range(NB)]
-        vel = [v_rp[k].data[vx_d1] for k in range(NB)]
+        kel = [_pick(m, [k_rp[k].data[x] for x in range(D)], kx_d1, signed(dw), f"k_el{k}")
+               for k in range(NB)]
+        vel = [_pick(m, [v_rp[k].data[x] for x in range(D)], vx_d1, signed(dw), f"v_el{k}")
+               for k in range(NB)]
+
+        def elem(row, idx, name):
+            return _pick(m, [row[x] for x in range(D)], idx, signed(dw), name)
         kel_a, vel_a = Array(kel), Array(vel)
         for s in range(S):
             ks = Signal(lgNB, name=f"kslot_bank{s}")
@@ -609,13 +650,17 @@ class SaloTop(wiring.Component):
             m.d.comb += [ks.eq(kbase[:lgNB] + s), vs.eq(vcur_base[:lgNB] + s)]
             m.d.sync += arr.kv[s].eq(Mux(kactive_d1, kel_a[ks], vel_a[vs]))
         for g in range(Gc):
-            m.d.sync += arr.gkv[g].eq(Mux(kactive_d1, gk_reg[g][kx_d1], gv_reg[g][vx_d1]))
+            m.d.sync += arr.gkv[g].eq(Mux(kactive_d1, elem(gk_reg[g], kx_d1, f"gk_el{g}"),
+                                          elem(gv_reg[g], vx_d1, f"gv_el{g}")))
         for j in range(R * Rc):
-            m.d.sync += arr.rkv[j].eq(Mux(kactive_d1, rk_reg[j][kx_d1], rv_reg[j][vx_d1]))
+            rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
+            rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
+            m.d.sync += arr.rkv[j].eq(Mux(kactive_d1, elem(rowl(rk_cur), kx_d1, f"rk_el{j}"),
+                                          elem(rowl(rv_cur), vx_d1, f"rv_el{j}")))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(gq_reg[g][kx_d1])
+            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d1, f"gq_el{g}"))
         m.d.comb += [
-            arr.q_valid.eq(kactive_d2), arr.q_first.eq(kactive_d2 & (kx_d2 == 0)),
+            arr.q_valid.eq(kactive_d2), arr.q_first.eq(kactive_d2 & _eq(kx_d2, 0)),
             arr.q_last.eq(kactive_d2 & (kx_d2 == d - 1)), arr.q_parity.eq(kpar),
             arr.v_valid.eq(vactive_d2), arr.v_parity.eq(vcur_par),
         ]
@@ -666,10 +711,10 @@ class SaloTop(wiring.Component):
         slot_full = Signal(n_out)
         wslot = Signal(range(n_out))
         o_ready = Signal()
-        m.d.comb += o_ready.eq(~(slot_full.bit_select(wslot, 1)))
+        m.d.comb += o_ready.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full"))
         out_rp = []
         for r in range(R):
-            mem = Memory(shape=rowl, depth=n_out, init=[])
+            mem = Memory(shape=orowl, depth=n_out, init=[])
             m.submodules[f"obuf{r}"] = mem
             wp = mem.write_port(granularity=1)
             rp = mem.read_port()
@@ -677,7 +722,7 @@ class SaloTop(wiring.Component):
             o = mus[r].output
             m.d.comb += [o.ready.eq(o_ready), wp.addr.eq(wslot)]
             m.d.comb += [wp.data[x].eq(o.p.data) for x in range(D)]
-            m.d.comb += wp.en.eq(Mux(o.valid & o_ready, Const(1, D) << o.p.index, 0))
+            m.d.comb += wp.en.eq(Cat(*[o.valid & o_ready & _eq(o.p.index, x) for x in range(D)]))
         o0 = mus[0].output
         set_slot = Signal()
         m.d.comb += [set_slot.eq(o0.valid & o_ready & o0.p.last), out_dec.eq(set_slot)]
@@ -689,7 +734,7 @@ class SaloTop(wiring.Component):
             m.d.sync += outstanding.eq(outstanding - 1)
 
         # ------------------------------------------- global row collectors
-        gcoll = [Signal(rowl, name=f"gcoll{g}") for g in range(Gr)]
+        gcoll = [Signal(orowl, name=f"gcoll{g}") for g in range(Gr)]
         gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
         for g in range(Gr):
             o = mus[R + g].output
@@ -697,7 +742,9 @@ class SaloTop(wiring.Component):
             gdone = Signal(name=f"gdone{g}")
             m.d.comb += gdone.eq(o.valid & o.ready & o.p.last)
             with m.If(o.valid & o.ready):
-                m.d.sync += gcoll[g].as_value().word_select(o.p.index, dw).eq(o.p.data)
+                for x in range(D):
+                    with m.If(_eq(o.p.index, x)):
+                        m.d.sync += gcoll[g][x].eq(o.p.data)
                 with m.If(o.p.last):
                     m.d.sync += gfull[g].eq(1)
             with m.If(gout_inc[g] & ~gdone):
@@ -718,11 +765,11 @@ class SaloTop(wiring.Component):
         sa_row = Signal(range(R))
         sa_pos = Signal(iw)
         sa_head = Signal(HEAD_BITS)
-        sa_gdata = Signal(rowl)
+        sa_gdata = Signal(orowl)
         issue = Signal()
         release = Signal()
         cur_full = Signal()
-        m.d.comb += cur_full.eq(slot_full.bit_select(cmd.slot, 1))
+        m.d.comb += cur_full.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
         for rp in out_rp:
             m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
         with m.If(cmd_valid):
@@ -742,7 +789,7 @@ class SaloTop(wiring.Component):
                         m.d.sync += cmd_valid.eq(0)
                 with m.Case(K_STORE_G):
                     for g in range(Gr):
-                        with m.If((cmd.row == g) & gfull[g] & adv):
+                        with m.If(_eq(cmd.row, g) & gfull[g] & adv):
                             m.d.comb += issue.eq(1)
                             m.d.sync += [sa_local.eq(0), sa_gdata.eq(gcoll[g]),
                                          sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
@@ -752,16 +799,16 @@ class SaloTop(wiring.Component):
         # slot bookkeeping: set by the merge units, cleared by RELEASE (never
         # the same slot in one cycle: RELEASE waits for a full slot)
         for s in range(n_out):
-            with m.If(set_slot & (wslot == s)):
+            with m.If(set_slot & _eq(wslot, s)):
                 m.d.sync += slot_full[s].eq(1)
-            with m.Elif(release & (cmd.slot == s)):
+            with m.Elif(release & _eq(cmd.slot, s)):
                 m.d.sync += slot_full[s].eq(0)
-        rowmux = Signal(rowl)
+        rowmux = Signal(orowl)
         with m.Switch(sa_row):
             for r in range(R):
                 with m.Case(r):
                     m.d.comb += rowmux.eq(out_rp[r].data)
-        sel_row = Signal(rowl)
+        sel_row = Signal(orowl)
         m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
@@ -772,7 +819,7 @@ class SaloTop(wiring.Component):
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(
             ~kactive & ~kactive_d1 & ~kactive_d2 & ~vpend[0] & ~vpend[1] & ~vactive
-            & ~vactive_d1 & ~vactive_d2 & (drain == 0)
+            & ~vactive_d1 & ~vactive_d2 & ~drain.any()
             & Cat(*[mu.idle for mu in mus]).all()
             & ~sfifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid)
 
@@ -786,12 +833,12 @@ class SaloTop(wiring.Component):
         with m.Else():
             m.d.sync += wd.eq(0)
         timeout = Signal()
-        m.d.comb += timeout.eq((self.watchdog_limit != 0) & (wd >= self.watchdog_limit))
+        m.d.comb += timeout.eq(self.watchdog_limit.any() & (wd >= self.watchdog_limit))
         fail(timeout & wait_instr, ErrorCode.INSTR_STARVED)
         fail(timeout & wait_data, ErrorCode.DATA_STARVED)
         fail(timeout & wait_mask, ErrorCode.MASK_STARVED)
 
-        with m.If(err == ErrorCode.NONE):
+        with m.If(~err.as_value().any()):
             first_branch = True
             for cond, code in raises:
                 ctx = m.If(cond) if first_branch else m.Elif(cond)

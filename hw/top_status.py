@@ -14,7 +14,7 @@ from amaranth.lib import data, enum
 from hw.isa import HEAD_BITS
 
 __all__ = ["ErrorCode", "ERROR_BITS", "COUNTER_BITS", "WATCHDOG_BITS", "COUNTERS",
-           "row_layout", "result_layout", "ERROR_DOC"]
+           "row_layout", "out_row_layout", "result_layout", "ERROR_DOC"]
 
 #: bits of the error code on the status port
 ERROR_BITS = 4
@@ -79,11 +79,18 @@ def row_layout(cfg) -> data.ArrayLayout:
     return data.ArrayLayout(signed(cfg.data_width), cfg.max_head_dim)
 
 
+def out_row_layout(cfg) -> data.ArrayLayout:
+    """One output row: ``max_head_dim`` signed ``out_width`` words
+    (``out_frac`` fraction bits), element 0 in the low bits; elements
+    d..max_head_dim-1 are zero."""
+    return data.ArrayLayout(signed(cfg.out_width), cfg.max_head_dim)
+
+
 def result_layout(cfg) -> data.StructLayout:
     """Payload of the ``results`` stream: the row, its position (STORE /
     STORE_G ``addr`` + row) and the head (last SET_HEAD)."""
     return data.StructLayout({
-        "data": row_layout(cfg),
+        "data": out_row_layout(cfg),
         "pos": unsigned(cfg.index_width),
         "head": unsigned(HEAD_BITS),
     })

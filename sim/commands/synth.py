@@ -82,7 +82,7 @@ def run(args):
             def progress(rows):
                 if args.md and any("error" not in rep for _, _, rep in rows):
                     write_markdown(rows, args.md, command=_command_line(args),
-                                   pending=args.sweep[len(rows):])
+                                   key=_series_key(args), pending=args.sweep[len(rows):])
                     print(f"wrote {args.md} ({len(rows)} of {len(args.sweep)} sizes)")
 
             rows = run_sweep(cfg, args.sweep, target=args.target, design=args.design,
@@ -98,6 +98,13 @@ def run(args):
     print()
     print(json.dumps(rep, indent=2, sort_keys=True) if args.json else format_report(rep))
     return 0
+
+
+def _series_key(args) -> str:
+    """Which section of the --md file a sweep owns (same key: replaced)."""
+    src = args.preset or args.config or "fpga"
+    return (f"{src}|{args.design}|{args.target}|{'synth' if args.no_pnr else 'pnr'}"
+            f"|{args.freq:g}|{args.synth_opts}")
 
 
 def _command_line(args) -> str:

@@ -230,3 +230,23 @@ def test_count_variable_multiplications():
             "  assign w = $signed({ 1'h0, 4'h3 }) * v;\n")             # constant
     assert count(text) == 2
     assert count(design_for(dataclasses.replace(TINY, rows=2, cols=3), "mac-grid").verilog) == 6
+
+
+def test_scaling_markdown_sections(tmp_path):
+    """Each sweep owns one section of the Markdown file; rewriting a section
+    keeps the others; a failed size is listed."""
+    from fpga.scaling import write_markdown
+    rep = run_flow(TINY, design="mac-grid", out_dir=tmp_path / "o", place_and_route=False)
+    md = tmp_path / "scaling.md"
+    rows = [(1, 1, rep), (300, 1, {"error": "config field 'rows' = 300 is invalid"})]
+    write_markdown(rows, md, command="salo synth A", key="a", pending=[(2, 2)])
+    write_markdown(rows[:1], md, command="salo synth B", key="b")
+    write_markdown(rows[:1], md, command="salo synth A2", key="a")
+    text = md.read_text()
+    assert text.count("<!-- series: a -->") == 1 and text.count("<!-- series: b -->") == 1
+    assert "salo synth A2" in text and "salo synth A\n" not in text and "salo synth B" in text
+    assert text.index("series: a") < text.index("series: b")
+    assert "| 1x1 | mac-grid |" in text
+    write_markdown(rows, md, command="salo synth A3", key="a", pending=[(2, 2)])
+    text = md.read_text()
+    assert "FAILED: config field 'rows' = 300" in text and "Not run yet" in text and "2x2" in text

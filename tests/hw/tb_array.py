@@ -199,7 +199,7 @@ class Bench:
                 "ws": unpack(o["ws"], cfg.wsum_width, NR, True),
                 "ws_parity": unpack(o["ws_parity"], 1, NR, False),
                 "o_valid": unpack(o["o_valid"], 1, NR, False),
-                "o_data": unpack(o["o_data"], cfg.data_width, NR, True),
+                "o_data": unpack(o["o_data"], cfg.out_width, NR, True),
                 "o_index": unpack(o["o_index"], self.iw, NR, False),
                 "o_last": unpack(o["o_last"], 1, NR, False),
                 "merge_error": o["merge_error"],
@@ -479,7 +479,7 @@ async def schedule_stream(dut):
         out[tok] = results[R + g][0][1]
     ref = masked_attention(dequantize(Q, cfg.data_frac), dequantize(K, cfg.data_frac),
                            dequantize(V, cfg.data_frac), pattern, scale=1.0, base=2.0)
-    err = relative_rms_error(dequantize(out, cfg.data_frac), ref)
+    err = relative_rms_error(dequantize(out, cfg.out_frac), ref)
     dut._log.info(f"RMS shape R={R} C={C} Gr={Gr} Gc={Gc} Rc={Rc}: relative RMS error of "
                   f"the array result vs masked_attention (base 2): {err:.5f}; "
                   f"{n} row-end values checked bit-exact")

@@ -134,7 +134,8 @@ async def run_job(dut, cfg: AcceleratorConfig, spec: dict) -> list[str]:
     max_cycles = spec["max_cycles"]
     err_bound = spec["error_within"] or max_cycles
     pos_mask = (1 << cfg.index_width) - 1
-    row_bits = D * dw
+    ow = cfg.out_width
+    row_bits = D * ow
     while True:
         await FallingEdge(dut.clk)
         for s in srcs:
@@ -146,7 +147,7 @@ async def run_job(dut, cfg: AcceleratorConfig, spec: dict) -> list[str]:
             s.sample()
         if ready and _u(dut.results__valid):
             w = _u(dut.results__payload)
-            got_rows.append(_unpack_row(w, dw, D))
+            got_rows.append(_unpack_row(w, ow, D))
             got_pos.append((w >> row_bits) & pos_mask)
             got_head.append(w >> (row_bits + cfg.index_width))
             got_cyc.append(cycle)

@@ -17,7 +17,7 @@ import pytest
 
 from hw.array import ArrayCore, PEArray
 from hw.config import PRESETS
-from hw.merge import merge_output_layout, normalize_cycles
+from hw.merge import merge_output_layout, merge_params, normalize_cycles
 from hw.pe import PE
 
 #: (rows, cols, global_rows, global_cols, random_cols)
@@ -34,13 +34,15 @@ def shape_config(shape):
 def test_array_core(rtl, shape):
     cfg = shape_config(shape)
     index_width = merge_output_layout(head_dim_max=cfg.max_head_dim,
-                                      data_width=cfg.data_width)["index"].shape.width
+                                      out_width=cfg.out_width)["index"].shape.width
     t0 = time.monotonic()
     bdir = rtl(lambda: ArrayCore(cfg), name="array_core", key={"config": cfg.to_dict()},
                test_module="tests.hw.tb_array", top_only=True,
                params={"config": cfg.to_dict(), "exp_latency": PE.exp_latency,
                        "index_width": index_width, "seed": 2024,
-                       "normalize_cycles": normalize_cycles(recip_frac=cfg.recip_frac)})
+                       "normalize_cycles": normalize_cycles(
+                           recip_frac=cfg.recip_frac,
+                           div_steps_per_cycle=merge_params(cfg)["div_steps_per_cycle"])})
     bt = (bdir / "build_time.txt").read_text().strip()
     print(f"array {shape}: Verilator build {bt} s (recorded when its build dir was made), "
           f"total {time.monotonic() - t0:.1f} s")
@@ -76,7 +78,8 @@ def _non_alias_problems(problems: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("top,preset_name", [
-    ("ArrayCore", "salo-dac22"),
+    # 32x32: minutes of conversion and lint -> `pytest -m slow`
+    pytest.param("ArrayCore", "salo-dac22", marks=pytest.mark.slow),
     # a small all-features shape: same code paths, seconds instead of minutes
     ("ArrayCore", "small-all"),
     ("PEArray", "small-all"),

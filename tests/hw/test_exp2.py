@@ -27,6 +27,6 @@ def exp2_of(cfg):
 def test_exp2_rtl(rtl, preset_name):
     cfg = preset(preset_name)
     rtl(lambda: exp2_of(cfg), name="exp2_pwl", key={"unit": "exp2", "config": cfg.to_dict()},
-        test_module="tests.hw.tb_exp2",
+        test_module="tests.hw.tb_exp2", top_only=True,
         params={"preset": preset_name, "latency": Exp2Pwl.latency,
                 "exhaustive_max_bits": EXHAUSTIVE_MAX_BITS, "seed": 1})

@@ -29,12 +29,12 @@ def test_tb_params_needs_env(monkeypatch):
 
 
 def test_failing_cocotb_test_is_reported(rtl):
-    # same name/key/Verilog as test_score_mac[small]: reuses that build
+    # same name/key/Verilog/top_only as test_score_mac[small]: reuses that build
     cfg = preset("small")
     with pytest.raises(AssertionError) as info:
         rtl(lambda: ScoreMac(data_width=cfg.data_width, acc_width=cfg.acc_width),
             name="score_mac", key={"unit": "score_mac", "config": cfg.to_dict()},
-            test_module="tests.hw.tb_runner_selftest", params={"marker": 42})
+            test_module="tests.hw.tb_runner_selftest", top_only=True, params={"marker": 42})
     msg = str(info.value)
     assert "1 of 2 cocotb test(s) failed" in msg
     assert "fails_on_purpose" in msg and "planted failure 1234" in msg

@@ -26,6 +26,8 @@ class AlignAdd(wiring.Component):
 
     Outputs ``shift_a`` = exp-ea and ``shift_b`` = exp-eb (the exponent
     differences; a PE records them to reuse in the weighted-sum phase).
+    ``exp_out=False`` leaves out the ``exp`` port, for users that take the
+    exponent from elsewhere (no dead logic, nothing for lint to flag).
 
     Timing: combinational, latency 0, nothing registered (the user registers).
     """
@@ -33,7 +35,7 @@ class AlignAdd(wiring.Component):
     latency = 0
 
     def __init__(self, *, a_width: int, b_width: int, out_width: int, exp_width: int,
-                 signed: bool):
+                 signed: bool, exp_out: bool = True):
         for nm, v in (("a_width", a_width), ("b_width", b_width),
                       ("out_width", out_width), ("exp_width", exp_width)):
             if v < 1:
@@ -41,17 +43,20 @@ class AlignAdd(wiring.Component):
         self.a_width, self.b_width, self.out_width = a_width, b_width, out_width
         self.exp_width = exp_width
         self.is_signed = bool(signed)
+        self.exp_out = bool(exp_out)
         shape = _signed if signed else unsigned
-        super().__init__({
+        ports = {
             "a": In(shape(a_width)),
             "ea": In(_signed(exp_width)),
             "b": In(shape(b_width)),
             "eb": In(_signed(exp_width)),
             "sum": Out(shape(out_width)),
-            "exp": Out(_signed(exp_width)),
             "shift_a": Out(unsigned(exp_width)),
             "shift_b": Out(unsigned(exp_width)),
-        })
+        }
+        if exp_out:
+            ports["exp"] = Out(_signed(exp_width))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -60,8 +65,9 @@ class AlignAdd(wiring.Component):
         # exponent differences of two exp_width-bit signed numbers fit
         # exp_width bits unsigned (0..2**exp_width-1); the .eq truncation
         # drops only the sign bit of a non-negative difference
+        if self.exp_out:
+            m.d.comb += self.exp.eq(Mux(a_ge, self.ea, self.eb))
         m.d.comb += [
-            self.exp.eq(Mux(a_ge, self.ea, self.eb)),
             self.shift_a.eq(Mux(a_ge, 0, self.eb - self.ea)),
             self.shift_b.eq(Mux(a_ge, self.ea - self.eb, 0)),
             # `>>` of a signed value is arithmetic; shifts >= the width fill

@@ -315,7 +315,8 @@ class MergeUnit(wiring.Component):
 
         m.submodules.align_out = al_o = AlignAdd(
             a_width=self.acc_out_width, b_width=self.in_out_width,
-            out_width=self.acc_out_width, exp_width=ew, signed=True)
+            out_width=self.acc_out_width, exp_width=ew, signed=True,
+            exp_out=False)  # the elements share the row sum's exponent
         m.d.comb += [
             al_o.a.eq(Mux(s1_desc.first, 0, rd_acc.data)),
             al_o.ea.eq(s1_desc.ea),

@@ -47,18 +47,18 @@ in that cycle); a host must not make a ``valid`` depend combinationally on a
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, col_index_width
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
-from hw.merge import MergeUnit, merge_params
+from hw.merge import MergeUnit, merge_output_layout, merge_params
 from hw.pe import PE
-from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, out_row_layout,
-                           result_layout, row_layout)
+from hw.top_output import OutputPath, StoreKind, _eq, _pick
+from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, result_layout,
+                           row_layout)
 
 __all__ = ["SaloTop", "top_geometry"]
 
@@ -69,25 +69,6 @@ def _pow2ceil(n: int) -> int:
 
 def _log2(n: int) -> int:
     return (n - 1).bit_length()
-
-
-def _eq(x, c):
-    """``x == c``; for c = 0 as a NOR (the backend would write ``!x`` on a
-    multi-bit value, which Verilator's lint reports as WIDTHTRUNC)."""
-    if isinstance(c, int) and c == 0:
-        return ~Value.cast(x).any()
-    return x == c
-
-
-def _pick(m, items, idx, shape, name):
-    """``items[idx]`` as a case statement: a dynamic part-select would become
-    a wide shift in Verilog (lint WIDTHTRUNC); out-of-range indices give 0."""
-    out = Signal(shape, name=name)
-    with m.Switch(idx):
-        for i, it in enumerate(items):
-            with m.Case(i):
-                m.d.comb += out.eq(it)
-    return out
 
 
 def top_geometry(cfg) -> dict:
@@ -161,7 +142,6 @@ class SaloTop(wiring.Component):
         iw = cfg.index_width
         dw = cfg.data_width
         rowl = row_layout(cfg)
-        orowl = out_row_layout(cfg)
         d = self.head_dim
 
         m.submodules.array = arr = PEArray(cfg)
@@ -311,14 +291,14 @@ class SaloTop(wiring.Component):
         slot_ok = Signal()
         m.d.comb += slot_ok.eq((since == two_d) | (since >= four_d))
 
-        # store-command FIFO (STORE, RELEASE, STORE_G), consumed by the output path
-        K_STORE, K_RELEASE, K_STORE_G = 0, 1, 2
-        cmd_layout = data.StructLayout({
-            "kind": 2, "slot": max(1, (n_out - 1).bit_length()), "addr": iw,
-            "count": range(R + 1), "head": HEAD_BITS, "row": max(1, (Gr - 1).bit_length())})
-        m.submodules.store_fifo = sfifo = SyncFIFO(width=cmd_layout.size, depth=4)
-        push = Signal(cmd_layout)
-        m.d.comb += sfifo.w_data.eq(push)
+        # output path; its store-command queue takes STORE, RELEASE, STORE_G
+        index_bits = merge_output_layout(head_dim_max=D, out_width=cfg.out_width)[
+            "index"].shape.width
+        m.submodules.output = op = OutputPath(
+            rows=R, global_rows=Gr, max_head_dim=D, out_width=cfg.out_width, out_tiles=n_out,
+            index_width=iw, head_bits=HEAD_BITS, index_bits=index_bits)
+        push = op.commands.payload
+        push_valid, push_ready = op.commands.valid, op.commands.ready
         # tiles: closed (last pass started) and emitted (merge units finished)
         outstanding = Signal(range(3))
         out_inc, out_dec = Signal(), Signal()
@@ -348,8 +328,6 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------- all idle?
         all_idle = Signal()
-        cmd_valid = Signal()
-        sa_valid = Signal()
 
         # ------------------------------------------------------ the sequencer
         OP = ops
@@ -491,7 +469,7 @@ class SaloTop(wiring.Component):
                         bank_ok = ~f.first | (outstanding < 2)
                         gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
                                                       for g in range(Gr)]).all()
-                        fifo_ok = ~(f.last & has_finished) | sfifo.w_rdy
+                        fifo_ok = ~(f.last & has_finished) | push_ready
                         go = Signal()
                         m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
                         m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
@@ -525,8 +503,8 @@ class SaloTop(wiring.Component):
                                                                close_slot + 1))]
                                 # the previous finished tile can no longer be stored
                                 with m.If(has_finished):
-                                    m.d.comb += [push.kind.eq(K_RELEASE),
-                                                 push.slot.eq(last_slot), sfifo.w_en.eq(1)]
+                                    m.d.comb += [push.kind.eq(StoreKind.RELEASE),
+                                                 push.slot.eq(last_slot), push_valid.eq(1)]
                 with m.Case(Opcode.STORE):
                     cnt, addr = OP.store.count, OP.store.addr
                     with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
@@ -534,10 +512,10 @@ class SaloTop(wiring.Component):
                     with m.Elif(~has_finished):
                         fail(Const(1), ErrorCode.PROTOCOL)
                     with m.Else():
-                        m.d.comb += [push.kind.eq(K_STORE), push.slot.eq(last_slot),
+                        m.d.comb += [push.kind.eq(StoreKind.STORE), push.slot.eq(last_slot),
                                      push.addr.eq(addr), push.count.eq(cnt),
-                                     push.head.eq(head), sfifo.w_en.eq(1)]
-                        with m.If(sfifo.w_rdy):
+                                     push.head.eq(head), push_valid.eq(1)]
+                        with m.If(push_ready):
                             m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.STORE_G):
                     row, addr = OP.store_g.row, OP.store_g.addr
@@ -555,15 +533,15 @@ class SaloTop(wiring.Component):
                         gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & gout[g].any())
                                                       for g in range(Gr)]).all()
                         go = Signal()
-                        m.d.comb += go.eq(slot_ok & gbank_ok & sfifo.w_rdy)
+                        m.d.comb += go.eq(slot_ok & gbank_ok & push_ready)
                         for g in range(Gr):
                             m.d.comb += [p_gen[g].eq(gsel[g]),
                                          p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
                                          p_glast[g].eq(gsel[g])]
-                        m.d.comb += [push.kind.eq(K_STORE_G), push.row.eq(row),
+                        m.d.comb += [push.kind.eq(StoreKind.STORE_G), push.row.eq(row),
                                      push.addr.eq(addr), push.head.eq(head)]
                         with m.If(go):
-                            m.d.comb += [start_pass.eq(1), ir_done.eq(1), sfifo.w_en.eq(1)]
+                            m.d.comb += [start_pass.eq(1), ir_done.eq(1), push_valid.eq(1)]
                             for g in range(Gr):
                                 with m.If(gsel[g]):
                                     m.d.comb += gout_inc[g].eq(1)
@@ -703,125 +681,34 @@ class SaloTop(wiring.Component):
                 mu.el_data.eq(arr.ws[r]),
             ]
         fail(Cat(*[mu.error for mu in mus]).any(), ErrorCode.INTERNAL)
-        if R > 1:
-            fail(Cat(*[mus[r].output.valid != mus[0].output.valid for r in range(1, R)]).any(),
-                 ErrorCode.INTERNAL)
 
-        # ------------------------------------------- output buffer (local rows)
-        slot_full = Signal(n_out)
-        wslot = Signal(range(n_out))
-        o_ready = Signal()
-        m.d.comb += o_ready.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full"))
-        out_rp = []
+        # ------------------------------------------------------- output path
         for r in range(R):
-            mem = Memory(shape=orowl, depth=n_out, init=[])
-            m.submodules[f"obuf{r}"] = mem
-            wp = mem.write_port(granularity=1)
-            rp = mem.read_port()
-            out_rp.append(rp)
-            o = mus[r].output
-            m.d.comb += [o.ready.eq(o_ready), wp.addr.eq(wslot)]
-            m.d.comb += [wp.data[x].eq(o.p.data) for x in range(D)]
-            m.d.comb += wp.en.eq(Cat(*[o.valid & o_ready & _eq(o.p.index, x) for x in range(D)]))
-        o0 = mus[0].output
-        set_slot = Signal()
-        m.d.comb += [set_slot.eq(o0.valid & o_ready & o0.p.last), out_dec.eq(set_slot)]
-        with m.If(set_slot):
-            m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
+            wiring.connect(m, mus[r].output, op.local[r])
+        for g in range(Gr):
+            wiring.connect(m, mus[R + g].output, op.glob[g])
+        m.d.comb += [out_dec.eq(op.tile_done), op.head_dim.eq(d),
+                     self.results.valid.eq(op.results.valid),
+                     self.results.payload.eq(op.results.payload),
+                     op.results.ready.eq(self.results.ready)]
+        fail(op.lockstep_error, ErrorCode.INTERNAL)
         with m.If(out_inc & ~out_dec):
             m.d.sync += outstanding.eq(outstanding + 1)
         with m.Elif(out_dec & ~out_inc):
             m.d.sync += outstanding.eq(outstanding - 1)
-
-        # ------------------------------------------- global row collectors
-        gcoll = [Signal(orowl, name=f"gcoll{g}") for g in range(Gr)]
-        gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
         for g in range(Gr):
-            o = mus[R + g].output
-            m.d.comb += o.ready.eq(~gfull[g])
-            gdone = Signal(name=f"gdone{g}")
-            m.d.comb += gdone.eq(o.valid & o.ready & o.p.last)
-            with m.If(o.valid & o.ready):
-                for x in range(D):
-                    with m.If(_eq(o.p.index, x)):
-                        m.d.sync += gcoll[g][x].eq(o.p.data)
-                with m.If(o.p.last):
-                    m.d.sync += gfull[g].eq(1)
+            gdone = op.grow_done[g]
             with m.If(gout_inc[g] & ~gdone):
                 m.d.sync += gout[g].eq(gout[g] + 1)
             with m.Elif(gdone & ~gout_inc[g]):
                 m.d.sync += gout[g].eq(gout[g] - 1)
-
-        # ------------------------------------------- store unit -> results
-        res = self.results
-        cmd = Signal(cmd_layout)
-        j = Signal(range(R + 1))
-        with m.If(~cmd_valid & sfifo.r_rdy):
-            m.d.comb += sfifo.r_en.eq(1)
-            m.d.sync += [cmd.eq(sfifo.r_data), cmd_valid.eq(1), j.eq(0)]
-        adv = Signal()
-        m.d.comb += adv.eq(~res.valid | res.ready)
-        sa_local = Signal()
-        sa_row = Signal(range(R))
-        sa_pos = Signal(iw)
-        sa_head = Signal(HEAD_BITS)
-        sa_gdata = Signal(orowl)
-        issue = Signal()
-        release = Signal()
-        cur_full = Signal()
-        m.d.comb += cur_full.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
-        for rp in out_rp:
-            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
-        with m.If(cmd_valid):
-            with m.Switch(cmd.kind):
-                with m.Case(K_STORE):
-                    with m.If(cur_full & adv):
-                        m.d.comb += issue.eq(1)
-                        m.d.sync += [sa_local.eq(1), sa_row.eq(j), sa_pos.eq(cmd.addr + j),
-                                     sa_head.eq(cmd.head)]
-                        with m.If(j == cmd.count - 1):
-                            m.d.sync += cmd_valid.eq(0)
-                        with m.Else():
-                            m.d.sync += j.eq(j + 1)
-                with m.Case(K_RELEASE):
-                    with m.If(cur_full):
-                        m.d.comb += release.eq(1)
-                        m.d.sync += cmd_valid.eq(0)
-                with m.Case(K_STORE_G):
-                    for g in range(Gr):
-                        with m.If(_eq(cmd.row, g) & gfull[g] & adv):
-                            m.d.comb += issue.eq(1)
-                            m.d.sync += [sa_local.eq(0), sa_gdata.eq(gcoll[g]),
-                                         sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
-                                         gfull[g].eq(0), cmd_valid.eq(0)]
-        with m.If(adv):
-            m.d.sync += sa_valid.eq(issue)
-        # slot bookkeeping: set by the merge units, cleared by RELEASE (never
-        # the same slot in one cycle: RELEASE waits for a full slot)
-        for s in range(n_out):
-            with m.If(set_slot & _eq(wslot, s)):
-                m.d.sync += slot_full[s].eq(1)
-            with m.Elif(release & _eq(cmd.slot, s)):
-                m.d.sync += slot_full[s].eq(0)
-        rowmux = Signal(orowl)
-        with m.Switch(sa_row):
-            for r in range(R):
-                with m.Case(r):
-                    m.d.comb += rowmux.eq(out_rp[r].data)
-        sel_row = Signal(orowl)
-        m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
-        with m.If(adv):
-            m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
-            # elements >= d are zero (the buffers are not cleared by reset and
-            # may hold a longer row of an earlier run)
-            m.d.sync += [res.p.data[x].eq(Mux(d > x, sel_row[x], 0)) for x in range(D)]
 
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(
             ~kactive & ~kactive_d1 & ~kactive_d2 & ~vpend[0] & ~vpend[1] & ~vactive
             & ~vactive_d1 & ~vactive_d2 & ~drain.any()
             & Cat(*[mu.idle for mu in mus]).all()
-            & ~sfifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid)
+            & op.idle)
 
         # watchdog on input starvation
         wd = Signal(WATCHDOG_BITS)
@@ -860,7 +747,7 @@ class SaloTop(wiring.Component):
                 m.d.sync += cnt_busy.eq(cnt_busy + 1)
             with m.If(starving):
                 m.d.sync += cnt_in.eq(cnt_in + 1)
-        with m.If(res.valid & ~res.ready):
+        with m.If(self.results.valid & ~self.results.ready):
             m.d.sync += cnt_out.eq(cnt_out + 1)
         with m.If(pairs_new):
             m.d.sync += cnt_macs.eq(cnt_macs + pairs_reg * (d << 1))

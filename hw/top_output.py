@@ -1,0 +1,241 @@
+"""Output path of the accelerator top: the output buffer of local tiles, one
+collector per global row, and the store unit that turns STORE / STORE_G /
+RELEASE commands into the ``results`` stream.
+
+Bit-exact content: the merge units' normalized elements, unchanged (elements
+>= d are sent as 0).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["OutputPath", "StoreKind", "store_command_layout"]
+
+
+class StoreKind(enum.Enum, shape=2):
+    """What a store command does."""
+    #: send rows 0..count-1 of output tile ``slot`` as positions addr..
+    STORE = 0
+    #: free output tile ``slot`` once it is complete (the program can no
+    #: longer store it: a later tile has ended)
+    RELEASE = 1
+    #: send the collector of global row ``row`` as position ``addr``
+    STORE_G = 2
+
+
+def _bits(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+def store_command_layout(*, rows: int, global_rows: int, out_tiles: int, index_width: int,
+                         head_bits: int) -> data.StructLayout:
+    """A store command: kind, output tile slot, first position, row count,
+    head (for the result payload), global row."""
+    return data.StructLayout({
+        "kind": StoreKind, "slot": _bits(out_tiles), "addr": index_width,
+        "count": range(rows + 1), "head": head_bits, "row": _bits(global_rows)})
+
+
+def _eq(x, c):
+    """``x == c``, as a NOR for c = 0 (no multi-bit ``!x`` in the Verilog)."""
+    if isinstance(c, int) and c == 0:
+        return ~Value.cast(x).any()
+    return x == c
+
+
+def _pick(m, items, idx, shape, name):
+    """``items[idx]`` as a case statement (no dynamic part-select)."""
+    out = Signal(shape, name=name)
+    with m.Switch(idx):
+        for i, it in enumerate(items):
+            with m.Case(i):
+                m.d.comb += out.eq(it)
+    return out
+
+
+class OutputPath(wiring.Component):
+    """Output buffer + global-row collectors + store unit.
+
+    Parameters (keyword): ``rows`` (R local row ends, lockstep), ``global_rows``
+    (Gr), ``max_head_dim``, ``out_width`` (output word), ``out_tiles``
+    (tiles of R rows in the output buffer, >= 2), ``index_width`` (positions),
+    ``head_bits``, ``index_bits`` (element index width of the merge output),
+    ``queue_depth`` (store commands).
+
+    Ports
+    -----
+    head_dim : In -- d; elements >= d of a result are sent as 0.
+    local[r] : In(stream) -- merge unit r's elements (data, index, last); the
+        R streams are in lockstep (same valid); ``ready`` is common: the
+        output tile being written is free.  Element x goes to lane x of row r
+        of the current write tile; ``last`` completes the tile.
+    glob[g] : In(stream) -- global row g's merge unit; ready while its
+        collector is empty.
+    commands : In(stream of :func:`store_command_layout`) -- into a
+        ``queue_depth``-entry FIFO; executed in order.
+    results : Out(stream of ``data``/``pos``/``head``) -- payload and valid
+        registered; honours back-pressure.
+    tile_done : Out -- one-cycle pulse: a local tile was completely written.
+    grow_done : Out(Gr) -- pulse: global row g's collector was filled.
+    idle : Out -- no command queued or executing, nothing in the read
+        pipeline, ``results`` empty.
+    lockstep_error : Out -- the local streams' valids differ (a design bug).
+
+    Latency: a STORE row leaves 2 cycles after its command starts when the
+    tile is complete and ``results`` is not back-pressured (memory read, then
+    the output register); one row per cycle.  STORE_G: 2 cycles after its
+    collector is full.
+    """
+
+    def __init__(self, *, rows: int, global_rows: int, max_head_dim: int, out_width: int,
+                 out_tiles: int, index_width: int, head_bits: int, index_bits: int,
+                 queue_depth: int = 4):
+        if out_tiles < 2:
+            raise ValueError(f"out_tiles = {out_tiles} is invalid: allowed >= 2")
+        self.rows, self.global_rows = rows, global_rows
+        self.max_head_dim, self.out_width = max_head_dim, out_width
+        self.out_tiles, self.index_width, self.head_bits = out_tiles, index_width, head_bits
+        self.queue_depth = queue_depth
+        self.row_layout = data.ArrayLayout(signed(out_width), max_head_dim)
+        self.cmd_layout = store_command_layout(rows=rows, global_rows=global_rows,
+                                               out_tiles=out_tiles, index_width=index_width,
+                                               head_bits=head_bits)
+        elem = data.StructLayout({"data": signed(out_width), "index": unsigned(index_bits),
+                                  "last": unsigned(1)})
+        res = data.StructLayout({"data": self.row_layout, "pos": unsigned(index_width),
+                                 "head": unsigned(head_bits)})
+        ports = {
+            "head_dim": In(max_head_dim.bit_length()),
+            "local": In(stream.Signature(elem)).array(rows),
+            "commands": In(stream.Signature(self.cmd_layout)),
+            "results": Out(stream.Signature(res)),
+            "tile_done": Out(1), "idle": Out(1), "lockstep_error": Out(1),
+            "grow_done": Out(max(1, global_rows)),
+        }
+        if global_rows:
+            ports["glob"] = In(stream.Signature(elem)).array(global_rows)
+        super().__init__(ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        R, Gr, D = self.rows, self.global_rows, self.max_head_dim
+        n_out = self.out_tiles
+        orowl = self.row_layout
+        d = self.head_dim
+
+        # ------------------------------------------------ local output buffer
+        slot_full = Signal(n_out)
+        wslot = Signal(range(n_out))
+        o_ready = Signal()
+        m.d.comb += o_ready.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full"))
+        out_rp = []
+        for r in range(R):
+            mem = Memory(shape=orowl, depth=n_out, init=[])
+            m.submodules[f"obuf{r}"] = mem
+            wp = mem.write_port(granularity=1)
+            rp = mem.read_port()
+            out_rp.append(rp)
+            o = self.local[r]
+            m.d.comb += [o.ready.eq(o_ready), wp.addr.eq(wslot)]
+            m.d.comb += [wp.data[x].eq(o.p.data) for x in range(D)]
+            m.d.comb += wp.en.eq(Cat(*[o.valid & o_ready & _eq(o.p.index, x) for x in range(D)]))
+        o0 = self.local[0]
+        set_slot = Signal()
+        m.d.comb += [set_slot.eq(o0.valid & o_ready & o0.p.last), self.tile_done.eq(set_slot)]
+        with m.If(set_slot):
+            m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
+        if R > 1:
+            m.d.comb += self.lockstep_error.eq(
+                Cat(*[self.local[r].valid != o0.valid for r in range(1, R)]).any())
+
+        # ---------------------------------------------- global row collectors
+        gcoll = [Signal(orowl, name=f"gcoll{g}") for g in range(Gr)]
+        gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
+        for g in range(Gr):
+            o = self.glob[g]
+            m.d.comb += [o.ready.eq(~gfull[g]),
+                         self.grow_done[g].eq(o.valid & o.ready & o.p.last)]
+            with m.If(o.valid & o.ready):
+                for x in range(D):
+                    with m.If(_eq(o.p.index, x)):
+                        m.d.sync += gcoll[g][x].eq(o.p.data)
+                with m.If(o.p.last):
+                    m.d.sync += gfull[g].eq(1)
+
+        # -------------------------------------------------------- store unit
+        m.submodules.queue = fifo = SyncFIFO(width=self.cmd_layout.size, depth=self.queue_depth)
+        m.d.comb += [fifo.w_data.eq(self.commands.payload), fifo.w_en.eq(self.commands.valid),
+                     self.commands.ready.eq(fifo.w_rdy)]
+        res = self.results
+        cmd = Signal(self.cmd_layout)
+        cmd_valid = Signal()
+        j = Signal(range(R + 1))
+        with m.If(~cmd_valid & fifo.r_rdy):
+            m.d.comb += fifo.r_en.eq(1)
+            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0)]
+        # read pipeline: issue (memory address) -> read data -> results
+        # register, all stages advance together (stall on back-pressure)
+        adv = Signal()
+        m.d.comb += adv.eq(~res.valid | res.ready)
+        sa_valid = Signal()
+        sa_local = Signal()
+        sa_row = Signal(range(R))
+        sa_pos = Signal(self.index_width)
+        sa_head = Signal(self.head_bits)
+        sa_gdata = Signal(orowl)
+        issue = Signal()
+        release = Signal()
+        cur_full = Signal()
+        m.d.comb += cur_full.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
+        for rp in out_rp:
+            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
+        with m.If(cmd_valid):
+            with m.Switch(cmd.kind):
+                with m.Case(StoreKind.STORE):
+                    with m.If(cur_full & adv):
+                        m.d.comb += issue.eq(1)
+                        m.d.sync += [sa_local.eq(1), sa_row.eq(j), sa_pos.eq(cmd.addr + j),
+                                     sa_head.eq(cmd.head)]
+                        with m.If(j == cmd.count - 1):
+                            m.d.sync += cmd_valid.eq(0)
+                        with m.Else():
+                            m.d.sync += j.eq(j + 1)
+                with m.Case(StoreKind.RELEASE):
+                    with m.If(cur_full):
+                        m.d.comb += release.eq(1)
+                        m.d.sync += cmd_valid.eq(0)
+                with m.Case(StoreKind.STORE_G):
+                    for g in range(Gr):
+                        with m.If(_eq(cmd.row, g) & gfull[g] & adv):
+                            m.d.comb += issue.eq(1)
+                            m.d.sync += [sa_local.eq(0), sa_gdata.eq(gcoll[g]),
+                                         sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
+                                         gfull[g].eq(0), cmd_valid.eq(0)]
+        with m.If(adv):
+            m.d.sync += sa_valid.eq(issue)
+        # slot bookkeeping: set by the merge units, cleared by RELEASE (never
+        # the same slot in one cycle: RELEASE waits for a full slot)
+        for s in range(n_out):
+            with m.If(set_slot & _eq(wslot, s)):
+                m.d.sync += slot_full[s].eq(1)
+            with m.Elif(release & _eq(cmd.slot, s)):
+                m.d.sync += slot_full[s].eq(0)
+        rowmux = Signal(orowl)
+        with m.Switch(sa_row):
+            for r in range(R):
+                with m.Case(r):
+                    m.d.comb += rowmux.eq(out_rp[r].data)
+        sel_row = Signal(orowl)
+        m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
+        with m.If(adv):
+            m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
+            # elements >= d are zero (the buffers are not cleared by reset and
+            # may hold a longer row of an earlier run)
+            m.d.sync += [res.p.data[x].eq(Mux(d > x, sel_row[x], 0)) for x in range(D)]
+        m.d.comb += self.idle.eq(~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid)
+        return m

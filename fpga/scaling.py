@@ -3,7 +3,7 @@
 Rerun every sweep of :data:`SERIES` (one tool at a time; the accelerator
 top takes tens of minutes per size on 2 busy cores)::
 
-    python -m fpga.scaling [--rerun]
+    python -m fpga.scaling [--rerun] [--with-top]
 
 or one sweep, e.g.::
 
@@ -84,8 +84,22 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 * The design sits in a 5-pin serial shell (`fpga.designs.SerialShell`); its
   shift registers are counted above (bits per size listed under "What was
   synthesized").
-* nextpnr's Fmax is for speed grade 6 with one placement seed; other seeds
-  typically move it by a few percent.
+* nextpnr's Fmax is for speed grade 6 with one placement seed (other
+  seeds were not tried).
+* The MAC grid is a stand-in (`fpga.designs.MacGrid`: the array's score
+  stage only). The real accelerator top, `hw.top.SaloTop`, at 4x4 (`fpga`
+  preset, 1 global row and column, d <= 64), measured 2026-11-20 on this
+  2-core machine under load (`salo synth --preset fpga --design top` with
+  rows=cols=4): Yosys 1519 s CPU; after packing 56451 of 83640 LUT cells
+  (67 %), 25853 FF (30 %), 3657 TRELLIS_RAMW, 93 of 156 MULT18X18D, 10 of
+  208 DP16KD; placement 1764 s; nextpnr's post-placement Fmax estimate
+  32.2 MHz (100 MHz constraint). Routing (router1, 297565 arcs) was
+  stopped after about 7 min with 285k arcs still unrouted, so there is no
+  routed Fmax for it. Its Q/K/V/out banks (576-bit x 16 rows each) were
+  mapped to LUT RAM (the 3657 TRELLIS_RAMW; Yosys log), only the merge
+  units' memories to DP16KD; no per-block area breakdown was made. An 8x8 top (80 PEs against 24 at 4x4) is therefore not
+  expected to fit the 85F (an extrapolation: not run).
+  `python -m fpga.scaling --with-top` adds the top's sweeps (hours here).
 """
 
 
@@ -224,18 +238,26 @@ def write_markdown(rows, path, *, command: str, key: str, notes: str = NOTES,
 #: the sweeps behind docs/fpga-scaling.md (``python -m fpga.scaling`` runs them in order)
 SERIES = [
     ["--preset", "fpga", "--design", "mac-grid", "--sweep", "4x4,8x8,8x16"],
+]
+#: the accelerator top's sweeps (``--with-top``; each size takes about an hour here)
+TOP_SERIES = [
     ["--preset", "fpga", "--design", "top", "--sweep", "4x4"],
     ["--preset", "fpga", "--design", "top", "--no-pnr", "--sweep", "8x8"],
 ]
 
 
 def main(argv=None) -> int:
-    """Run every sweep of :data:`SERIES` into ``docs/fpga-scaling.md``; extra
-    arguments (e.g. ``--rerun``) are passed to each."""
+    """Run every sweep of :data:`SERIES` (plus :data:`TOP_SERIES` with
+    ``--with-top``) into ``docs/fpga-scaling.md``; other arguments (e.g.
+    ``--rerun``) are passed to each."""
     from sim.cli import main as cli_main
     argv = list(sys.argv[1:] if argv is None else argv)
+    series_list = list(SERIES)
+    if "--with-top" in argv:
+        argv.remove("--with-top")
+        series_list += TOP_SERIES
     status = 0
-    for series in SERIES:
+    for series in series_list:
         status |= cli_main(["synth", *series, "--md", "docs/fpga-scaling.md", *argv])
     return status
 

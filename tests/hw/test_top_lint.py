@@ -2,14 +2,13 @@
 sim/lint_waivers.vlt) for the small, fpga and salo-dac22 presets.
 
 Known failure (xfail, strict: it turns red when it starts passing, so the
-marker gets removed): the top's own logic is clean of WIDTHTRUNC/WIDTHEXPAND
-etc., but -Wall still reports UNUSEDSIGNAL for the wires Amaranth's backend
-emits for every named signal and every layout field (``rows_in__payload[3]``,
-``$signature__addr$183``, memory-port views, aliases of output registers)
-in the top and in the array / merge-unit / PE submodules.  Needed: a waiver
-or a Yosys ``opt_clean -purge`` step in sim/runner.py (H1), and the
-submodules' own unused ports (H3, H4).  The test prints the counts per
-module and rule.
+marker gets removed): the top's own modules (``salo_top``,
+``salo_top.output``) are clean, but -Wall reports UNUSEDSIGNAL inside the
+array and PE submodules (e.g. ``rs_exp_in`` of the array, ``a`` and
+``partial_in`` of the left-most PEs: H3) and the merge units' ``busy`` (an
+output the top does not need; Amaranth drops the unconnected port, leaving
+the internal wire unused: H4 / H1 waiver).  The test prints the counts per
+rule.
 """
 
 from __future__ import annotations
@@ -22,8 +21,8 @@ import pytest
 
 from hw.config import PRESETS
 
-_KNOWN = pytest.mark.xfail(strict=True, reason="Amaranth debug-wire UNUSEDSIGNAL not waived "
-                                               "(see module docstring)")
+_KNOWN = pytest.mark.xfail(strict=True, reason="UNUSEDSIGNAL inside array/PE/merge "
+                                               "submodules (see module docstring)")
 
 
 @pytest.mark.parametrize("name", [pytest.param("small", marks=_KNOWN),

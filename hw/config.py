@@ -80,10 +80,11 @@ class AcceleratorConfig:
     exp_width: int = 5
     #: piecewise-linear segments of 2**f on [0, 1) (a power of two)
     exp_segments: int = 4
-    #: output word width (signed)
-    out_width: int = 9
+    #: output word width (signed); wider than V so that small averages of V
+    #: rows are not rounded to V's coarse step
+    out_width: int = 16
     #: output fraction bits (>= data_frac)
-    out_frac: int = 4
+    out_frac: int = 11
     #: Q buffer depth in query rows (per bank; double buffered)
     q_buffer_rows: int = 64
     #: K/V buffer depth in key rows (per bank; double buffered)
@@ -292,7 +293,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small": _BASE,
     "small-wide": dataclasses.replace(
         _BASE, data_width=16, data_frac=8, acc_width=40, prob_width=16, prob_frac=15,
-        exp_width=6, exp_segments=16, out_width=16, out_frac=8),
+        exp_width=6, exp_segments=16, out_width=24, out_frac=16),
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=4096,
@@ -306,7 +307,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "wide": dataclasses.replace(
         _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=16384,
         data_width=16, data_frac=8, acc_width=40, prob_width=16, prob_frac=15,
-        exp_width=6, exp_segments=16, out_width=16, out_frac=8),
+        exp_width=6, exp_segments=16, out_width=24, out_frac=16),
 }
 
 PRESET_NOTES: dict[str, str] = {

@@ -444,10 +444,10 @@ _WARN_RE = re.compile(r"^%(Warning|Error)(-[A-Z0-9_]+)?:")
 
 
 #: bump when lint_verilog's filtering changes, so cached lint results are redone
-_LINT_VERSION = 3
+_LINT_VERSION = 4
 _MODULE_RE = re.compile(r"^\s*module\s+(\\\S+|[\w$]+)")
 # a net: an (escaped) identifier, optionally sliced
-_NET = r"(?:\\\S+\s|[A-Za-z_$][\w$]*)\s*(?:\[[\d:\s]+\])?"
+_NET = r"(?:(?:\\\S+\s|[A-Za-z_$][\w$]*)\s*(?:\[[\d:\s]+\])?|\d+'[bhd][0-9a-fA-F_]+)"
 _ALIAS_RE = re.compile(
     r"^\s*assign\s+(\\\S+|[A-Za-z_][\w$]*)\s*=\s*"
     rf"(?:{_NET}|\{{\s*{_NET}(?:\s*,\s*{_NET})*\s*\}})\s*;")
@@ -460,8 +460,9 @@ def _alias_wires(verilog_text: str) -> list[tuple[int, set[str]]]:
     Amaranth keeps every named signal (struct-field views such as
     ``cur.bank``, submodule port names, memory-port addresses, renamed
     registers) as a wire driven by ``assign name = net;``, ``net[hi:lo]`` or
-    a concatenation ``{ net, net[i] }`` of such, while the logic reads the
-    nets themselves, so Verilator calls the alias unused although its
+    a concatenation ``{ net, net[i] }`` of such, or by a sized constant
+    (a port tied off, e.g. the row-sum input of a row's first PE), while the
+    logic reads the nets (or the folded constant) themselves, so Verilator calls the alias unused although its
     value lives on.  Only such pure aliases are collected: a wire computed by
     an expression and never read stays reported."""
     modules: list[tuple[int, set[str]]] = []

@@ -34,9 +34,6 @@ def run(args):
     from scheduler.schedule import ScheduleError, compile_pattern
     from sim.driver import float_reference, run_functional
     from sim.reference import relative_rms_error
-    if args.backend == "rtl":
-        raise UserError("the rtl backend is not available yet (it arrives with the RTL "
-                        "integration issue); use --backend model")
     pat, iv = load_pattern_args(args)
     cfg = config_for(args, pat, auto=True)
     shape = (pat.heads, pat.seq_len, pat.head_dim)
@@ -67,7 +64,16 @@ def run(args):
     t0 = time.perf_counter()
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs} is invalid: allowed >= 1")
-    out = run_functional(s, q, k, v, workers=args.jobs)
+    if args.backend == "rtl":
+        # the same path as the Python API (sim.api.run_attention)
+        from sim.api import run_attention
+        print(f"{pat.name}: building/running the RTL of {cfg.describe()} [{cfg.hash()}] "
+              f"on Verilator (the first build of a config takes minutes)", flush=True)
+        res = run_attention(q, k, v, pat, config=cfg, backend="rtl",
+                            progress=lambda line: print("  " + line, flush=True))
+        out, counters = res.out, res.counters
+    else:
+        out = run_functional(s, q, k, v, workers=args.jobs)
     dt = time.perf_counter() - t0
     ref = float_reference(q, k, v, iv, pat.seq_len)
     err = relative_rms_error(out, ref)
@@ -79,8 +85,18 @@ def run(args):
     print(f"{pat.name}: N={pat.seq_len} d={pat.head_dim} heads={pat.heads} on "
           f"{cfg.describe()} [{cfg.hash()}]")
     from scheduler.cycles import estimate_cycles
-    print(f"  backend model: {s.passes_per_head * pat.heads} passes simulated in {dt:.2f} s "
-          f"(estimated {estimate_cycles(s)['cycles']} accelerator cycles)")
+    if args.backend == "rtl":
+        c = counters
+        print(f"  backend rtl: {c['passes']} passes in {c['cycles_total']} cycles "
+              f"({c['cycles_busy']} busy, {c['cycles_stall_in']} stalled on input, "
+              f"{c['cycles_stall_out']} on output), {dt:.1f} s wall; outputs bit-exact "
+              f"with the functional simulator")
+        print(f"  utilization (useful MACs / (PEs x cycles)): {c['utilization']:.3f} "
+              f"({c['useful_macs']} MACs, {cfg.num_pes} PEs; model estimate "
+              f"{estimate_cycles(s)['cycles']} cycles)")
+    else:
+        print(f"  backend model: {s.passes_per_head * pat.heads} passes simulated in {dt:.2f} s "
+              f"(estimated {estimate_cycles(s)['cycles']} accelerator cycles)")
     print(f"  relative RMS error vs float reference: {err:.4%}")
     if args.output:
         print(f"  wrote {args.output}")

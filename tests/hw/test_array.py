@@ -9,7 +9,6 @@ and the RMS error vs the float reference in the log).  Plus the lint of the
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from pathlib import Path
 
@@ -51,32 +50,6 @@ def test_array_core(rtl, shape):
             print(line.strip())
 
 
-_ALIAS_RE = re.compile(r"^%Warning-UNUSEDSIGNAL: (\S+\.v):(\d+):\d+: Signal is not used: '[^']+'$")
-
-
-def _non_alias_problems(problems: list[str]) -> list[str]:
-    """The lint findings that are not artefacts of Amaranth's hierarchical
-    Verilog output.  Two artefacts (not waived by sim/lint_waivers.vlt yet):
-    DECLFILENAME (all modules are written into one file) and UNUSEDSIGNAL on a
-    ``wire`` -- Amaranth declares an alias wire for every submodule port and
-    view element (``assign \\kv_in$106 = kv_top1_d1;``) and never reads it.
-    An unused ``reg`` (real hardware) or any other warning is kept."""
-    texts: dict[str, list[str]] = {}
-    kept = []
-    for p in problems:
-        if p.startswith("%Warning-DECLFILENAME:") and "does not match MODULE name" in p:
-            continue
-        mt = _ALIAS_RE.match(p)
-        if mt:
-            path, line = mt.group(1), int(mt.group(2))
-            if path not in texts:
-                texts[path] = Path(path).read_text().splitlines()
-            if texts[path][line - 1].lstrip().startswith("wire "):
-                continue
-        kept.append(p)
-    return kept
-
-
 @pytest.mark.parametrize("top,preset_name", [
     # 32x32: minutes of conversion and lint -> `pytest -m slow`
     pytest.param("ArrayCore", "salo-dac22", marks=pytest.mark.slow),
@@ -92,8 +65,6 @@ def test_array_lint(lint, top, preset_name):
     cls = {"ArrayCore": ArrayCore, "PEArray": PEArray}[top]
     t0 = time.monotonic()
     problems = lint(lambda: cls(cfg), name=top.lower(), key={"config": cfg.to_dict()})
-    kept = _non_alias_problems(problems)
     print(f"lint {top} {preset_name} ({cfg.describe()}): {time.monotonic() - t0:.0f} s, "
-          f"{len(problems)} findings beyond the waivers, {len(kept)} after removing "
-          f"Amaranth alias-wire/filename artefacts")
-    assert kept == [], "\n".join(kept[:40])
+          f"{len(problems)} findings beyond the waivers and alias filter")
+    assert problems == [], "\n".join(problems[:40])

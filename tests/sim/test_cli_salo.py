@@ -55,10 +55,8 @@ def test_bad_patterns_one_clear_line(tmp_path, capsys, obj, needles, cmd):
     _fails([cmd, path, *extra], capsys, *needles)
 
 
-def test_missing_file_and_rtl_backend(tmp_path, capsys):
+def test_missing_file_and_bad_inputs(tmp_path, capsys):
     _fails(["mask", str(tmp_path / "nope.json"), "-o", "x.npy"], capsys, "does not exist")
-    _fails(["run", _write(tmp_path, GOOD), "--backend", "rtl"], capsys, "rtl backend",
-           "not available")
     _fails(["compile", str(EX / "longformer-16k.json"), "-o", str(tmp_path / "c")], capsys,
            "max_seq_len")
     _fails(["compile", _write(tmp_path, GOOD), "--preset", "huge", "-o", "x"], capsys,

@@ -106,7 +106,7 @@ def test_array_model_single_pass_close_to_float(name, limit):
         valid = np.ones((R, C), dtype=bool)
         local, _ = run_pass(PassInputs(q, k, v, valid), c)
         acc = merge(empty_partial((R,), d, c), local)
-        out = dequantize(normalize(acc, c), c.data_frac)
+        out = dequantize(normalize(acc, c), c.out_frac)
         mask = np.zeros((R, c.key_slots), dtype=bool)
         mask[np.arange(R)[:, None], local_key_slots(c)] = True
         ref = masked_attention(dequantize(q, c.data_frac), dequantize(k, c.data_frac),
@@ -157,5 +157,5 @@ def test_split_window_merge_equals_float_of_union():
     for p in range(3):
         mask[np.arange(R)[:, None], p * c.key_slots + local_key_slots(c)] = True
     ref = masked_attention(*(dequantize(x, c.data_frac) for x in (q, K, V)), mask, base=2.0)
-    out = dequantize(normalize(acc, c), c.data_frac)
+    out = dequantize(normalize(acc, c), c.out_frac)
     assert relative_rms_error(out, ref) < 0.005

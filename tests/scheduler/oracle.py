@@ -48,3 +48,17 @@ def oracle_mask(pd: dict, rand_keys=None, rand_blocks=None):
                 ok = False
             m[i, k] = ok
     return m
+
+
+def oracle_for_pattern(pd: dict, p):
+    """``oracle_mask`` of pattern dict ``pd`` with the parsed pattern ``p``'s
+    random choices (the seeded draws are the tool's by definition; the rest of
+    the mask is built independently here)."""
+    from scheduler.pattern import block_random, random_keys
+    rk = rb = None
+    if p.random and p.random["keys_per_query"]:
+        rk = [set(r) for r in random_keys(p.seq_len, p.random["keys_per_query"],
+                                          p.random["seed"]).tolist()]
+    if p.blocks and p.blocks["random_blocks"]:
+        rb = [set(r) for r in block_random(p).tolist()]
+    return oracle_mask(pd, rk, rb)

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from hw.config import preset
 from hw.isa import decode, encode
 from scheduler.coverage import check_coverage, coverage_counts
-from scheduler.pattern import PatternError, block_random, parse_pattern, random_keys
+from scheduler.pattern import PatternError, parse_pattern
 from scheduler.schedule import CoverageError, compile_pattern
 try:                                   # tests/ is a package (normal run)
-    from tests.scheduler.oracle import oracle_mask
+    from tests.scheduler.oracle import oracle_for_pattern
     from tests.scheduler.strategies import patterns
 except ImportError:                     # run without the package markers
-    from oracle import oracle_mask
+    from oracle import oracle_for_pattern
     from strategies import patterns
 
 BASE = preset("small")
@@ -31,23 +31,12 @@ CONFIGS = {
     "1x1": dataclasses.replace(BASE, rows=1, cols=1, random_cols=1),
 }
 
-
-def _oracle(pd, p):
-    rk = rb = None
-    if p.random and p.random["keys_per_query"]:
-        rk = [set(r) for r in random_keys(p.seq_len, p.random["keys_per_query"],
-                                          p.random["seed"]).tolist()]
-    if p.blocks and p.blocks["random_blocks"]:
-        rb = [set(r) for r in block_random(p).tolist()]
-    return oracle_mask(pd, rk, rb)
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patterns(), st.sampled_from(sorted(CONFIGS)))
 def test_coverage_exact(pd, cname):
     try:
         p = parse_pattern(pd)
-        want = _oracle(pd, p)
+        want = oracle_for_pattern(pd, p)
         assume(want.any(axis=1).all())
         s = compile_pattern(p, CONFIGS[cname])
     except PatternError:
@@ -75,7 +64,7 @@ def test_coverage_exact(pd, cname):
 def test_coverage_odd_sizes(pd, cname):
     p = parse_pattern(pd)
     s = compile_pattern(p, CONFIGS[cname])
-    np.testing.assert_array_equal(coverage_counts(s), _oracle(pd, p).astype(np.int64))
+    np.testing.assert_array_equal(coverage_counts(s), oracle_for_pattern(pd, p).astype(np.int64))
     check_coverage(s)
 
 

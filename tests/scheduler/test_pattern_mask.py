@@ -4,25 +4,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from scheduler.pattern import (PatternError, block_random, dense_mask, parse_pattern,
+from scheduler.pattern import (PatternError, dense_mask, parse_pattern,
                                random_keys)
 try:                                   # tests/ is a package (normal run)
-    from tests.scheduler.oracle import oracle_mask
+    from tests.scheduler.oracle import oracle_for_pattern
     from tests.scheduler.strategies import patterns
 except ImportError:                     # run without the package markers
-    from oracle import oracle_mask
+    from oracle import oracle_for_pattern
     from strategies import patterns
-
-
-def _oracle_for(pd, p):
-    rk = rb = None
-    if p.random and p.random["keys_per_query"]:
-        rk = [set(r) for r in random_keys(p.seq_len, p.random["keys_per_query"],
-                                          p.random["seed"]).tolist()]
-    if p.blocks and p.blocks["random_blocks"]:
-        rb = [set(r) for r in block_random(p).tolist()]
-    return oracle_mask(pd, rk, rb)
-
 
 def parse_or_skip(pd):
     try:
@@ -35,7 +24,7 @@ def parse_or_skip(pd):
 @given(patterns())
 def test_mask_matches_definition(pd):
     p = parse_or_skip(pd)
-    want = _oracle_for(pd, p)
+    want = oracle_for_pattern(pd, p)
     if not want.any(axis=1).all():
         with pytest.raises(PatternError, match="attends no key"):
             dense_mask(p)
@@ -52,7 +41,7 @@ def test_mask_matches_definition(pd):
 ])
 def test_mask_examples(pd):
     p = parse_pattern(pd)
-    np.testing.assert_array_equal(dense_mask(p), _oracle_for(pd, p))
+    np.testing.assert_array_equal(dense_mask(p), oracle_for_pattern(pd, p))
 
 
 def test_random_keys_distinct_and_seeded():

@@ -220,26 +220,16 @@ class PeRow(wiring.Component):
         super().__init__(ports)
 
     def elaborate(self, platform):
+        from hw.pe import chain_row
         m = Module()
         pes = self._pes
         for j, pe in enumerate(pes):
             m.submodules[f"pe{j}"] = pe
             m.d.comb += [pe.kv_in.eq(getattr(self, f"kv{j}")),
                          pe.pair_valid.eq(getattr(self, f"pair_valid{j}"))]
-        first = pes[0]
-        for name in ("q_in", "q_valid_in", "q_first_in", "q_last_in", "q_parity_in",
-                     "ws_valid_in", "ws_parity_in"):
-            m.d.comb += getattr(first, name).eq(getattr(self, name))
-        m.d.comb += [first.rs_sum_in.eq(0), first.rs_exp_in.eq(-(1 << (self.cfg.exp_width - 1))),
-                     first.rs_valid_in.eq(0), first.ws_in.eq(0)]
-        for a, b in zip(pes, pes[1:]):
-            m.d.comb += [b.q_in.eq(a.q_out), b.q_valid_in.eq(a.q_valid_out),
-                         b.q_first_in.eq(a.q_first_out), b.q_last_in.eq(a.q_last_out),
-                         b.q_parity_in.eq(a.q_parity_out),
-                         b.rs_sum_in.eq(a.rs_sum_out), b.rs_exp_in.eq(a.rs_exp_out),
-                         b.rs_valid_in.eq(a.rs_valid_out),
-                         b.ws_in.eq(a.ws_out), b.ws_valid_in.eq(a.ws_valid_out),
-                         b.ws_parity_in.eq(a.ws_parity_out)]
+        chain_row(m, pes, q=self.q_in, q_valid=self.q_valid_in, q_first=self.q_first_in,
+                  q_last=self.q_last_in, q_parity=self.q_parity_in,
+                  v_valid=self.ws_valid_in, v_parity=self.ws_parity_in)
         last = pes[-1]
         for name in ("rs_sum_out", "rs_exp_out", "rs_valid_out", "rs_parity_out",
                      "ws_out", "ws_valid_out", "ws_parity_out"):

@@ -58,7 +58,7 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.pe import PE, pe_params
+from hw.pe import PE, chain_row, pe_params
 
 __all__ = ["PEArray", "ArrayCore", "col_index_width"]
 
@@ -139,7 +139,6 @@ class PEArray(wiring.Component):
         R, C = cfg.rows, cfg.cols
         Gr, Gc, Rc = cfg.global_rows, cfg.global_cols, cfg.random_cols
         P = self.chain_len
-        exp_min = cfg.exp_min
         params = pe_params(cfg)
 
         def kv_used(i, j):      # is PE(i, j)'s kv_out read by a neighbour?
@@ -164,25 +163,9 @@ class PEArray(wiring.Component):
             v_valid, v_parity = vctrl
             for p, pe in enumerate(pes):
                 m.submodules[f"{prefix}_{p}"] = pe
-                if p == 0:
-                    m.d.comb += [pe.q_in.eq(q_word), pe.q_valid_in.eq(q_valid),
-                                 pe.q_first_in.eq(q_first), pe.q_last_in.eq(q_last),
-                                 pe.q_parity_in.eq(q_parity),
-                                 pe.rs_sum_in.eq(0), pe.rs_exp_in.eq(exp_min),
-                                 pe.rs_valid_in.eq(0),
-                                 pe.ws_in.eq(0), pe.ws_valid_in.eq(v_valid),
-                                 pe.ws_parity_in.eq(v_parity)]
-                else:
-                    left = pes[p - 1]
-                    m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
-                                 pe.q_first_in.eq(left.q_first_out),
-                                 pe.q_last_in.eq(left.q_last_out),
-                                 pe.q_parity_in.eq(left.q_parity_out),
-                                 pe.rs_sum_in.eq(left.rs_sum_out),
-                                 pe.rs_exp_in.eq(left.rs_exp_out),
-                                 pe.rs_valid_in.eq(left.rs_valid_out),
-                                 pe.ws_in.eq(left.ws_out), pe.ws_valid_in.eq(left.ws_valid_out),
-                                 pe.ws_parity_in.eq(left.ws_parity_out)]
+            chain_row(m, pes, q=q_word, q_valid=q_valid, q_first=q_first, q_last=q_last,
+                      q_parity=q_parity, v_valid=v_valid, v_parity=v_parity)
+            for p, pe in enumerate(pes):
                 m.d.comb += [pe.pair_valid.eq(mask_bits[p])]
                 if kv_inputs[p] is not None:
                     m.d.comb += pe.kv_in.eq(kv_inputs[p])

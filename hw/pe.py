@@ -60,7 +60,7 @@ from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 from hw.weighted_acc import WeightedAcc
 
-__all__ = ["PE", "pe_params"]
+__all__ = ["PE", "pe_params", "chain_row"]
 
 
 def pe_params(cfg) -> dict:
@@ -208,3 +208,29 @@ class PE(wiring.Component):
         m.d.sync += [self.ws_out.eq(wa.partial_out), self.ws_valid_out.eq(self.ws_valid_in),
                      self.ws_parity_out.eq(self.ws_parity_in)]
         return m
+
+
+def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parity):
+    """Wire ``pes`` left to right into one row chain inside module ``m``.
+
+    PE 0 takes the query word and its control, starts the row sum from the
+    exact zero (not valid, ``exp_min``) and the weighted sum from 0 with the
+    value-phase control; every later PE takes the registered outputs of its
+    left neighbour.  ``kv_in`` and ``pair_valid`` are left to the caller (they
+    come from the diagonal or a test port).  Adds no logic or registers."""
+    first = pes[0]
+    m.d.comb += [first.q_in.eq(q), first.q_valid_in.eq(q_valid),
+                 first.q_first_in.eq(q_first), first.q_last_in.eq(q_last),
+                 first.q_parity_in.eq(q_parity),
+                 first.rs_sum_in.eq(0), first.rs_exp_in.eq(first.exp_min),
+                 first.rs_valid_in.eq(0),
+                 first.ws_in.eq(0), first.ws_valid_in.eq(v_valid),
+                 first.ws_parity_in.eq(v_parity)]
+    for left, pe in zip(pes, pes[1:]):
+        m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
+                     pe.q_first_in.eq(left.q_first_out), pe.q_last_in.eq(left.q_last_out),
+                     pe.q_parity_in.eq(left.q_parity_out),
+                     pe.rs_sum_in.eq(left.rs_sum_out), pe.rs_exp_in.eq(left.rs_exp_out),
+                     pe.rs_valid_in.eq(left.rs_valid_out),
+                     pe.ws_in.eq(left.ws_out), pe.ws_valid_in.eq(left.ws_valid_out),
+                     pe.ws_parity_in.eq(left.ws_parity_out)]

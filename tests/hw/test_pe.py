@@ -12,7 +12,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import PRESETS
-from hw.pe import PE, pe_params
+from hw.pe import PE, chain_row, pe_params
 
 
 class PERow(wiring.Component):
@@ -42,23 +42,10 @@ class PERow(wiring.Component):
         m = Module()
         for j, pe in enumerate(self.pes):
             m.submodules[f"pe{j}"] = pe
-            if j == 0:
-                m.d.comb += [pe.q_in.eq(self.q), pe.q_valid_in.eq(self.q_valid),
-                             pe.q_first_in.eq(self.q_first), pe.q_last_in.eq(self.q_last),
-                             pe.q_parity_in.eq(self.q_parity),
-                             pe.rs_sum_in.eq(0), pe.rs_exp_in.eq(self.cfg.exp_min),
-                             pe.rs_valid_in.eq(0),
-                             pe.ws_in.eq(0), pe.ws_valid_in.eq(self.v_valid),
-                             pe.ws_parity_in.eq(self.v_parity)]
-            else:
-                left = self.pes[j - 1]
-                m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
-                             pe.q_first_in.eq(left.q_first_out), pe.q_last_in.eq(left.q_last_out),
-                             pe.q_parity_in.eq(left.q_parity_out),
-                             pe.rs_sum_in.eq(left.rs_sum_out), pe.rs_exp_in.eq(left.rs_exp_out),
-                             pe.rs_valid_in.eq(left.rs_valid_out),
-                             pe.ws_in.eq(left.ws_out), pe.ws_valid_in.eq(left.ws_valid_out),
-                             pe.ws_parity_in.eq(left.ws_parity_out)]
+        chain_row(m, self.pes, q=self.q, q_valid=self.q_valid, q_first=self.q_first,
+                  q_last=self.q_last, q_parity=self.q_parity, v_valid=self.v_valid,
+                  v_parity=self.v_parity)
+        for j, pe in enumerate(self.pes):
             m.d.comb += [pe.kv_in.eq(self.kv[j]), pe.pair_valid.eq(self.pair_valid[j]),
                          self.rs_sum[j].eq(pe.rs_sum_out), self.rs_exp[j].eq(pe.rs_exp_out),
                          self.rs_valid[j].eq(pe.rs_valid_out),

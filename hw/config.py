@@ -154,6 +154,24 @@ class AcceleratorConfig:
         return self.rows + self.cols - 1
 
     @property
+    def kv_banks(self) -> int:
+        """K (and V) buffer banks: the power of two >= R+C-1, so any R+C-1
+        consecutive positions lie in distinct banks (position p -> bank p mod kv_banks)."""
+        return max(2, 1 << _clog2(self.key_slots))
+
+    @property
+    def kv_bank_depth(self) -> int:
+        """Rows per K/V bank: a power of two, so that banks * depth >= kv_buffer_rows."""
+        return max(2, 1 << _clog2(-(-self.kv_buffer_rows // self.kv_banks)))
+
+    @property
+    def kv_capacity(self) -> int:
+        """K/V positions the buffer holds (>= kv_buffer_rows): position p lives in
+        row p mod kv_capacity, and a PASS may read p only while no later load
+        reused that row (the residency rule of the ISA)."""
+        return self.kv_banks * self.kv_bank_depth
+
+    @property
     def row_pes(self) -> int:
         """PEs in one local row's chain: local, global-key and random-key columns."""
         return self.cols + self.global_cols + self.random_cols
@@ -296,8 +314,8 @@ PRESETS: dict[str, AcceleratorConfig] = {
         exp_width=6, exp_segments=16, out_width=24, out_frac=16),
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
-        _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=4096,
-        q_buffer_rows=64, kv_buffer_rows=128),
+        _BASE, rows=4, cols=4, global_rows=1, global_cols=1, max_head_dim=64,
+        max_seq_len=4096, q_buffer_rows=64, kv_buffer_rows=128),
     "salo-dac22": dataclasses.replace(
         _BASE, rows=32, cols=32, global_rows=1, global_cols=1, random_cols=0,
         max_head_dim=64, max_seq_len=16384, q_buffer_rows=64, kv_buffer_rows=128),
@@ -314,7 +332,9 @@ PRESET_NOTES: dict[str, str] = {
     "small": "4x4, fast cocotb simulation, SALO widths",
     "small-wide": "4x4 with 16-bit data and 16 exp segments (width-change tests)",
     "small-8x8": "8x8 + 2 random columns, simulation of a bigger array",
-    "fpga": "8x8 for the ECP5-85F flow, d<=64",
+    "fpga": ("4x4 + 1 global row + 1 global column, d<=64, for the ECP5-85F flow "
+             "(docs/fpga-scaling.md: 24 PEs use 2 MULT18X18D each; an 8x8 array "
+             "needs 160 DSPs for its 80 PEs alone, more than the 85F's 156)"),
     "salo-dac22": "SALO DAC'22: 32x32 + 1 global row + 1 global column, 9/4 data, 18-bit acc",
     "salo-v2": "SALOv2 TCAD'24: 64x8 + 1 global row + 1 global column + 3 random columns",
     "wide": "8x8, 16-bit data, high-accuracy reference preset",

@@ -77,10 +77,14 @@ OPCODE_DOC = {
                    "the local query slots 0..count-1 of the next tile; slots >= count "
                    "hold zeros. Double buffered: takes effect at the next PASS with first=1.",
     Opcode.LOAD_KV: "Write key and value rows of positions addr..addr+count-1 into K/V "
-                    "buffer slots (position mod kv_buffer_rows), replacing what those slots "
-                    "held. A PASS reads positions kv_base..kv_base+R+C-2 from slots "
-                    "(position mod kv_buffer_rows); every position a valid pair uses must "
-                    "be the one its slot holds. Positions outside 0..N-1 are never valid.",
+                    "buffer slots (position mod `kv_capacity`, the buffer's real size: "
+                    "`kv_banks * kv_bank_depth` >= kv_buffer_rows), replacing what those "
+                    "slots held. A PASS reads positions kv_base..kv_base+R+C-2 from slots "
+                    "(position mod kv_capacity); every position a valid pair uses must be "
+                    "the one its slot holds, loaded since the last SET_HEAD (SET_HEAD "
+                    "empties the K/V buffer and the global-key registers). Positions "
+                    "outside 0..N-1 are never valid. The hardware checks this and stops "
+                    "with `KV_NOT_RESIDENT`.",
     Opcode.LOAD_GQ: "Load the query at position addr into global row `row` and reset that "
                     "row's merge accumulator (global rows accumulate over the whole head).",
     Opcode.LOAD_GKV: "Load key and value at position addr into global key column `col` "
@@ -239,6 +243,11 @@ def pack_mask_records(masks: dict, cfg: AcceleratorConfig) -> np.ndarray:
         if v.ndim == 2:                              # enable bits: bit g = column g
             bits[:, off:off + w] = v
         else:
+            bad = np.flatnonzero((v < 0) | (v >= 1 << w))
+            if bad.size:
+                p = int(bad[0])
+                raise ValueError(f"mask record {p}: {name}[{i}] = {int(v[p])} does not fit "
+                                 f"{w} bits (allowed 0..{(1 << w) - 1})")
             bits[:, off:off + w] = (v[:, None] >> np.arange(w)) & 1
     return np.packbits(bits, axis=1, bitorder="little")
 

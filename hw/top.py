@@ -47,15 +47,16 @@ in that cycle); a host must not make a ``valid`` depend combinationally on a
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, col_index_width
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
+from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
 from hw.pe import PE
+from hw.row_buffer import SkewedRowBuffer
 from hw.top_output import OutputPath, StoreKind, _eq, _pick
 from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, result_layout,
                            row_layout)
@@ -63,12 +64,13 @@ from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, res
 __all__ = ["SaloTop", "top_geometry"]
 
 
-def _pow2ceil(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
 def _log2(n: int) -> int:
     return (n - 1).bit_length()
+
+
+#: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
+#: read address (c0+1), memory read, lane register, port register
+FEED = 4
 
 
 def top_geometry(cfg) -> dict:
@@ -83,18 +85,21 @@ def top_geometry(cfg) -> dict:
       query registers.
     * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
     """
-    S = cfg.key_slots
-    nb = max(2, _pow2ceil(S))
-    bd = max(2, _pow2ceil(-(-cfg.kv_buffer_rows // nb)))
+    nb, bd = cfg.kv_banks, cfg.kv_bank_depth
     out_tiles = cfg.out_buffer_rows // cfg.rows
     if out_tiles < 2:
         raise ValueError(f"out_buffer_rows = {cfg.out_buffer_rows} is too small for the top: "
                          f"at least 2*rows = {2 * cfg.rows} (two output tiles)")
     L = PE.exp_latency
+    # d >= FEED - 1: the pass registers (mask, parity, merge flags) are
+    # replaced at the next start (2d) after the array sampled them at q_last
+    # (FEED + d - 1); d >= ceil((L+1)/2): the array's back-to-back rule
     return {"kv_banks": nb, "kv_bank_depth": bd, "kv_capacity": nb * bd,
+            "q_banks": max(2, 1 << _log2(cfg.rows)),
             "q_rows": 2 * cfg.rows, "global_q_rows": cfg.global_rows,
             "out_tiles": out_tiles, "out_rows": out_tiles * cfg.rows,
-            "min_head_dim": max(1, -(-(L + 1) // 2)), "exp_latency": L}
+            "min_head_dim": max(1, -(-(L + 1) // 2), FEED - 1), "exp_latency": L,
+            "feed_latency": FEED}
 
 
 class SaloTop(wiring.Component):
@@ -201,27 +206,24 @@ class SaloTop(wiring.Component):
         m.d.comb += wait_instr.eq(started & ~halted & ~ir_valid & ~ins.valid)
 
         # ------------------------------------------------------------ buffers
-        # Q: one memory per local row, 2 words (tile double buffer)
+        # Q, K and V: hw.row_buffer.SkewedRowBuffer (block RAM banks; a row
+        # write per cycle; element x of consecutive rows per cycle, latency 2)
+        # Q: 2 tiles (the LOAD_Q double buffer), tile b at rows b*NBQ ..
         qcur = Signal()                  # bank of the tile being computed
         q_pending = Signal()             # LOAD_Q filled ~qcur since the last first=1
         q_ever = Signal()
         qcount = [Signal(range(R + 1), name=f"qcount{b}") for b in range(2)]
-        q_rp, q_wp = [], []
-        for i in range(R):
-            mem = Memory(shape=rowl, depth=2, init=[])
-            m.submodules[f"qbuf{i}"] = mem
-            q_wp.append(mem.write_port())
-            q_rp.append(mem.read_port())
-            m.d.comb += [q_wp[i].addr.eq(~qcur), q_wp[i].data.eq(rin.payload),
-                         q_rp[i].addr.eq(qcur)]
-        # K and V: NB banks each, position p -> bank p mod NB, word (p div NB) mod BD
-        k_rp, k_wp, v_rp, v_wp = [], [], [], []
-        for k in range(NB):
-            for kind, rps, wps in (("k", k_rp, k_wp), ("v", v_rp, v_wp)):
-                mem = Memory(shape=rowl, depth=BD, init=[])
-                m.submodules[f"{kind}bank{k}"] = mem
-                wps.append(mem.write_port())
-                rps.append(mem.read_port())
+        NBQ = geo["q_banks"]
+        lgNBQ = _log2(NBQ)
+        m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
+                                                   data_width=dw, slots=R)
+        q_wrow = Signal(range(NBQ))      # row of the tile being loaded
+        m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
+                     qbuf.r_row[0].eq(Cat(Const(0, lgNBQ), qcur))]
+        # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
+        # top_geometry); K and V rows share the write data path
+        m.submodules.kvbuf = kvbuf = SkewedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
+                                                     data_width=dw, slots=S, sets=2)
         # global queries, global keys/values, random keys/values: registers
         gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
         gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
@@ -266,7 +268,7 @@ class SaloTop(wiring.Component):
         g_last = [Signal(name=f"g_last{g}") for g in range(Gr)]
         in_tile = Signal()
         drain = Signal(range(4 * D + NRE + C + arr.chain_len + 16))
-        drain_const = max(max(arr.ws_delay(r) for r in range(NRE)), 0) + 4
+        drain_const = max(max(arr.ws_delay(r) for r in range(NRE)), 0) + FEED + 1
 
         # parameters of a pass start (comb, set by PASS or STORE_G)
         start_pass = Signal()
@@ -320,11 +322,16 @@ class SaloTop(wiring.Component):
             m.d.comb += out.eq(Cat(*conds).any())
             return out
 
-        kactive_d1, kactive_d2 = Signal(), Signal()
-        vactive_d1, vactive_d2 = Signal(), Signal()
+        kactive_d1, kactive_d2, kactive_d3 = Signal(), Signal(), Signal()
+        vactive_d1, vactive_d2, vactive_d3 = Signal(), Signal(), Signal()
         readers_busy = Signal()
-        m.d.comb += readers_busy.eq(kactive | kactive_d1 | vactive | vactive_d1
+        m.d.comb += readers_busy.eq(kactive | kactive_d1 | kactive_d2
+                                    | vactive | vactive_d1 | vactive_d2
                                     | vpend[0] | vpend[1])
+
+        # K/V residency: a pass must read only rows holding its positions
+        m.submodules.kv_residency = kv_res = KvResidency(
+            banks=NB, bank_depth=BD, slots=S, index_width=iw, base_width=sw)
 
         # ------------------------------------------------------- all idle?
         all_idle = Signal()
@@ -336,17 +343,18 @@ class SaloTop(wiring.Component):
                 with m.Case(Opcode.NOP):
                     m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.SET_HEAD):
-                    m.d.comb += ir_done.eq(1)
-                    m.d.sync += head.eq(OP.set_head.head)
+                    # K/V rows and global keys of the previous head stop counting
+                    m.d.comb += [ir_done.eq(1), kv_res.clear.eq(1)]
+                    m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
                 with m.Case(Opcode.LOAD_Q):
                     cnt, addr = OP.load_q.count, OP.load_q.addr
                     with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
+                        m.d.comb += q_wrow.eq(ld_cnt)
                         with m.If(beat):
-                            for i in range(R):
-                                m.d.comb += q_wp[i].en.eq(_eq(ld_cnt, i))
+                            m.d.comb += qbuf.w_en.eq(1)
                             with m.If(ld_cnt == cnt - 1):
                                 m.d.comb += ir_done.eq(1)
                                 m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
@@ -368,25 +376,22 @@ class SaloTop(wiring.Component):
                         m.d.comb += [rin.ready.eq(~conflict),
                                      wait_data.eq(~rin.valid & ~conflict)]
                         with m.If(beat):
-                            for k in range(NB):
-                                hit = _eq(pos[:lgNB], k)
-                                m.d.comb += [k_wp[k].en.eq(hit & ~ld_cnt[0]),
-                                             v_wp[k].en.eq(hit & ld_cnt[0])]
+                            m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
+                            # resident once its V row (the second) is written
+                            m.d.comb += [kv_res.write_en.eq(ld_cnt[0]),
+                                         kv_res.write_pos.eq(pos)]
                             with m.If(ld_cnt == (cnt << 1) - 1):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                    for k in range(NB):
-                        for wp in (k_wp[k], v_wp[k]):
-                            m.d.comb += [wp.addr.eq(pos[lgNB:lgNB + lgBD]),
-                                         wp.data.eq(rin.payload)]
+                    m.d.comb += [kvbuf.w_row.eq(pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
                 with m.Case(Opcode.LOAD_GQ):
                     row = OP.load_gq.row
                     with m.If(row >= Gr):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         # the global query registers are read in the K phase (S0/S1)
-                        hz = kactive | kactive_d1
+                        hz = kactive | kactive_d1 | kactive_d2
                         m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
                         with m.If(beat):
                             m.d.comb += ir_done.eq(1)
@@ -423,8 +428,10 @@ class SaloTop(wiring.Component):
                         # its V phase
                         hz = Signal()
                         m.d.comb += hz.eq(Mux(par, vpend[1], vpend[0])
-                                          | ((vactive | vactive_d1) & (vcur_par == par))
-                                          | ((kactive | kactive_d1) & (kpar == par)))
+                                          | ((vactive | vactive_d1 | vactive_d2)
+                                             & (vcur_par == par))
+                                          | ((kactive | kactive_d1 | kactive_d2)
+                                             & (kpar == par)))
                         m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
                         idx = ld_cnt >> 1
                         with m.If(beat):
@@ -584,6 +591,26 @@ class SaloTop(wiring.Component):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
                                  vbase[e].eq(p_base)]
 
+        # residency check of the pass started last cycle, on its registered
+        # base and mask: slot s is used by local row i's PE column
+        # j = i + C-1 - s and by global-row PE column j = R-1 + C-1 - s
+        # (sim.array_model.global_row_key_slots)
+        def covers(lo, hi, j):
+            # lo <= j <= hi; hi >= 0 always holds (and Verilator flags it)
+            return (lo <= j) & (hi >= j) if j else lo == 0
+
+        used = Signal(S)
+        for s in range(S):
+            terms = [covers(m_lo[i], m_hi[i], i + C - 1 - s)
+                     for i in range(R) if 0 <= i + C - 1 - s < C]
+            jg = R - 1 + C - 1 - s
+            if 0 <= jg < C:
+                terms += [covers(m_glo[g], m_ghi[g], jg) for g in range(Gr)]
+            m.d.comb += used[s].eq(Cat(*terms).any())
+        m.d.comb += [kv_res.check_en.eq(pairs_new), kv_res.check_base.eq(kbase),
+                     kv_res.check_used.eq(used)]
+        fail(kv_res.fault, ErrorCode.KV_NOT_RESIDENT)
+
         # ----------------------------------------------------- V phase timer
         with m.If(vactive):
             m.d.sync += vx.eq(vx + 1)
@@ -598,49 +625,42 @@ class SaloTop(wiring.Component):
                     m.d.sync += vtimer[e].eq(vtimer[e] - 1)
 
         # ------------------------------------------------------ S0 addresses
-        for k in range(NB):
-            for rp, b in ((k_rp[k], kbase), (v_rp[k], vcur_base)):
-                # the position this bank holds for the pass: base + ((k - base) mod NB)
-                rel = (k - b)[:lgNB]
-                m.d.comb += rp.addr.eq((b + rel)[lgNB:lgNB + lgBD])
+        # (buffer reads: element x of the pass's rows at c0+1+x; the buffers
+        # return it at c0+3+x, see hw/row_buffer.py)
+        m.d.comb += [kvbuf.r_row[0].eq(kbase[:lgCAP]), kvbuf.r_x[0].eq(kx),
+                     kvbuf.r_row[1].eq(vcur_base[:lgCAP]), kvbuf.r_x[1].eq(vx),
+                     qbuf.r_x[0].eq(kx)]
 
-        # ------------------------------------------------------ S1 -> S2
-        kx_d1, kx_d2, vx_d1 = Signal.like(kx), Signal.like(kx), Signal.like(vx)
-        m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1), kx_d1.eq(kx),
-                     kx_d2.eq(kx_d1), vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
-                     vx_d1.eq(vx)]
+        # ------------------------------------------------- S2 (c0+3+x) -> ports
+        kx_d1, kx_d2, kx_d3 = Signal.like(kx), Signal.like(kx), Signal.like(kx)
+        vx_d1, vx_d2 = Signal.like(vx), Signal.like(vx)
+        m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1),
+                     kactive_d3.eq(kactive_d2), kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2),
+                     vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
+                     vactive_d3.eq(vactive_d2), vx_d1.eq(vx), vx_d2.eq(vx_d1)]
         qcount_cur = Signal(range(R + 1))
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
         for i in range(R):
-            el = _pick(m, [q_rp[i].data[x] for x in range(D)], kx_d1, signed(dw), f"q_el{i}")
-            m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, el, 0))
-        kel = [_pick(m, [k_rp[k].data[x] for x in range(D)], kx_d1, signed(dw), f"k_el{k}")
-               for k in range(NB)]
-        vel = [_pick(m, [v_rp[k].data[x] for x in range(D)], vx_d1, signed(dw), f"v_el{k}")
-               for k in range(NB)]
+            m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, qbuf.r_data[0][i], 0))
 
         def elem(row, idx, name):
             return _pick(m, [row[x] for x in range(D)], idx, signed(dw), name)
-        kel_a, vel_a = Array(kel), Array(vel)
         for s in range(S):
-            ks = Signal(lgNB, name=f"kslot_bank{s}")
-            vs = Signal(lgNB, name=f"vslot_bank{s}")
-            m.d.comb += [ks.eq(kbase[:lgNB] + s), vs.eq(vcur_base[:lgNB] + s)]
-            m.d.sync += arr.kv[s].eq(Mux(kactive_d1, kel_a[ks], vel_a[vs]))
+            m.d.sync += arr.kv[s].eq(Mux(kactive_d2, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
-            m.d.sync += arr.gkv[g].eq(Mux(kactive_d1, elem(gk_reg[g], kx_d1, f"gk_el{g}"),
-                                          elem(gv_reg[g], vx_d1, f"gv_el{g}")))
+            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2, elem(gk_reg[g], kx_d2, f"gk_el{g}"),
+                                          elem(gv_reg[g], vx_d2, f"gv_el{g}")))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
-            m.d.sync += arr.rkv[j].eq(Mux(kactive_d1, elem(rowl(rk_cur), kx_d1, f"rk_el{j}"),
-                                          elem(rowl(rv_cur), vx_d1, f"rv_el{j}")))
+            m.d.sync += arr.rkv[j].eq(Mux(kactive_d2, elem(rowl(rk_cur), kx_d2, f"rk_el{j}"),
+                                          elem(rowl(rv_cur), vx_d2, f"rv_el{j}")))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d1, f"gq_el{g}"))
+            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d2, f"gq_el{g}"))
         m.d.comb += [
-            arr.q_valid.eq(kactive_d2), arr.q_first.eq(kactive_d2 & _eq(kx_d2, 0)),
-            arr.q_last.eq(kactive_d2 & (kx_d2 == d - 1)), arr.q_parity.eq(kpar),
-            arr.v_valid.eq(vactive_d2), arr.v_parity.eq(vcur_par),
+            arr.q_valid.eq(kactive_d3), arr.q_first.eq(kactive_d3 & _eq(kx_d3, 0)),
+            arr.q_last.eq(kactive_d3 & (kx_d3 == d - 1)), arr.q_parity.eq(kpar),
+            arr.v_valid.eq(vactive_d3), arr.v_parity.eq(vcur_par),
         ]
         for i in range(R):
             m.d.comb += [arr.col_lo[i].eq(m_lo[i]), arr.col_hi[i].eq(m_hi[i])]
@@ -705,8 +725,8 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(
-            ~kactive & ~kactive_d1 & ~kactive_d2 & ~vpend[0] & ~vpend[1] & ~vactive
-            & ~vactive_d1 & ~vactive_d2 & ~drain.any()
+            ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~vpend[0] & ~vpend[1]
+            & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~drain.any()
             & Cat(*[mu.idle for mu in mus]).all()
             & op.idle)
 
@@ -743,7 +763,7 @@ class SaloTop(wiring.Component):
         m.d.comb += running.eq((started | (ins.valid & ins.ready)) & ~halted)
         with m.If(running):
             m.d.sync += cnt_total.eq(cnt_total + 1)
-            with m.If(kactive_d2 | vactive_d2):
+            with m.If(kactive_d3 | vactive_d3):
                 m.d.sync += cnt_busy.eq(cnt_busy + 1)
             with m.If(starving):
                 m.d.sync += cnt_in.eq(cnt_in + 1)

@@ -54,6 +54,11 @@ class ErrorCode(enum.Enum, shape=ERROR_BITS):
     #: internal consistency check failed (a merge unit flagged a protocol
     #: violation, or the local merge units lost lockstep): a design bug
     INTERNAL = 8
+    #: a PASS reads a K/V position (one a valid pair of its mask record uses)
+    #: that its buffer row does not hold: never loaded since the last
+    #: SET_HEAD, reused by a later LOAD_KV of a position kv_capacity apart,
+    #: or outside 0..max_seq_len-1 (kv_base out of range)
+    KV_NOT_RESIDENT = 9
 
 
 ERROR_DOC = {e: (e.__doc__ or "") for e in ErrorCode}

@@ -433,7 +433,7 @@ def compile_pattern(p: Pattern, cfg: AcceleratorConfig, iv: Intervals | None = N
     em(Opcode.SET_HEAD, head=0)
     for g, pos in enumerate(gq_pos.tolist()):
         em(Opcode.LOAD_GQ, row=g, addr=int(pos))
-    cap = cfg.kv_buffer_rows
+    cap = cfg.kv_capacity
     tags = [-1] * cap                                 # position held by each K/V slot
 
     def need_kv(a, z):

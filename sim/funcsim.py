@@ -7,7 +7,8 @@ re-derived here), in two phases:
 1. :func:`trace_program` walks the instructions once (cheap Python on ints)
    and resolves, for every PASS, which data it sees: head, query tile, K/V
    positions (checked against what the LOAD_KV instructions put in the K/V
-   buffer slots, slot = position mod kv_buffer_rows), global keys and
+   buffer slots, slot = position mod ``cfg.kv_capacity``; SET_HEAD empties
+   the K/V buffer and the global-key registers), global keys and
    queries, random keys, mask record and merge flags.  Protocol errors (a pass reading a K/V row that is not
    resident, a tile without ``first``, a mask-record shortage ...) raise
    :class:`ProgramError`.
@@ -64,7 +65,7 @@ def trace_program(prog: Program, cfg: AcceleratorConfig, records_per_head: int,
     f = {n: prog.field(n).tolist() for n in ("head", "addr", "count", "row", "col", "kv_base",
                                              "first", "last", "grow")}
     head, qb, qc = 0, -1, 0
-    cap = cfg.kv_buffer_rows
+    cap = cfg.kv_capacity
     tags = np.full(cap, -1, dtype=np.int64)
     slot_off = np.arange(R + C - 1)
     gkey = [-1] * Gc
@@ -96,6 +97,9 @@ def trace_program(prog: Program, cfg: AcceleratorConfig, records_per_head: int,
             raise ProgramError(f"instruction {i}: after END")
         if o == OP_SET_HEAD:
             head, rec, rkv_next = f["head"][i], 0, 0
+            # K/V rows and global keys belong to the head that loaded them
+            tags[:] = -1
+            gkey = [-1] * Gc
         elif o == OP_LOAD_Q:
             qb, qc = f["addr"][i], f["count"][i]
             if not 1 <= qc <= R or qb + qc > seq_len:
@@ -247,7 +251,7 @@ def simulate(sched, q_int, k_int, v_int, program: Program | None = None,
         qpos = tr.q_base[sl, None] + ar_r
         qpos = np.where(ar_r < tr.q_count[sl, None], qpos, -1)
         kpos = tr.kv_base[sl, None] + ar_k
-        resident = tr.kv_tags[sl] == kpos
+        resident = (tr.kv_tags[sl] == kpos) & (kpos >= 0)      # -1 marks an empty row
         kpos_r = np.where(resident, kpos, -1)
         # every slot a valid pair reads must be resident
         used = np.zeros(kpos.shape, dtype=bool)
@@ -255,7 +259,7 @@ def simulate(sched, q_int, k_int, v_int, program: Program | None = None,
             used[:, C - 1 - j:C - 1 - j + R] |= local[:, :, j]
         if Gr:
             gs = global_row_key_slots(cfg)
-            used[:, gs] |= grow.any(axis=1)
+            used[:, gs] |= (grow & (tr.grow[sl] > 0)[:, None, None]).any(axis=1)
         bad = used & ~resident
         if bad.any():
             pi = s + int(np.flatnonzero(bad.any(1))[0])

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import AcceleratorConfig
-from hw.isa import Opcode, Program, encode, mask_record_layout
+from hw.isa import Opcode, Program, encode
+from hw.isa import pack_mask_records as isa_pack_mask_records
 
 __all__ = ["Job", "RtlResult", "make_job", "run_jobs", "run_rtl", "pack_mask_records",
            "DEFAULT_WATCHDOG", "top_factory"]
@@ -43,53 +44,13 @@ def top_factory(cfg: AcceleratorConfig):
 
 
 # ----------------------------------------------------------------- packing
-def _layout_fields(layout, base=0, prefix=""):
-    """Flatten an Amaranth struct/array layout: [(path, offset, width)]."""
-    from amaranth.lib import data
-    out = []
-    if isinstance(layout, data.StructLayout):
-        for name, f in layout:
-            out += _layout_fields(f.shape, base + f.offset, f"{prefix}{name}.")
-    elif isinstance(layout, data.ArrayLayout):
-        esz = data.Layout.cast(layout.elem_shape).size if isinstance(
-            layout.elem_shape, data.Layout) else layout.elem_shape.width
-        for i in range(layout.length):
-            out += _layout_fields(layout.elem_shape, base + i * esz, f"{prefix}{i}.")
-    else:
-        from amaranth.hdl import Shape
-        out.append((prefix[:-1], base, Shape.cast(layout).width))
-    return out
-
-
 def pack_mask_records(sched, cfg: AcceleratorConfig) -> list[int]:
     """The mask records of one head (one per PASS) as integers laid out by
-    :func:`hw.isa.mask_record_layout` (bit 0 = LSB)."""
-    layout = mask_record_layout(cfg)
-    offs = {path: (off, w) for path, off, w in _layout_fields(layout)}
-    R, Gr, Gc, Rc = cfg.rows, cfg.global_rows, cfg.global_cols, cfg.random_cols
-    recs = []
-    for p in range(sched.passes_per_head):
-        word = 0
-
-        def put(path, val):
-            nonlocal word
-            off, w = offs[path]
-            val = int(val)
-            if not 0 <= val < (1 << w):
-                raise ValueError(f"mask record {p}: {path} = {val} does not fit {w} bits")
-            word |= val << off
-        for i in range(R):
-            put(f"rows.{i}.col_lo", sched.col_lo[p, i])
-            put(f"rows.{i}.col_hi", sched.col_hi[p, i])
-            if Gc:
-                put(f"rows.{i}.gcol_en", sum(int(b) << g for g, b in enumerate(sched.gcol_en[p, i])))
-            if Rc:
-                put(f"rows.{i}.rcol_en", sum(int(b) << r for r, b in enumerate(sched.rcol_en[p, i])))
-        for g in range(Gr):
-            put(f"grows.{g}.col_lo", sched.grow_lo[p, g])
-            put(f"grows.{g}.col_hi", sched.grow_hi[p, g])
-        recs.append(word)
-    return recs
+    :func:`hw.isa.mask_record_layout` (bit 0 = LSB); the packing is
+    :func:`hw.isa.pack_mask_records`'s."""
+    masks = {n: getattr(sched, n) for n in ("col_lo", "col_hi", "gcol_en", "rcol_en",
+                                            "grow_lo", "grow_hi")}
+    return [int.from_bytes(r.tobytes(), "little") for r in isa_pack_mask_records(masks, cfg)]
 
 
 @dataclass

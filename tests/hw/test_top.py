@@ -128,6 +128,13 @@ def error_jobs(cfg, base, sched):
             masks=base.masks[: len(base.masks) // 2])
     # head_dim outside the supported range (0)
     variant("err_head_dim", "BAD_HEAD_DIM", 100, d=0)
+    # PASSes reading K/V rows that do not hold their positions (the
+    # functional simulator refuses the same programs: tests/sim/test_funcsim.py)
+    from tests.sim.residency_cases import residency_cases
+    for name, rs, q, k, v in residency_cases(cfg)[:-1]:
+        j = make_job(rs, q, k, v, None, name="err_" + name)
+        out.append(dataclasses.replace(j, expect_error="KV_NOT_RESIDENT", error_within=200,
+                                       watchdog=wd))
     return out
 
 

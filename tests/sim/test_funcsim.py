@@ -176,6 +176,21 @@ def test_protocol_errors(op, msg):
         simulate(s, x, x, x, program=_without(s.program, i))
 
 
+@pytest.mark.parametrize("cname", ["small", "small-8x8"])
+def test_non_resident_kv_is_an_error(cname):
+    """A PASS reading K/V rows that do not hold its positions is refused
+    (the accelerator top raises KV_NOT_RESIDENT on the same programs)."""
+    from tests.sim.residency_cases import residency_cases
+    *cases, control = residency_cases(preset(cname))
+    assert len(cases) == 5 and control[0] == "control_resident"
+    for name, sched, q, k, v in cases:
+        with pytest.raises(ProgramError, match="not resident"):
+            simulate(sched, q, k, v)
+    # the control stores nothing, which is refused for another reason
+    with pytest.raises(ProgramError, match="never stored"):
+        simulate(*control[1:])
+
+
 def test_quantize_scales_fold_score_scale():
     """q*k products of the quantized words equal log2(e)/sqrt(d) * q.k."""
     rng = np.random.default_rng(1)

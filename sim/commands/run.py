@@ -22,8 +22,14 @@ def register(sub):
     p.add_argument("-o", "--output", metavar="OUT.npy", help="output .npy file")
     p.add_argument("--jobs", type=int, default=None, metavar="J",
                    help="simulate heads in J processes (default: one per CPU)")
-    p.add_argument("--backend", choices=("model", "rtl"), default="model",
-                   help="model: bit-exact functional simulator (default); rtl: Verilator")
+    p.add_argument("--backend", choices=("model", "rtl", "fpga"), default="model",
+                   help="model: bit-exact functional simulator (default); rtl: Verilator; "
+                        "fpga: a board running the salo bitstream over its serial port "
+                        "(needs --port and pyserial; see docs/host-link.md)")
+    p.add_argument("--port", metavar="DEV",
+                   help="serial device of the board for --backend fpga, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, default=None, metavar="N",
+                   help="baud rate of --port (default 115200, as the bitstream is built)")
     p.set_defaults(func=run)
 
 
@@ -34,6 +40,13 @@ def run(args):
     from scheduler.schedule import ScheduleError, compile_pattern
     from sim.driver import float_reference, run_functional
     from sim.reference import relative_rms_error
+    if args.backend == "fpga" and not args.port:
+        raise UserError("--backend fpga needs --port DEV (the board's serial device, e.g. "
+                        "/dev/ttyUSB0)")
+    if args.backend != "fpga" and (args.port or args.baud):
+        raise UserError("--port/--baud only apply to --backend fpga")
+    if args.baud is not None and args.baud <= 0:
+        raise UserError(f"--baud {args.baud} is invalid: allowed > 0")
     pat, iv = load_pattern_args(args)
     cfg = config_for(args, pat, auto=True)
     shape = (pat.heads, pat.seq_len, pat.head_dim)
@@ -64,7 +77,19 @@ def run(args):
     t0 = time.perf_counter()
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"--jobs {args.jobs} is invalid: allowed >= 1")
-    if args.backend == "rtl":
+    if args.backend == "fpga":
+        from fpga.host import LinkError
+        from sim.api import run_attention
+        print(f"{pat.name}: running on the board at {args.port} ({cfg.describe()} "
+              f"[{cfg.hash()}])", flush=True)
+        try:
+            res = run_attention(q, k, v, pat, config=cfg, backend="fpga", port=args.port,
+                                baud=args.baud,
+                                progress=lambda line: print("  " + line, flush=True))
+        except LinkError as e:
+            raise UserError(f"--backend fpga: {e}") from None
+        out, counters = res.out, res.counters
+    elif args.backend == "rtl":
         # the same path as the Python API (sim.api.run_attention)
         from sim.api import run_attention
         print(f"{pat.name}: building/running the RTL of {cfg.describe()} [{cfg.hash()}] "
@@ -85,9 +110,9 @@ def run(args):
     print(f"{pat.name}: N={pat.seq_len} d={pat.head_dim} heads={pat.heads} on "
           f"{cfg.describe()} [{cfg.hash()}]")
     from scheduler.cycles import estimate_cycles
-    if args.backend == "rtl":
+    if args.backend in ("rtl", "fpga"):
         c = counters
-        print(f"  backend rtl: {c['passes']} passes in {c['cycles_total']} cycles "
+        print(f"  backend {args.backend}: {c['passes']} passes in {c['cycles_total']} cycles "
               f"({c['cycles_busy']} busy, {c['cycles_stall_in']} stalled on input, "
               f"{c['cycles_stall_out']} on output), {dt:.1f} s wall; outputs bit-exact "
               f"with the functional simulator")

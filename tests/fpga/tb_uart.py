@@ -13,52 +13,11 @@ from __future__ import annotations
 import random
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer, with_timeout
+from cocotb.triggers import RisingEdge, Timer, with_timeout
 
 from fpga.framing import FrameDecoder, encode_frame
 from sim.runner import tb_params
-
-
-class SoftUart:
-    """8N1 software UART on the DUT's ``rx`` (we drive) and ``tx`` (we sample)."""
-
-    def __init__(self, dut, baud: float):
-        self.dut = dut
-        self.bit_ps = int(round(1e12 / baud))
-        self.received = bytearray()
-        self.stop_errors = 0
-
-    async def idle(self, bits: float):
-        if bits > 0:
-            await Timer(max(1, int(bits * self.bit_ps)), unit="ps")
-
-    async def send_byte(self, b: int, stop: int = 1):
-        rx = self.dut.rx
-        rx.value = 0
-        await Timer(self.bit_ps, unit="ps")
-        for i in range(8):
-            rx.value = (b >> i) & 1
-            await Timer(self.bit_ps, unit="ps")
-        rx.value = stop
-        await Timer(self.bit_ps, unit="ps")
-        rx.value = 1
-
-    async def receiver(self):
-        """Forever: wait for a start bit on tx, sample at bit centres."""
-        tx = self.dut.tx
-        while True:
-            await FallingEdge(tx)
-            await Timer(self.bit_ps // 2, unit="ps")
-            assert int(tx.value) == 0, "start bit not low at its centre (glitch on tx)"
-            b = 0
-            for i in range(8):
-                await Timer(self.bit_ps, unit="ps")
-                b |= int(tx.value) << i
-            await Timer(self.bit_ps, unit="ps")
-            if int(tx.value) != 1:
-                self.stop_errors += 1
-            self.received.append(b)
+from tests.fpga.soft_uart import SoftUart, start_serial_dut
 
 
 class PulseCounter:
@@ -73,15 +32,8 @@ class PulseCounter:
 
 async def setup(dut):
     p = tb_params()
-    period_ps = 2 * int(round(1e12 / p["clk_freq"] / 2))  # even: Clock needs equal halves
-    dut.rx.value = 1
-    dut.rst.value = 1
-    Clock(dut.clk, period_ps, unit="ps").start()
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 2)
-    uart = SoftUart(dut, p["baud"] * p.get("host_scale", 1.0))
-    cocotb.start_soon(uart.receiver())
+    uart = await start_serial_dut(dut, p["clk_freq"],
+                                  SoftUart(dut, p["baud"] * p.get("host_scale", 1.0)))
     fe, ov = PulseCounter(dut.frame_error), PulseCounter(dut.overrun)
     cocotb.start_soon(fe.run())
     cocotb.start_soon(ov.run())

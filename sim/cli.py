@@ -18,7 +18,7 @@ COMMAND_MODULES = [
     "sim.commands.presets",
     "sim.commands.accuracy",
     "sim.commands.mask", "sim.commands.compile", "sim.commands.run", "sim.commands.show",
-    "sim.commands.synth", "sim.commands.gen",
+    "sim.commands.synth", "sim.commands.bitstream", "sim.commands.gen",
 ]
 
 

@@ -169,23 +169,34 @@ def build_salo(out_dir, cfg=None, *, device: str = "85f", baud: int = 115200,
                          "config_hash": top.cfg.hash()})
 
 
-def main(argv=None) -> int:
-    from fpga.flow import FlowError
-    ap = argparse.ArgumentParser(prog="python -m fpga.boards.ulx3s",
-                                 description="Build a ULX3S bitstream: the UART echo "
-                                             "(bring-up) or the accelerator behind the UART.")
-    ap.add_argument("--design", choices=("echo", "salo"), default="echo",
-                    help="echo: UART loopback (default); salo: the accelerator (host: "
-                         "salo run --backend fpga --port DEV)")
+DESCRIPTION = ("Build a ULX3S bitstream (Yosys, nextpnr-ecp5, ecppack, all from PyPI): "
+               "the accelerator behind the UART host link (--design salo; the host side "
+               "is salo run --backend fpga --port DEV) or the UART echo for bring-up "
+               "(--design echo). Prints Fmax, resources and tool times; logs and the "
+               ".bit file go to the output folder.")
+
+
+def add_arguments(ap, default_design: str = "echo") -> None:
+    """The options of ``python -m fpga.boards.ulx3s`` and ``salo bitstream``."""
+    ap.add_argument("--design", choices=("echo", "salo"), default=default_design,
+                    help="salo: the accelerator (host: salo run --backend fpga --port DEV); "
+                         f"echo: UART loopback for bring-up (default {default_design})")
     ap.add_argument("-o", "--out", default=None,
                     help="output folder (default build/ulx3s-echo or build/ulx3s-salo)")
-    ap.add_argument("--device", default="85f", choices=list(DEVICES))
-    ap.add_argument("--baud", type=int, default=115200)
+    ap.add_argument("--device", default="85f", choices=list(DEVICES),
+                    help="ULX3S variant (FPGA size; default 85f)")
+    ap.add_argument("--baud", type=int, default=115200,
+                    help="UART baud rate built into the bitstream (default 115200; "
+                         "give the same to salo run --baud)")
     ap.add_argument("--preset", default=None,
                     help=f"accelerator preset for --design salo (default {DEFAULT_BOARD_PRESET})")
     ap.add_argument("--config", default=None, metavar="CFG.json",
                     help="accelerator config file for --design salo")
-    a = ap.parse_args(argv)
+
+
+def run_args(a) -> int:
+    """Build what the parsed options ``a`` (:func:`add_arguments`) ask for."""
+    from fpga.flow import FlowError
     try:
         if a.design == "echo":
             rep = build_echo(a.out or "build/ulx3s-echo", device=a.device, baud=a.baud)
@@ -203,6 +214,12 @@ def main(argv=None) -> int:
     print(json.dumps({k: rep[k] for k in ("board", "fmax", "resources", "times", "bitstream")},
                      indent=2))
     return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fpga.boards.ulx3s", description=DESCRIPTION)
+    add_arguments(ap)
+    return run_args(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Designs (``--design``):
 ``array``  ``hw.array.ArrayCore`` (PE array + merge units), else ``hw.array.PEArray``
 ``pe-row`` one local row of the array: ``cfg.row_pes`` chained :class:`hw.pe.PE`
 ``pe``     one :class:`hw.pe.PE`
+``merge``  one :class:`hw.merge.MergeUnit` (a row end)
 ``mac-grid``  R x C :class:`hw.score_mac.ScoreMac` wired like the array's score
            stage (queries move right, keys move down the diagonal, every hop
            registered): the "units only" stand-in
@@ -41,7 +42,7 @@ __all__ = ["DESIGNS", "Design", "DesignUnavailable", "SerialShell", "MacGrid", "
            "build_design"]
 
 #: choices of ``--design`` (``auto`` tries the others in this order except ``pe``)
-DESIGNS = ("auto", "top", "array", "pe-row", "pe", "mac-grid")
+DESIGNS = ("auto", "top", "array", "pe-row", "pe", "merge", "mac-grid")
 _AUTO_ORDER = ("top", "array", "pe-row", "mac-grid")
 
 
@@ -204,7 +205,7 @@ class PeRow(wiring.Component):
     def __init__(self, cfg):
         from hw.pe import PE, pe_params
         self.cfg = cfg
-        self._pes = [PE(**pe_params(cfg)) for _ in range(cfg.row_pes)]
+        self._pes = [PE(**pe_params(cfg), rs_chain_in=j > 0) for j in range(cfg.row_pes)]
         pe0 = self._pes[0]
         ports = {}
         for name in ("q_in", "q_valid_in", "q_first_in", "q_last_in", "q_parity_in",
@@ -318,6 +319,15 @@ def _build_one(name, cfg, top_name):
             raise
         except Exception as e:
             raise DesignUnavailable(f"hw.pe unavailable: {type(e).__name__}: {e}") from None
+    elif name == "merge":
+        try:
+            from hw.merge import MergeUnit, merge_params
+            from hw.top import top_geometry
+            comp = MergeUnit(**merge_params(cfg),
+                             min_head_dim=top_geometry(cfg)["min_head_dim"])
+        except Exception as e:
+            raise DesignUnavailable(f"hw.merge unavailable: {type(e).__name__}: {e}") from None
+        desc = "one hw.merge.MergeUnit (a row end, as the top builds it)"
     elif name == "mac-grid":
         try:
             comp = MacGrid(cfg)

@@ -87,19 +87,46 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 * nextpnr's Fmax is for speed grade 6 with one placement seed (other
   seeds were not tried).
 * The MAC grid is a stand-in (`fpga.designs.MacGrid`: the array's score
-  stage only). The real accelerator top, `hw.top.SaloTop`, at 4x4 (`fpga`
-  preset, 1 global row and column, d <= 64), measured 2026-11-20 on this
-  2-core machine under load (`salo synth --preset fpga --design top` with
-  rows=cols=4): Yosys 1519 s CPU; after packing 56451 of 83640 LUT cells
-  (67 %), 25853 FF (30 %), 3657 TRELLIS_RAMW, 93 of 156 MULT18X18D, 10 of
-  208 DP16KD; placement 1764 s; nextpnr's post-placement Fmax estimate
-  32.2 MHz (100 MHz constraint). Routing (router1, 297565 arcs) was
-  stopped after about 7 min with 285k arcs still unrouted, so there is no
-  routed Fmax for it. Its Q/K/V/out banks (576-bit x 16 rows each) were
-  mapped to LUT RAM (the 3657 TRELLIS_RAMW; Yosys log), only the merge
-  units' memories to DP16KD; no per-block area breakdown was made. An 8x8 top (80 PEs against 24 at 4x4) is therefore not
-  expected to fit the 85F (an extrapolation: not run).
-  `python -m fpga.scaling --with-top` adds the top's sweeps (hours here).
+  stage only; `ScoreMac` without the PE's product register).
+* The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
+  global row + 1 global column, d <= 64, 9-bit data), `salo synth --preset
+  fpga --target ecp5-85f`: no section above yet (no routed result).  Run 2026-11-21 on this machine (2 cores shared with
+  other jobs), `-o build/synth-top-ecp5-85f-final`: Yosys 512 s: 30108 LUT4
+  + 3124 CCU2C + 1033 TRELLIS_DPR16X4 (40488 LUT-equivalents, 48 %), 25857
+  TRELLIS_FF, 79 MULT18X18D, 58 DP16KD (K/V 32, Q 16, merge units 10); the
+  Q/K/V buffers are all block RAM, the 1033 LUT-RAM cells are the output
+  buffers (`hw/top_output.py`, still row-wide: 4 x 16 tiles x 1024 bits).
+  nextpnr: HeAP placement 405 s + annealing 414 s; post-placement Fmax
+  estimate 47.3 MHz with a wide slack histogram (about 9000 endpoints at -7
+  to -11 ns, i.e. a whole class of paths, not one); routing (router1, 211951
+  arcs) had 35.7k arcs left after 27 min and was not finished when this was
+  written, so there is no routed Fmax.  A run of the previous revision
+  (linear exp adder chain, one-cycle merge element step): post-placement
+  47.8 MHz; routing stopped after 32 min with 11.9k of 210745 arcs left.
+  Suspected (not verified: nextpnr prints no post-placement path): the
+  output buffers' LUT-RAM write side (merge outputs -> element decode ->
+  write enables/addresses of 1033 TRELLIS_DPR16X4 spread over the chip);
+  next steps: register the write side, move the output buffer to block RAM
+  (the skewed-bank scheme of `hw.row_buffer` works for it too: R rows of one
+  element each per cycle in, one row per cycle out), then read the routed
+  critical path.
+* FPGA changes behind it (2026-11-21): Q/K/V buffers are
+  `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
+  banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement
+  estimate 32.2 MHz, routing not finished); every multiplier output ends in
+  a register (PE q*k and m*v; the merge unit's 31x40-bit normalization
+  product as six 18x18 partial products plus two adder stages); the PE's
+  row-sum exponent comparison runs a cycle ahead of its shift and add; the
+  exp unit's slope product is a signed-digit shift-and-add tree in LUTs (no
+  DSP); block-RAM outputs go straight into registers (DP16KD clock-to-output
+  is ~5.8 ns here); the merge unit's divider step has no counter compare.
+  Component results, same flow, this machine: one local row of 6 PEs
+  (`--design pe-row`) 119.6 MHz, one merge unit as the top builds it
+  (`--design merge`) 105.4 MHz.
+* Why 4x4: a PE uses 2 MULT18X18D and a merge unit 6, so 4x4 + 1 + 1 needs
+  24*2 + 5*6 = 78 (+1 for the useful-MAC counter: 79 measured) of the 85F's
+  156; 4x8 + 1 + 1 would need 119 (not run), 8x8 + 1 + 1 (80 PEs, 9 row
+  ends) 215: more than the device has.
 """
 
 
@@ -239,10 +266,9 @@ def write_markdown(rows, path, *, command: str, key: str, notes: str = NOTES,
 SERIES = [
     ["--preset", "fpga", "--design", "mac-grid", "--sweep", "4x4,8x8,8x16"],
 ]
-#: the accelerator top's sweeps (``--with-top``; each size takes about an hour here)
+#: the accelerator top's sweeps (``--with-top``; about 30 min per size here)
 TOP_SERIES = [
     ["--preset", "fpga", "--design", "top", "--sweep", "4x4"],
-    ["--preset", "fpga", "--design", "top", "--no-pnr", "--sweep", "8x8"],
 ]
 
 

@@ -40,13 +40,15 @@ on the ports while V_n is there).  All passes in flight have the same d.
 A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
 
 Row ends (outputs; row index r < R local rows, R + g global row g).  With
-``P = C + Gc + Rc`` (chain length of a local row) and ``L`` the exp latency:
+``P = C + Gc + Rc`` (chain length of a local row) and ``L`` the PE's
+``exp_latency`` (score multiplier register + exp unit, 3):
 
 * ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
   row sum, at ``T_n + P + d + L`` for a local row, ``T_n + 1 + g + C + d + L``
   for global row g;
 * ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
-  ``T_n + P + 3d + x`` (local), ``T_n + 1 + g + C + 3d + x`` (global row g).
+  ``T_n + P + W + 3d + x`` (local), ``T_n + 1 + g + C + W + 3d + x`` (global
+  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v register, 1).
 
 The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
 the weighted-sum elements share that exponent.
@@ -129,9 +131,10 @@ class PEArray(wiring.Component):
     def ws_delay(self, row: int) -> int:
         """Weighted-sum element x of row end ``row`` is at ``T_n + 3d + x + ws_delay(row)``."""
         cfg = self.cfg
+        extra = PE.ws_latency - 1          # the PE's p*v register
         if row < cfg.rows:
-            return self.chain_len
-        return 1 + (row - cfg.rows) + cfg.cols
+            return self.chain_len + extra
+        return 1 + (row - cfg.rows) + cfg.cols + extra
 
     def elaborate(self, platform):
         m = Module()
@@ -147,9 +150,11 @@ class PEArray(wiring.Component):
             return i - R + 1 < Gr
 
         local_pes = [[PE(**params, pass_q=p + 1 < P, pass_kv=kv_used(i, p),
-                         rs_parity=p == P - 1) for p in range(P)] for i in range(R)]
+                         rs_parity=p == P - 1, rs_chain_in=p > 0) for p in range(P)]
+                     for i in range(R)]
         global_pes = [[PE(**params, pass_q=j + 1 < C, pass_kv=kv_used(R + g, j),
-                          rs_parity=j == C - 1) for j in range(C)] for g in range(Gr)]
+                          rs_parity=j == C - 1, rs_chain_in=j > 0) for j in range(C)]
+                      for g in range(Gr)]
 
         def in_range(lo, hi, j):
             if j == 0:
@@ -171,11 +176,18 @@ class PEArray(wiring.Component):
                     m.d.comb += pe.kv_in.eq(kv_inputs[p])
 
         def row_end(r, pe):
-            m.d.comb += [self.rs_sum[r].eq(pe.rs_sum_out), self.rs_exp[r].eq(pe.rs_exp_out),
-                         self.rs_valid[r].eq(pe.rs_valid_out),
+            # the PE's weighted-sum control runs PE.ws_latency - 1 cycles ahead
+            # of its data: delay it to pair it with ws_out
+            lag = PE.ws_latency - 1
+            # likewise the row-sum exponent and valid lead the sum by PE.rs_lead
+            m.d.comb += [self.rs_sum[r].eq(pe.rs_sum_out),
+                         self.rs_exp[r].eq(_delay(m, pe.rs_exp_out, PE.rs_lead, f"rse{r}")),
+                         self.rs_valid[r].eq(_delay(m, pe.rs_valid_out, PE.rs_lead,
+                                                    f"rsv{r}")),
                          self.rs_parity[r].eq(pe.rs_parity_out),
-                         self.ws[r].eq(pe.ws_out), self.ws_valid[r].eq(pe.ws_valid_out),
-                         self.ws_parity[r].eq(pe.ws_parity_out)]
+                         self.ws[r].eq(pe.ws_out),
+                         self.ws_valid[r].eq(_delay(m, pe.ws_valid_out, lag, f"wsv{r}")),
+                         self.ws_parity[r].eq(_delay(m, pe.ws_parity_out, lag, f"wsp{r}"))]
 
         ctrl = (self.q_valid, self.q_first, self.q_last, self.q_parity)
         vctrl = (self.v_valid, self.v_parity)

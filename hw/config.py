@@ -155,8 +155,9 @@ class AcceleratorConfig:
 
     @property
     def kv_banks(self) -> int:
-        """K (and V) buffer banks: the power of two >= R+C-1, so any R+C-1
-        consecutive positions lie in distinct banks (position p -> bank p mod kv_banks)."""
+        """K (and V) buffer banks: the power of two >= R+C-1, so element x of
+        any R+C-1 consecutive positions lies in distinct banks (element x of
+        position p -> bank (p + x) mod kv_banks; hw.row_buffer)."""
         return max(2, 1 << _clog2(self.key_slots))
 
     @property

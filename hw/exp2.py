@@ -37,12 +37,22 @@ class Exp2Pwl(wiring.Component):
     on the outputs after edge t+1 (readable in cycle t+2 counting the input
     cycle as 0).  No enable: the pipeline always advances; ``valid_out`` is
     ``valid_in`` delayed by 2.  Reset clears the registers (outputs 0).
+    ``exp_early``/``valid_early`` (combinational from the stage-1 registers)
+    give the exponent and valid one cycle before ``exp``/``valid_out``;
+    ``late_exp=False`` leaves out ``exp`` (users of ``exp_early`` only).
+
+    ``lut_mult=True`` (the PE's setting) computes slope[seg]*f_low as one
+    constant shift-and-add product per segment (signed-digit form, balanced
+    adder tree) and a segment mux, so no DSP
+    block is spent on it (on ECP5 Yosys maps every variable multiplication,
+    however narrow, to a MULT18X18D).  Same values, same timing.
     """
 
     latency = 2
 
     def __init__(self, *, acc_width: int, score_frac: int, prob_width: int,
-                 prob_frac: int, exp_width: int, segments: int):
+                 prob_frac: int, exp_width: int, segments: int, lut_mult: bool = False,
+                 late_exp: bool = True):
         if not 0 <= score_frac < acc_width:
             raise ValueError(f"score_frac = {score_frac} is invalid: allowed 0..acc_width-1"
                              f" = 0..{acc_width - 1}")
@@ -63,14 +73,21 @@ class Exp2Pwl(wiring.Component):
         self.exp_width = exp_width
         self.segments = segments
         self.seg_bits = seg_bits
-        super().__init__({
+        self.lut_mult = bool(lut_mult)
+        self.late_exp = bool(late_exp)
+        ports = {
             "score": In(signed(acc_width)),
             "valid_in": In(1),
             "zero_in": In(1),
             "mant": Out(unsigned(prob_width)),
-            "exp": Out(signed(exp_width)),
             "valid_out": Out(1),
-        })
+            # the exponent is known one cycle before the mantissa
+            "exp_early": Out(signed(exp_width)),
+            "valid_early": Out(1),
+        }
+        if late_exp:
+            ports["exp"] = Out(signed(exp_width))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -111,7 +128,36 @@ class Exp2Pwl(wiring.Component):
             s1_zero.eq(self.zero_in),
         ]
         if low_bits:
-            m.d.sync += s1_prod.eq(slope * self.score[:low_bits])
+            f_low = self.score[:low_bits]
+            if self.lut_mult:
+                def tree(terms):          # balanced adder tree (log depth)
+                    while len(terms) > 1:
+                        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                                 for i in range(0, len(terms), 2)]
+                    return terms[0]
+
+                def const_mul(c):
+                    # c*f as shifted copies of f with signed digits (non-adjacent
+                    # form: fewest non-zero digits), summed in a balanced tree
+                    pos, neg, b = [], [], 0
+                    while c:
+                        dig = (2 - (c & 3)) if c & 1 else 0
+                        if dig == 1:
+                            pos.append(f_low << b)
+                        elif dig == -1:
+                            neg.append(f_low << b)
+                        c, b = (c - dig) >> 1, b + 1
+                    if not pos:
+                        return Const(0, 1)
+                    return tree(pos) - tree(neg) if neg else tree(pos)
+                prods = [const_mul(c) for c in slope_t]
+                if sb:
+                    prod = Array(prods)[seg]
+                else:
+                    prod = prods[0]
+                m.d.sync += s1_prod.eq(prod)
+            else:
+                m.d.sync += s1_prod.eq(slope * f_low)
 
         # ---- stage 2: round, add, clamp, select; registered outputs
         if sf and low_bits:
@@ -121,11 +167,16 @@ class Exp2Pwl(wiring.Component):
             frac_term = 0
         mant_raw = s1_base + frac_term                     # exact (Amaranth widens)
         mant_sat = Mux(mant_raw > m_max, m_max, mant_raw)
+        # s1_exp is already clipped to [exp_min, exp_max]
+        m.d.comb += [self.exp_early.eq(Mux(s1_zero | s1_under, exp_min, s1_exp)),
+                     self.valid_early.eq(s1_valid)]
+        if self.late_exp:
+            m.d.sync += self.exp.eq(self.exp_early)
         with m.If(s1_zero | s1_under):
-            m.d.sync += [self.mant.eq(0), self.exp.eq(exp_min)]
+            m.d.sync += self.mant.eq(0)
         with m.Elif(s1_over):
-            m.d.sync += [self.mant.eq(m_top), self.exp.eq(exp_max)]
+            m.d.sync += self.mant.eq(m_top)
         with m.Else():
-            m.d.sync += [self.mant.eq(mant_sat), self.exp.eq(s1_exp)]
+            m.d.sync += self.mant.eq(mant_sat)
         m.d.sync += self.valid_out.eq(s1_valid)
         return m

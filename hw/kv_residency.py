@@ -91,13 +91,14 @@ class KvResidency(wiring.Component):
         bank_ok = []
         for k in range(NB):
             rel = Signal(lg_nb, name=f"rel{k}")
-            pos = Signal(signed(self.base_width + 1), name=f"pos{k}")
-            m.d.comb += [rel.eq(k - base[:lg_nb]), pos.eq(base + rel)]
-            row = pos[lg_nb:lg_cap]
+            # the position's bits above the bank index (its low bits are k)
+            pos_hi = Signal(signed(self.base_width + 1 - lg_nb), name=f"pos_hi{k}")
+            m.d.comb += [rel.eq(k - base[:lg_nb]), pos_hi.eq((base + rel) >> lg_nb)]
+            row = pos_hi[:lg_bd]
             hit = Signal(name=f"hit{k}")
             m.d.comb += hit.eq(Array(valid[k])[row]
-                               & (Array(tags[k])[row] == pos[lg_cap:iw])
-                               & ~pos[iw:].any())       # 0 <= pos < 2**iw
+                               & (Array(tags[k])[row] == pos_hi[lg_bd:iw - lg_nb])
+                               & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
             bank_ok.append(hit)
         # slot s lives in bank (base + s) mod NB: rotate the bank results
         ok2 = Cat(*bank_ok, *bank_ok)

@@ -67,6 +67,10 @@ class MergeUnit(wiring.Component):
     div_steps_per_cycle : restoring-divider steps (quotient bits) per cycle,
         default 2; trades divider logic depth (that many subtract-compare
         stages of ``acc_sum_width`` bits in series) for normalization time.
+    min_head_dim : smallest d the unit is used with (default 1).  From 3 on
+        the element merge takes two cycles (shift registered, then add and
+        write: FPGA timing) and :attr:`emit_latency` is one more; ``head_dim``
+        must then never be below it (the accelerator top guarantees d >= 3).
 
     Ports
     -----
@@ -108,29 +112,37 @@ class MergeUnit(wiring.Component):
     passes of tile t+1 merge into one bank while tile t is normalized and
     emitted from the other.
 
-    * Row sum (cycle R): (S, E) of the bank <- aligned add of (S, E) (or of
-      (0, exp_min) when ``rs_first``) and (rs_sum, rs_exp), registered at the
-      end of cycle R.  The pass's accumulator and pass exponents are queued
-      (2-entry queue: up to two passes may have delivered their row sum and
-      still await their elements, as in the array where pass n+1's row sum
-      precedes pass n's elements).
-    * Element x (cycle t): the memory read is issued in cycle t, the aligned
-      add and the memory write happen in cycle t+1 (read port transparent, so
-      back-to-back passes with d = 1 are fine).
+    * Row sum (cycle R): E of the bank <- max(E, rs_exp) (E = exp_min when
+      ``rs_first``) at the end of cycle R, the two shift amounts registered;
+      S <- (S >>> (E'-E)) + (rs_sum >>> (E'-rs_exp)) (S = 0 when
+      ``rs_first``) at the end of cycle R+1.  The pass's accumulator and
+      pass exponents are queued (2-entry queue: up to two passes may have
+      delivered their row sum and still await their elements, as in the
+      array where pass n+1's row sum precedes pass n's elements).
+    * Element x (cycle t): the memory read is issued in cycle t, its data
+      registered at the end of t+1, the aligned add and the memory write
+      happen in cycle t+2 (read port transparent for a write in cycle t, the
+      write of cycle t+1 forwarded from a register, so back-to-back passes
+      with d = 1 are fine).
     * Reciprocal: when the last pass's row sum is merged, a restoring divider
-      computes floor(2**K / S) (0 when S = 0): it starts at R+1 (if idle;
+      computes floor(2**K / S) (0 when S = 0): it starts at R+rs_latency (if idle;
       banks are served in order) and is busy
       ``normalize_cycles(recip_frac, div_steps_per_cycle)`` cycles
       (1 + ceil((K+1)/steps)); the reciprocal is usable from cycle
-      R + 1 + normalize_cycles.
+      R + rs_latency + normalize_cycles.
     * Emission: element x of a tile is read for normalization as soon as
       the last pass's element x is written and the reciprocal is ready (the
       emission follows the merge of the last pass element by element, in
-      order): read (1 cycle), product O * recip (registered), round and
-      saturate (registered into ``output``).  Without back-pressure, with the
-      last pass's element x arriving at cycle t_x (t_x = t_0 + x):
-      o[0] is valid at cycle max(t_0 + 5, R + 4 + normalize_cycles) and
-      o[x] at max(t_x + 5, (cycle of o[x-1]) + 1), i.e. 5 cycles after its
+      order): read (1 cycle), read data registered, partial products of
+      O * recip (18x18 DSP blocks) registered, two partial sums registered
+      (rounding constant included), the product registered, shift and
+      saturate (registered into ``output``): FPGA timing, every multiplier
+      and wide adder ends in a register.  Without back-pressure, with the
+      last pass's element x arriving at cycle t_x (t_x = t_0 + x) and
+      lam = :attr:`emit_latency` = 9: o[0] is valid at cycle
+      max(t_0 + lam, R + rs_latency + normalize_cycles + out_latency)
+      (:attr:`rs_latency` = 2, :attr:`out_latency` = 6) and o[x] at
+      max(t_x + lam, (cycle of o[x-1]) + 1), i.e. lam cycles after its
       input element when the divider is not the bottleneck.  Under
       back-pressure the read/multiply/round pipeline stalls as a whole (no
       element is lost or duplicated); the merge side never stalls.
@@ -141,13 +153,15 @@ class MergeUnit(wiring.Component):
       transferred (valid & ready).  The first row sum of tile t+2 (same bank
       as tile t) must not arrive before that: ``busy`` is high exactly while
       the bank the next row sum would use is not free.  Without back-pressure
-      tile t's bank is free at max(L + 6, R + 4 + normalize_cycles + d)
+      tile t's bank is free at max(L + lam + 1, R + rs_latency + normalize_cycles
+      + out_latency + d)
       (L = t_{d-1}, the last element of the last pass) if the divider was
-      idle at R+1 (it serves the tiles in order, one at a time).
+      idle at R+rs_latency (it serves the tiles in order, one at a time).
     * Sustained rate without back-pressure: tiles of one pass each, a pass
       every 2d cycles (the array's cadence), element 0 of a pass at most
       g cycles after its row sum: the controller never sees ``busy`` when
-      g <= 3d - 5 and normalize_cycles <= min(2d, 3d - 4) (tested with
+      g <= 3d - lam and normalize_cycles <= min(2d, 3d - rs_latency -
+      out_latency) (tested with
       g = 2d - 2; small preset with the default 2 steps/cycle:
       normalize_cycles = 18, so d >= 9).  Longer tiles only relax this.
     * At most two passes may be waiting for their elements; a pass's elements
@@ -157,9 +171,19 @@ class MergeUnit(wiring.Component):
     * ``head_dim`` may change only while ``idle``.
     """
 
+    #: cycles from an element of a tile's last pass to its output element
+    #: (class value: ``min_head_dim < 3``; an instance with ``min_head_dim >= 3``
+    #: has one more)
+    emit_latency = 9
+    #: cycles from a row sum to its accumulated sum (the divider may start then)
+    rs_latency = 2
+    #: cycles from an emission read to the output register (normalization pipeline)
+    out_latency = 6
+
     def __init__(self, *, head_dim_max: int, out_width: int, out_frac_extra: int, exp_width: int,
                  in_sum_width: int, in_out_width: int, acc_sum_width: int,
-                 acc_out_width: int, recip_frac: int, div_steps_per_cycle: int = 2):
+                 acc_out_width: int, recip_frac: int, div_steps_per_cycle: int = 2,
+                 min_head_dim: int = 1):
         if head_dim_max < 1:
             raise ValueError(f"head_dim_max = {head_dim_max} is invalid: allowed >= 1")
         if not 1 <= div_steps_per_cycle <= recip_frac + 1:
@@ -168,6 +192,15 @@ class MergeUnit(wiring.Component):
         if acc_sum_width < in_sum_width or acc_out_width < in_out_width:
             raise ValueError("accumulator widths must be at least the input widths")
         self.head_dim_max = head_dim_max
+        if not 1 <= min_head_dim <= head_dim_max:
+            raise ValueError(f"min_head_dim = {min_head_dim} is invalid: allowed "
+                             f"1..head_dim_max = 1..{head_dim_max}")
+        self.min_head_dim = min_head_dim
+        # d >= 3: the element merge may take two cycles (shift, then add and
+        # write) without forwarding: a word is read again at least 3 cycles
+        # after it was read
+        self.deep = min_head_dim >= 3
+        self.emit_latency = type(self).emit_latency + int(self.deep)
         if not 0 <= out_frac_extra < recip_frac:
             raise ValueError(f"out_frac_extra = {out_frac_extra} is invalid: "
                              f"allowed 0..recip_frac-1 = 0..{recip_frac - 1}")
@@ -241,17 +274,36 @@ class MergeUnit(wiring.Component):
         count = Signal(range(3))
 
         # ------------------------------------------------------------ row sums
+        # two halves (FPGA timing): in the row sum's cycle the exponent
+        # E' = max(E, rs_exp) and the two shift amounts (E updated, shifts
+        # registered); in the next cycle S' = (S >>> sh_a) + (rs_sum >>> sh_b).
+        # A row sum in the next cycle sees the new E and, one cycle later,
+        # the new S: no forwarding needed.
         m.submodules.align_sum = al_s = AlignAdd(
             a_width=self.acc_sum_width, b_width=self.in_sum_width,
             out_width=self.acc_sum_width, exp_width=ew, signed=False)
         acc_e = Signal(signed(ew))
         m.d.comb += [
             acc_e.eq(Mux(self.rs_first, exp_min, sel(E, wb))),
-            al_s.a.eq(Mux(self.rs_first, 0, sel(S, wb))),
             al_s.ea.eq(acc_e),
-            al_s.b.eq(self.rs_sum),
             al_s.eb.eq(self.rs_exp),
+            al_s.a.eq(0), al_s.b.eq(0),      # only its exponent half is used
         ]
+        r2_valid, r2_first, r2_last, r2_bank = Signal(), Signal(), Signal(), Signal()
+        r2_sum = Signal(unsigned(self.in_sum_width))
+        r2_sha, r2_shb = Signal(unsigned(ew)), Signal(unsigned(ew))
+        m.d.sync += [r2_valid.eq(self.rs_valid), r2_first.eq(self.rs_first),
+                     r2_last.eq(self.rs_last), r2_bank.eq(wb), r2_sum.eq(self.rs_sum),
+                     r2_sha.eq(al_s.shift_a), r2_shb.eq(al_s.shift_b)]
+        s_new = Signal(unsigned(self.acc_sum_width))
+        m.d.comb += s_new.eq((Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha)
+                             + (r2_sum >> r2_shb))
+        with m.If(r2_valid):
+            for b in range(2):
+                with m.If(r2_bank == b):
+                    m.d.sync += S[b].eq(s_new)
+                    with m.If(r2_last):
+                        m.d.sync += sum_final[b].eq(1)
 
         push = Signal()
         pop = Signal()
@@ -259,9 +311,9 @@ class MergeUnit(wiring.Component):
         with m.If(self.rs_valid):
             for b in range(2):
                 with m.If(wb == b):
-                    m.d.sync += [S[b].eq(al_s.sum), E[b].eq(al_s.exp)]
+                    m.d.sync += E[b].eq(al_s.exp)
                     with m.If(self.rs_last):
-                        m.d.sync += [pending[b].eq(1), sum_final[b].eq(1)]
+                        m.d.sync += pending[b].eq(1)
             for i in range(2):
                 with m.If(rp == i):
                     m.d.sync += [
@@ -313,18 +365,53 @@ class MergeUnit(wiring.Component):
         with m.Elif(pop & ~push):
             m.d.sync += count.eq(count - 1)
 
-        m.submodules.align_out = al_o = AlignAdd(
-            a_width=self.acc_out_width, b_width=self.in_out_width,
-            out_width=self.acc_out_width, exp_width=ew, signed=True,
-            exp_out=False)  # the elements share the row sum's exponent
+        # s1 -> s2: the shift amounts, the element pre-shifted and the
+        # forwarding condition are computed from the s1 registers; the
+        # accumulator word read for s1 is registered as it leaves the block
+        # RAM.  s2: the aligned add (accumulator shifted + pre-shifted element)
+        # and the memory write.  The write of the element just before (one
+        # cycle earlier, not yet visible to s1's read) is forwarded.
+        s1_ge = s1_desc.ea >= s1_desc.eb
+        s2_valid = Signal()
+        s2_x = Signal(xw)
+        s2_desc = Signal(desc_layout)
+        s2_acc = Signal(signed(self.acc_out_width))
+        s2_sha = Signal(unsigned(ew))
+        s2_b = Signal(signed(self.in_out_width))        # element >>> shift_b
+        s1_addr, s2_addr = Signal(xw + 1), Signal(xw + 1)
+        m.d.comb += [s1_addr.eq(Cat(s1_x, s1_desc.bank)), s2_addr.eq(Cat(s2_x, s2_desc.bank))]
+        m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_desc.eq(s1_desc),
+                     s2_acc.eq(rd_acc.data),
+                     # exponent differences fit exp_width bits unsigned
+                     s2_sha.eq(Mux(s1_ge, 0, s1_desc.eb - s1_desc.ea)),
+                     s2_b.eq(s1_data >> Mux(s1_ge, (s1_desc.ea - s1_desc.eb)[:ew], 0))]
+        acc_in = Signal(signed(self.acc_out_width))
+        new_acc = Signal(signed(self.acc_out_width))
+        if self.deep:
+            # s2: accumulator shifted, registered; s3: add and write (no
+            # forwarding: d >= 3 puts a word's next read after its write)
+            m.d.comb += acc_in.eq(Mux(s2_desc.first, 0, s2_acc))
+            s3_valid, s3_last, s3_bank = Signal(), Signal(), Signal()
+            s3_addr = Signal(xw + 1)
+            s3_acc = Signal(signed(self.acc_out_width))
+            s3_b = Signal(signed(self.in_out_width))
+            m.d.sync += [s3_valid.eq(s2_valid), s3_last.eq(s2_desc.last),
+                         s3_bank.eq(s2_desc.bank), s3_addr.eq(s2_addr),
+                         s3_acc.eq(acc_in >> s2_sha), s3_b.eq(s2_b)]
+            m.d.comb += new_acc.eq(s3_acc + s3_b)
+            w_valid, w_last, w_bank, w_addr = s3_valid, s3_last, s3_bank, s3_addr
+        else:
+            s2_fwd = Signal()
+            lw_data = Signal(signed(self.acc_out_width))   # last write (cycle before)
+            m.d.sync += s2_fwd.eq(s2_valid & (s2_addr == s1_addr))
+            m.d.comb += [acc_in.eq(Mux(s2_desc.first, 0, Mux(s2_fwd, lw_data, s2_acc))),
+                         new_acc.eq((acc_in >> s2_sha) + s2_b)]
+            m.d.sync += lw_data.eq(new_acc)
+            w_valid, w_last, w_bank, w_addr = s2_valid, s2_desc.last, s2_desc.bank, s2_addr
         m.d.comb += [
-            al_o.a.eq(Mux(s1_desc.first, 0, rd_acc.data)),
-            al_o.ea.eq(s1_desc.ea),
-            al_o.b.eq(s1_data),
-            al_o.eb.eq(s1_desc.eb),
-            wp.addr.eq(Cat(s1_x, s1_desc.bank)),
-            wp.data.eq(al_o.sum),
-            wp.en.eq(s1_valid),
+            wp.addr.eq(w_addr),
+            wp.data.eq(new_acc),
+            wp.en.eq(w_valid),
         ]
 
         # ------------------------------------------------ reciprocal (divider)
@@ -337,12 +424,18 @@ class MergeUnit(wiring.Component):
         divisor = Signal(unsigned(self.acc_sum_width))
         rem = Signal(unsigned(self.acc_sum_width))
         quo = Signal(unsigned(K + 1))
+        # registered at the start (FPGA timing: nothing but the subtract-compare
+        # chain in a step cycle): the first step, a zero divisor
+        div_first = Signal()
+        div_zero = Signal()
+        assert 0 <= pad < steps              # the numerator's 1 is in the first cycle
 
         with m.If(~div_busy):
             with m.If(sel(sum_final, db)):
                 m.d.sync += [
                     div_busy.eq(1), div_cnt.eq(0), rem.eq(0), quo.eq(0),
-                    divisor.eq(sel(S, db)),
+                    divisor.eq(sel(S, db)), div_first.eq(1),
+                    div_zero.eq(~sel(S, db).any()),
                 ]
                 for b in range(2):
                     with m.If(db == b):
@@ -354,19 +447,19 @@ class MergeUnit(wiring.Component):
                 # global step index = div_cnt*steps + j; numerator 2**K has its
                 # only 1 bit at step `pad`
                 nb = Signal(name=f"div_nb{j}")
-                m.d.comb += nb.eq(div_cnt * steps + j == pad)
+                m.d.comb += nb.eq(div_first if j == pad else 0)
                 t = Cat(nb, r)                       # 2*r + nb, acc_sum_width+1 bits
                 ge = t >= divisor
                 r_next = Signal(unsigned(self.acc_sum_width), name=f"div_rem{j}")
                 m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
                 # (unnamed: the bit shifted out at the top is dropped)
                 r, q = r_next, Cat(ge, q)
-            m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1)]
+            m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1), div_first.eq(0)]
             with m.If(div_cnt == n_cycles - 1):
                 m.d.sync += [div_busy.eq(0), db.eq(~db)]
                 for b in range(2):
                     with m.If(db == b):
-                        m.d.sync += [recip[b].eq(Mux(divisor.any(), q, 0)), recip_ok[b].eq(1)]
+                        m.d.sync += [recip[b].eq(Mux(div_zero, 0, q)), recip_ok[b].eq(1)]
 
         # ------------------------------------------- emission (stall pipeline)
         out = self.output
@@ -396,23 +489,62 @@ class MergeUnit(wiring.Component):
                 with m.Else():
                     m.d.sync += drain_x.eq(drain_x + 1)
 
-        prod_shape = signed(self.acc_out_width + K + 2)
-        sb_valid = Signal()
-        sb_x = Signal(xw)
-        sb_bank = Signal()
-        sb_last = Signal()
+        # normalization product O * recip, pipelined for FPGA timing (every
+        # multiplier output and every wide adder ends in a register):
+        #   sa: memory data registered; sc: partial products of <= 18x18
+        #   (DSP blocks) registered; sd: two partial sums registered (the
+        #   rounding constant folded in); sb: the product registered
+        shift = K - self.out_frac_extra
+        aw, bw = self.acc_out_width, K + 1
+        prod_shape = signed(aw + bw + 1)
+        chunk = 17                        # unsigned chunk of an 18x18 signed multiplier
+        a_parts = [(lo, min(lo + chunk, aw)) for lo in range(0, aw, chunk)]
+        b_parts = [(lo, min(lo + chunk, bw)) for lo in range(0, bw, chunk)]
+        stages = []                       # (valid, x, bank, last) per added stage
+
+        def stage(name, valid, x, bank, last):
+            regs = (Signal(name=f"{name}_valid"), Signal(xw, name=f"{name}_x"),
+                    Signal(name=f"{name}_bank"), Signal(name=f"{name}_last"))
+            with m.If(adv):
+                m.d.sync += [regs[0].eq(valid), regs[1].eq(x), regs[2].eq(bank),
+                             regs[3].eq(last)]
+            return regs
+        sa2 = stage("sa2", sa_valid, sa_x, sa_bank, sa_last)
+        sa2_data = Signal(signed(aw))
+        sa2_recip = Signal(unsigned(bw))
+        with m.If(adv):
+            m.d.sync += [sa2_data.eq(rd_out.data), sa2_recip.eq(sel(recip, sa_bank))]
+        sc = stage("sc", *sa2)
+        pps = []
+        for ai, (alo, ahi) in enumerate(a_parts):
+            top_a = ahi == aw
+            a = sa2_data[alo:ahi].as_signed() if top_a else sa2_data[alo:ahi]
+            for bi, (blo, bhi) in enumerate(b_parts):
+                pw_ = (ahi - alo) + (bhi - blo) + 1
+                pp = Signal(signed(pw_), name=f"pp{ai}_{bi}")
+                with m.If(adv):
+                    m.d.sync += pp.eq(a * sa2_recip[blo:bhi])
+                pps.append((alo + blo, pp))
+        sd = stage("sd", *sc)
+        half = (len(pps) + 1) // 2
+        psums = []
+        for h, group in enumerate((pps[:half], pps[half:])):
+            ps = Signal(prod_shape, name=f"psum{h}")
+            terms = [pp << off for off, pp in group]
+            if h == 0:
+                terms.append(Const(1 << (shift - 1), prod_shape))   # rounding constant
+            with m.If(adv):
+                m.d.sync += ps.eq(sum(terms[1:], terms[0]) if terms else 0)
+            psums.append(ps)
+        sb_valid, sb_x, sb_bank, sb_last = stage("sb", *sd)
         sb_prod = Signal(prod_shape)
         with m.If(adv):
-            m.d.sync += [
-                sb_valid.eq(sa_valid), sb_x.eq(sa_x), sb_bank.eq(sa_bank), sb_last.eq(sa_last),
-                sb_prod.eq(rd_out.data * sel(recip, sa_bank)),
-            ]
+            m.d.sync += sb_prod.eq(psums[0] + psums[1])
 
         smax = (1 << (self.out_width - 1)) - 1
         smin = -(1 << (self.out_width - 1))
-        shift = K - self.out_frac_extra
         rounded = Signal(signed(prod_shape.width - shift + 1))
-        m.d.comb += rounded.eq((sb_prod + (1 << (shift - 1))) >> shift)
+        m.d.comb += rounded.eq(sb_prod >> shift)
         sat = Signal(signed(self.out_width))
         m.d.comb += sat.eq(Mux(rounded > smax, smax, Mux(rounded < smin, smin, rounded)))
         out_bank = Signal()
@@ -428,12 +560,12 @@ class MergeUnit(wiring.Component):
 
         # count the written elements of last passes (after the drain's clear;
         # the two never touch the same bank in one cycle)
-        with m.If(s1_valid & s1_desc.last):
+        with m.If(w_valid & w_last):
             for b in range(2):
-                with m.If(s1_desc.bank == b):
+                with m.If(w_bank == b):
                     m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
 
         m.d.comb += self.idle.eq(
-            ~count.any() & ~s1_valid & ~pending[0] & ~pending[1] & ~div_busy
-            & ~sa_valid & ~sb_valid & ~out.valid)
+            ~count.any() & ~r2_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
+            & ~sa_valid & ~sa2[0] & ~sc[0] & ~sd[0] & ~sb_valid & ~out.valid)
         return m

@@ -3,21 +3,31 @@
 One PE pairs one query with one key (and the key's value vector) per pass and
 runs the four phases of ``docs/arithmetic.md`` section 4:
 
-1. score MAC   (:class:`hw.score_mac.ScoreMac`)      t = 0 .. d-1
-2. exp         (:class:`hw.exp2.Exp2Pwl`)             score at t = d, result at t = d + L
-3. row sum     (:class:`hw.align_add.AlignAdd`)       t = d + L
-4. weighted sum(:class:`hw.weighted_acc.WeightedAcc`) element x at t = 3d + x
+1. score MAC   (:class:`hw.score_mac.ScoreMac`)      q*k registered at t = 0 .. d-1,
+                                                     accumulated one cycle later
+2. exp         (:class:`hw.exp2.Exp2Pwl`)             score at t = d + 1, result at t = d + L
+3. row sum     (the formula of :class:`hw.align_add.AlignAdd`, in two halves):
+                                                     exponent max and shift amounts at
+                                                     t = d + L - 1, shifted sum at t = d + L
+4. weighted sum(the formula of :class:`hw.weighted_acc.WeightedAcc`, in two
+   stages): value element x on ``kv_in`` at t = 3d + x, p*v registered,
+   aligned add with the left neighbour's partial at t = 3d + x + 1
 
 ``t`` is the PE's local time: the cycle its first query element is on
-``q_in``.  ``L`` is ``Exp2Pwl.latency`` (exposed as :attr:`PE.exp_latency`).
+``q_in``.  ``L`` = :attr:`PE.exp_latency` = 1 (the score multiplier's
+output register) + ``Exp2Pwl.latency``.  Both multipliers (q*k and p*v)
+feed a register directly (FPGA timing: a DSP block's output must not run
+into an adder in the same cycle); the exp unit's narrow slope*f product is
+built from LUTs (no DSP block).
 
 Control travels with the data (no global sequencer):
 
 * **horizontal control** ``q_valid/q_first/q_last/q_parity`` rides with the
   query element on ``q_in`` and leaves (registered) on ``q_*_out``;
 * **weighted-sum control** ``ws_valid/ws_parity`` rides on the weighted-sum
-  chain with the partial; the value element on ``kv_in`` must be present in
-  the same cycle as ``ws_valid_in``;
+  chain one cycle *ahead* of the partial: the value element on ``kv_in``
+  must be present in the same cycle as ``ws_valid_in``; the partial
+  ``ws_in`` of the same element one cycle later;
 * the **row-sum** phase is triggered by the PE's own exp result (its inputs
   from the left neighbour arrive, registered, exactly in that cycle);
 * ``pair_valid`` is sampled in the cycle of the last query element
@@ -41,10 +51,17 @@ Registered (all outputs are registers, latency 1 from input to output):
 
 * ``q_out, q_valid_out, q_first_out, q_last_out, q_parity_out`` and
   ``kv_out``: the inputs delayed by one cycle (right / diagonal neighbour);
-* ``rs_sum_out, rs_exp_out, rs_valid_out, rs_parity_out``: the row-sum step
-  result, valid at local t = d + L + 1 (one cycle after the step);
-* ``ws_out, ws_valid_out, ws_parity_out``: the weighted-sum step result, one
-  cycle after ``ws_valid_in``.
+* ``rs_exp_out, rs_valid_out``: the exponent half of the row-sum step, at
+  local t = d + L (one cycle ahead of the sum); ``rs_exp_in``/``rs_valid_in``
+  are expected with the same lead over ``rs_sum_in``;
+* ``rs_sum_out, rs_parity_out``: the row-sum step result, at local
+  t = d + L + 1 (one cycle after the step); a row end delays ``rs_exp_out``
+  and ``rs_valid_out`` by one register to pair them with it;
+* ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in`` one
+  cycle later (they reach the right neighbour with its value element);
+* ``ws_out``: the weighted-sum step result, two cycles after ``ws_valid_in``
+  (one cycle after ``ws_in``), i.e. one cycle after ``ws_valid_out``: a row
+  end delays the valid/parity by one register to pair them with the data.
 
 No output depends combinationally on an input.
 """
@@ -55,10 +72,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.align_add import AlignAdd
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
-from hw.weighted_acc import WeightedAcc
 
 __all__ = ["PE", "pe_params", "chain_row"]
 
@@ -82,16 +97,25 @@ class PE(wiring.Component):
     ``wsum_width``.  Edge options (default True; False omits the port and its
     register, for PEs whose neighbour does not exist): ``pass_q``
     (``q_*_out``), ``pass_kv`` (``kv_out``), ``rs_parity``
-    (``rs_parity_out``, needed only at a row end).
+    (``rs_parity_out``, needed only at a row end), ``rs_chain_in``
+    (``rs_*_in``: False for the first PE of a row, whose row sum starts from
+    the exact zero).
     """
 
-    #: cycles from the score (exp ``valid_in``) to the exp result (``valid_out``)
-    exp_latency = Exp2Pwl.latency
+    #: cycles from t = d (the cycle after the last query element) to the
+    #: row-sum step: the score multiplier's output register + the exp unit
+    exp_latency = 1 + Exp2Pwl.latency
+    #: cycles from a value element on ``kv_in`` (with ``ws_valid_in``) to its
+    #: weighted-sum result on ``ws_out``
+    ws_latency = 2
+    #: cycles ``rs_exp_out``/``rs_valid_out`` lead ``rs_sum_out``
+    rs_lead = 1
 
     def __init__(self, *, data_width: int, acc_width: int, score_frac: int,
                  prob_width: int, prob_frac: int, exp_width: int, exp_segments: int,
                  shift_width: int, row_sum_width: int, wsum_width: int,
-                 pass_q: bool = True, pass_kv: bool = True, rs_parity: bool = True):
+                 pass_q: bool = True, pass_kv: bool = True, rs_parity: bool = True,
+                 rs_chain_in: bool = True):
         self.data_width = data_width
         self.acc_width = acc_width
         self.score_frac = score_frac
@@ -104,6 +128,7 @@ class PE(wiring.Component):
         self.wsum_width = wsum_width
         self.exp_min = -(1 << (exp_width - 1))
         self.pass_q, self.pass_kv, self.has_rs_parity = pass_q, pass_kv, rs_parity
+        self.rs_chain_in = rs_chain_in
         dw, ew = data_width, exp_width
         ports = {
             # horizontal: query element and its control
@@ -114,8 +139,6 @@ class PE(wiring.Component):
             # mask bit, sampled with the last query element
             "pair_valid": In(1),
             # row-sum chain
-            "rs_sum_in": In(unsigned(row_sum_width)), "rs_exp_in": In(signed(ew)),
-            "rs_valid_in": In(1),
             "rs_sum_out": Out(unsigned(row_sum_width)), "rs_exp_out": Out(signed(ew)),
             "rs_valid_out": Out(1),
             # weighted-sum chain
@@ -126,6 +149,9 @@ class PE(wiring.Component):
             ports.update({"q_out": Out(signed(dw)), "q_valid_out": Out(1),
                           "q_first_out": Out(1), "q_last_out": Out(1),
                           "q_parity_out": Out(1)})
+        if rs_chain_in:
+            ports.update({"rs_sum_in": In(unsigned(row_sum_width)),
+                          "rs_exp_in": In(signed(ew)), "rs_valid_in": In(1)})
         if pass_kv:
             ports["kv_out"] = Out(signed(dw))
         if rs_parity:
@@ -147,40 +173,63 @@ class PE(wiring.Component):
             m.d.sync += self.kv_out.eq(self.kv_in)
 
         # ---- phase 1: score MAC, t = 0 .. d-1 (score in mac.acc at t = d)
-        m.submodules.mac = mac = ScoreMac(data_width=dw, acc_width=self.acc_width)
+        m.submodules.mac = mac = ScoreMac(data_width=dw, acc_width=self.acc_width,
+                                          product_reg=True)
         m.d.comb += [mac.q.eq(self.q_in), mac.k.eq(self.kv_in),
                      mac.en.eq(self.q_valid_in), mac.clear.eq(self.q_first_in)]
 
-        done = Signal()          # t = d: the score is complete
+        done = Signal()          # t = d: the last product is registered
         done_zero = Signal()     # masked pair of the pass that just completed
         done_par = Signal()
         last = self.q_valid_in & self.q_last_in
         m.d.sync += done.eq(last)
         with m.If(last):
             m.d.sync += [done_zero.eq(~self.pair_valid), done_par.eq(self.q_parity_in)]
+        # t = d + 1: the score is complete in mac.acc
+        sc_valid, sc_zero = Signal(), Signal()
+        m.d.sync += [sc_valid.eq(done), sc_zero.eq(done_zero)]
 
         # ---- phase 2: exp, result at t = d + L
         m.submodules.exp = ex = Exp2Pwl(
             acc_width=self.acc_width, score_frac=self.score_frac, prob_width=pw,
-            prob_frac=self.prob_frac, exp_width=ew, segments=self.exp_segments)
-        m.d.comb += [ex.score.eq(mac.acc), ex.valid_in.eq(done), ex.zero_in.eq(done_zero)]
+            prob_frac=self.prob_frac, exp_width=ew, segments=self.exp_segments,
+            lut_mult=True, late_exp=False)
+        m.d.comb += [ex.score.eq(mac.acc), ex.valid_in.eq(sc_valid), ex.zero_in.eq(sc_zero)]
         par = done_par
         for n in range(self.exp_latency):
             nxt = Signal(name=f"exp_par_{n}")
             m.d.sync += nxt.eq(par)
             par = nxt
 
-        # ---- phase 3: row-sum step at t = d + L
-        m.submodules.rs = rs = AlignAdd(a_width=self.row_sum_width, b_width=pw,
-                                        out_width=self.row_sum_width, exp_width=ew,
-                                        signed=False)
-        m.d.comb += [
-            rs.a.eq(Mux(self.rs_valid_in, self.rs_sum_in, 0)),
-            rs.ea.eq(Mux(self.rs_valid_in, self.rs_exp_in, self.exp_min)),
-            rs.b.eq(ex.mant), rs.eb.eq(ex.exp),
+        # ---- phase 3: row-sum step, in two halves
+        # exponent half at t = d + L - 1 (the exp unit's exponent is known a
+        # cycle before its mantissa): E' = max(E, e) and the two shift amounts,
+        # registered; rs_exp_out/rs_valid_out leave here (one cycle ahead of
+        # rs_sum_out, so the right neighbour's exponent half sees them in time)
+        e_in = Signal(signed(ew))
+        if self.rs_chain_in:
+            m.d.comb += e_in.eq(Mux(self.rs_valid_in, self.rs_exp_in, self.exp_min))
+        else:
+            m.d.comb += e_in.eq(self.exp_min)     # the row sum starts from the exact zero
+        a_ge = e_in >= ex.exp_early
+        sh_a = Signal(sw)            # shift of the left partial (E' - E)
+        sh_b = Signal(sw)            # shift of this PE's mantissa (E' - e)
+        m.d.sync += [
+            self.rs_exp_out.eq(Mux(a_ge, e_in, ex.exp_early)),
+            self.rs_valid_out.eq(ex.valid_early),
+            # exponent differences fit shift_width bits unsigned (the .eq
+            # truncation drops only the sign bit of a non-negative difference)
+            sh_a.eq(Mux(a_ge, 0, ex.exp_early - e_in)),
+            sh_b.eq(Mux(a_ge, e_in - ex.exp_early, 0)),
         ]
-        m.d.sync += [self.rs_sum_out.eq(rs.sum), self.rs_exp_out.eq(rs.exp),
-                     self.rs_valid_out.eq(ex.valid_out)]
+        # sum half at t = d + L: S' = (S >>> sh_a) + (m >>> sh_b), registered
+        if self.rs_chain_in:
+            left_ok = Signal()       # the left partial is valid (else the exact zero)
+            m.d.sync += left_ok.eq(self.rs_valid_in)
+            left = Mux(left_ok, self.rs_sum_in, 0)
+        else:
+            left = 0
+        m.d.sync += self.rs_sum_out.eq((left >> sh_a) + (ex.mant >> sh_b))
         if self.has_rs_parity:
             m.d.sync += self.rs_parity_out.eq(par)
 
@@ -190,22 +239,24 @@ class PE(wiring.Component):
         slot_spr = [Signal(sw, name=f"shift_product_{s}") for s in range(2)]
         for s in range(2):
             with m.If(ex.valid_out & (par == s)):
-                m.d.sync += [slot_m[s].eq(ex.mant), slot_sp[s].eq(rs.shift_a),
-                             slot_spr[s].eq(rs.shift_b)]
+                m.d.sync += [slot_m[s].eq(ex.mant), slot_sp[s].eq(sh_a),
+                             slot_spr[s].eq(sh_b)]
 
-        # ---- phase 4: weighted-sum step for element x at t = 3d + x
-        m.submodules.wacc = wa = WeightedAcc(prob_width=pw, data_width=dw,
-                                             in_width=self.wsum_width,
-                                             out_width=self.wsum_width, shift_width=sw)
+        # ---- phase 4: weighted-sum step for element x: value at t = 3d + x
+        # stage A (t = 3d + x): select the pass slot, register m*v and the shifts
         sel = self.ws_parity_in
-        m.d.comb += [
-            wa.partial_in.eq(self.ws_in),
-            wa.shift_partial.eq(Mux(sel, slot_sp[1], slot_sp[0])),
-            wa.mant.eq(Mux(sel, slot_m[1], slot_m[0])),
-            wa.value.eq(self.kv_in),
-            wa.shift_product.eq(Mux(sel, slot_spr[1], slot_spr[0])),
+        prod = Signal(signed(pw + dw))
+        sh_part = Signal(sw)
+        sh_prod = Signal(sw)
+        m.d.sync += [
+            # unsigned * signed: Amaranth extends the unsigned operand, exact
+            prod.eq(Mux(sel, slot_m[1], slot_m[0]) * self.kv_in),
+            sh_part.eq(Mux(sel, slot_sp[1], slot_sp[0])),
+            sh_prod.eq(Mux(sel, slot_spr[1], slot_spr[0])),
         ]
-        m.d.sync += [self.ws_out.eq(wa.partial_out), self.ws_valid_out.eq(self.ws_valid_in),
+        # stage B (t = 3d + x + 1): aligned add with the left partial, registered
+        m.d.sync += [self.ws_out.eq((self.ws_in >> sh_part) + (prod >> sh_prod)),
+                     self.ws_valid_out.eq(self.ws_valid_in),
                      self.ws_parity_out.eq(self.ws_parity_in)]
         return m
 
@@ -222,10 +273,11 @@ def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parit
     m.d.comb += [first.q_in.eq(q), first.q_valid_in.eq(q_valid),
                  first.q_first_in.eq(q_first), first.q_last_in.eq(q_last),
                  first.q_parity_in.eq(q_parity),
-                 first.rs_sum_in.eq(0), first.rs_exp_in.eq(first.exp_min),
-                 first.rs_valid_in.eq(0),
                  first.ws_in.eq(0), first.ws_valid_in.eq(v_valid),
                  first.ws_parity_in.eq(v_parity)]
+    if first.rs_chain_in:
+        m.d.comb += [first.rs_sum_in.eq(0), first.rs_exp_in.eq(first.exp_min),
+                     first.rs_valid_in.eq(0)]
     for left, pe in zip(pes, pes[1:]):
         m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
                      pe.q_first_in.eq(left.q_first_out), pe.q_last_in.eq(left.q_last_out),

@@ -18,16 +18,21 @@ class ScoreMac(wiring.Component):
 
     Ports: in ``q``, ``k``, ``en``, ``clear``; out ``acc``.
 
-    Timing: latency 1.  ``acc`` is the only register: on a clock edge with
-    ``en`` high it takes the saturated sum; with ``en`` low it holds (``clear``
-    is ignored then).  ``clear`` with ``en`` starts a new score with q*k
-    (no bubble).  Reset value 0.  Bit-exact vs :func:`sim.models.score_mac`
-    (saturation after every step).
+    Timing: latency 1 (default).  ``acc`` is the only register: on a clock
+    edge with ``en`` high it takes the saturated sum; with ``en`` low it holds
+    (``clear`` is ignored then).  ``clear`` with ``en`` starts a new score with
+    q*k (no bubble).  Reset value 0.  Bit-exact vs
+    :func:`sim.models.score_mac` (saturation after every step).
+
+    ``product_reg=True`` (the PE's setting, for FPGA timing): q*k, ``en`` and
+    ``clear`` are registered first (the multiplier output feeds a register,
+    not the accumulator adder), so everything happens one cycle later:
+    latency 2 (instance attribute :attr:`latency`).
     """
 
     latency = 1
 
-    def __init__(self, *, data_width: int, acc_width: int):
+    def __init__(self, *, data_width: int, acc_width: int, product_reg: bool = False):
         if data_width < 1:
             raise ValueError(f"data_width = {data_width} is invalid: allowed >= 1")
         if acc_width < 2 * data_width - 1:
@@ -35,6 +40,8 @@ class ScoreMac(wiring.Component):
                              f"2*data_width-1 = {2 * data_width - 1}")
         self.data_width = data_width
         self.acc_width = acc_width
+        self.product_reg = bool(product_reg)
+        self.latency = 2 if product_reg else 1
         super().__init__({
             "q": In(signed(data_width)),
             "k": In(signed(data_width)),
@@ -48,10 +55,16 @@ class ScoreMac(wiring.Component):
         w = self.acc_width
         hi, lo = (1 << (w - 1)) - 1, -(1 << (w - 1))
         # exact: max(acc_width, 2*data_width) + 1 bits, no overflow before saturation
-        base = Mux(self.clear, 0, self.acc)
+        if self.product_reg:
+            prod = Signal(signed(2 * self.data_width))
+            en, clear = Signal(), Signal()
+            m.d.sync += [prod.eq(self.q * self.k), en.eq(self.en), clear.eq(self.clear)]
+        else:
+            prod, en, clear = self.q * self.k, self.en, self.clear
+        base = Mux(clear, 0, self.acc)
         total = Signal(signed(max(w, 2 * self.data_width) + 1))
-        m.d.comb += total.eq(base + self.q * self.k)
-        with m.If(self.en):
+        m.d.comb += total.eq(base + prod)
+        with m.If(en):
             with m.If(total > hi):
                 m.d.sync += self.acc.eq(hi)
             with m.Elif(total < lo):

@@ -26,12 +26,13 @@ Control/status: ``head_dim`` (d, held constant while running),
 
 Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
 
-* S0 (c0+1 .. c0+d, element x at c0+1+x): memory read addresses (Q bank,
-  K banks from the pass base);
-* S1: read data; element x selected from each row word, K/V banks rotated
-  to key slots; registered;
-* S2 (= T_n of :mod:`hw.array`, element x at c0+3+x): the array's ports.
-* The V phase of the pass repeats S0..S2 from c0+1+3d with the V banks.
+* S0 (c0+1 .. c0+d, element x at c0+1+x): buffer read addresses (Q tile,
+  K rows from the pass base; :class:`hw.row_buffer.SkewedRowBuffer`);
+* S1: block RAM read; the read words registered;
+* S2 (c0+3+x): banks rotated to slots, global/random key elements
+  selected; into the array's port registers;
+* T_n of :mod:`hw.array` = c0 + :data:`FEED` (element x at c0+4+x).
+* The V phase of the pass repeats S0..S2 from c0+1+3d with the V set.
 
 Passes start every 2d cycles when the program and the host keep up (the
 array's back-to-back rule: the next start is exactly 2d or at least 4d after
@@ -69,7 +70,7 @@ def _log2(n: int) -> int:
 
 
 #: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
-#: read address (c0+1), memory read, lane register, port register
+#: read address (c0+1), memory read, read-word register, port register
 FEED = 4
 
 
@@ -77,12 +78,14 @@ def top_geometry(cfg) -> dict:
     """Buffer organisation derived from the config (also written into the
     ``salo gen`` manifest).
 
-    * K/V: ``kv_banks`` = the power of two >= R+C-1 (position p lives in bank
-      p mod kv_banks, so any R+C-1 consecutive positions hit distinct banks),
-      each ``kv_bank_depth`` rows deep (a power of two), so ``kv_capacity`` =
-      kv_banks * kv_bank_depth >= ``kv_buffer_rows`` rows; K and V separately.
-    * Q: 2 tiles of R rows (the LOAD_Q double buffer of the ISA) + Gr global
-      query registers.
+    * K/V: a :class:`hw.row_buffer.SkewedRowBuffer` with two sets (K, V) of
+      ``kv_banks`` = the power of two >= R+C-1 banks (element x of position p
+      in bank (p + x) mod kv_banks, so element x of any R+C-1 consecutive
+      positions lies in distinct banks), ``kv_capacity`` = kv_banks *
+      kv_bank_depth >= ``kv_buffer_rows`` rows (position p at row p mod
+      kv_capacity).
+    * Q: a SkewedRowBuffer of ``q_banks`` (the power of two >= R) banks, 2
+      tiles (the LOAD_Q double buffer of the ISA) + Gr global query registers.
     * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
     """
     nb, bd = cfg.kv_banks, cfg.kv_bank_depth
@@ -106,8 +109,8 @@ class SaloTop(wiring.Component):
     """The whole accelerator for ``cfg``: see the module docstring for the
     host protocol, the pipeline and what is registered.
 
-    Latency: a pass's K phase reaches the array 3 cycles after the sequencer
-    starts it; its outputs reach the output buffer after the array's
+    Latency: a pass's K phase reaches the array :data:`FEED` = 4 cycles
+    after the sequencer starts it; its outputs reach the output buffer after the array's
     row-end delays plus the merge unit's normalization (``hw.merge``); a
     STORE row leaves 2 cycles after its tile is complete (no back-pressure).
     """
@@ -153,7 +156,7 @@ class SaloTop(wiring.Component):
         NRE = arr.row_ends
         mus = []
         for r in range(NRE):
-            mu = MergeUnit(**merge_params(cfg))
+            mu = MergeUnit(**merge_params(cfg), min_head_dim=geo["min_head_dim"])
             m.submodules[f"merge{r}"] = mu
             mus.append(mu)
 
@@ -230,8 +233,15 @@ class SaloTop(wiring.Component):
         gfirst_pend = [Signal(name=f"gfirst_pend{g}") for g in range(Gr)]
         gout = [Signal(range(3), name=f"gout{g}") for g in range(Gr)]
         gout_inc = [Signal(name=f"gout_inc{g}") for g in range(Gr)]
-        gk_reg = [Signal(rowl, name=f"gk{g}") for g in range(Gc)]
-        gv_reg = [Signal(rowl, name=f"gv{g}") for g in range(Gc)]
+        # global keys/values: LOAD_GKV writes gk/gv_next at any time (no
+        # hazard, so it overlaps the passes in flight); a pass copies the key
+        # to gk_cur when it starts (its K phase reads it) and the value to
+        # gv_pend[its parity], which moves to gv_cur when its V phase starts
+        gk_next = [Signal(rowl, name=f"gk_next{g}") for g in range(Gc)]
+        gv_next = [Signal(rowl, name=f"gv_next{g}") for g in range(Gc)]
+        gk_cur = [Signal(rowl, name=f"gk_cur{g}") for g in range(Gc)]
+        gv_pend = [[Signal(rowl, name=f"gv_pend{e}_{g}") for g in range(Gc)] for e in range(2)]
+        gv_cur = [Signal(rowl, name=f"gv_cur{g}") for g in range(Gc)]
         gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
         # random keys/values: two sets indexed by pass parity, so LOAD_RKV
         # for pass n+1 may run while pass n still reads its own set
@@ -324,10 +334,6 @@ class SaloTop(wiring.Component):
 
         kactive_d1, kactive_d2, kactive_d3 = Signal(), Signal(), Signal()
         vactive_d1, vactive_d2, vactive_d3 = Signal(), Signal(), Signal()
-        readers_busy = Signal()
-        m.d.comb += readers_busy.eq(kactive | kactive_d1 | kactive_d2
-                                    | vactive | vactive_d1 | vactive_d2
-                                    | vpend[0] | vpend[1])
 
         # K/V residency: a pass must read only rows holding its positions
         m.submodules.kv_residency = kv_res = KvResidency(
@@ -404,17 +410,15 @@ class SaloTop(wiring.Component):
                     with m.If(col >= Gc):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        # read in both phases of every in-flight pass: wait for them
-                        m.d.comb += [rin.ready.eq(~readers_busy),
-                                     wait_data.eq(~rin.valid & ~readers_busy)]
+                        m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                         with m.If(beat):
                             for g in range(Gc):
                                 with m.If(_eq(col, g)):
                                     with m.If(ld_cnt[0]):
-                                        m.d.sync += [gv_reg[g].eq(rin.payload),
+                                        m.d.sync += [gv_next[g].eq(rin.payload),
                                                      gk_loaded[g].eq(1)]
                                     with m.Else():
-                                        m.d.sync += gk_reg[g].eq(rin.payload)
+                                        m.d.sync += gk_next[g].eq(rin.payload)
                             with m.If(ld_cnt[0]):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -586,10 +590,12 @@ class SaloTop(wiring.Component):
                                                  p_lo + p_hi + p_glo + p_ghi)]
             m.d.sync += [a.eq(b) for a, b in zip(g_en + g_first + g_last,
                                                  p_gen + p_gfirst + p_glast)]
+            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
                 with m.If(par == e):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
                                  vbase[e].eq(p_base)]
+                    m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
         # residency check of the pass started last cycle, on its registered
         # base and mask: slot s is used by local row i's PE column
@@ -621,6 +627,7 @@ class SaloTop(wiring.Component):
                 with m.If(_eq(vtimer[e], 0)):
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
+                    m.d.sync += [a.eq(b) for a, b in zip(gv_cur, gv_pend[e])]
                 with m.Else():
                     m.d.sync += vtimer[e].eq(vtimer[e] - 1)
 
@@ -648,8 +655,8 @@ class SaloTop(wiring.Component):
         for s in range(S):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d2, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
-            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2, elem(gk_reg[g], kx_d2, f"gk_el{g}"),
-                                          elem(gv_reg[g], vx_d2, f"gv_el{g}")))
+            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2, elem(gk_cur[g], kx_d2, f"gk_el{g}"),
+                                          elem(gv_cur[g], vx_d2, f"gv_el{g}")))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
@@ -769,8 +776,13 @@ class SaloTop(wiring.Component):
                 m.d.sync += cnt_in.eq(cnt_in + 1)
         with m.If(self.results.valid & ~self.results.ready):
             m.d.sync += cnt_out.eq(cnt_out + 1)
-        with m.If(pairs_new):
-            m.d.sync += cnt_macs.eq(cnt_macs + pairs_reg * (d << 1))
+        # useful MACs of a pass: the product is registered before the 48-bit
+        # add (FPGA timing: no multiplier output into an adder)
+        macs_inc = Signal(len(pairs_reg) + len(d) + 1)
+        macs_new = Signal()
+        m.d.sync += [macs_new.eq(pairs_new), macs_inc.eq(pairs_reg * (d << 1))]
+        with m.If(macs_new):
+            m.d.sync += cnt_macs.eq(cnt_macs + macs_inc)
         m.d.comb += [
             self.error.eq(err), self.done.eq(ended), self.busy.eq(started & ~halted),
             self.cycles_total.eq(cnt_total), self.cycles_busy.eq(cnt_busy),

@@ -4,8 +4,10 @@
   phases of consecutive passes interleave on the diagonal ports,
   docs/arithmetic.md section 4), whatever its mask.
 * **Fill/drain**: once per program, the last pass's result appears
-  ``3*d`` (V phase lag) + ``d`` (weighted-sum elements) + the row chain
-  (R + C + Gc + Rc PEs) + :data:`MERGE_LATENCY` cycles after it started.
+  :data:`FEED_LATENCY` (buffer read to the array's ports) + ``3*d`` (V
+  phase lag) + ``d`` (weighted-sum elements) + the row chain (R + C + Gc +
+  Rc PEs, plus the PE's p*v register) + :data:`MERGE_LATENCY` cycles after
+  it started.
 * **Loads**: the host streams :data:`DEFAULT_HOST_WORDS_PER_CYCLE` data
   words per cycle (Q rows, K and V rows, global/random keys: d words each,
   K+V count twice).  Q and K/V buffers are double buffered, so the loads of
@@ -21,12 +23,17 @@ import numpy as np
 
 from hw.isa import Opcode
 
-__all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY"]
+__all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "FEED_LATENCY"]
 
 #: assumed host stream width in data words per cycle
 DEFAULT_HOST_WORDS_PER_CYCLE = 8
-#: assumed merge + normalize latency of a row's merge unit (cycles)
-MERGE_LATENCY = 4
+#: merge unit: last element in to normalized element out (``emit_latency`` of
+#: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 3)
+MERGE_LATENCY = 10
+#: pass start to the array's ports (``hw.top.FEED``: buffer read, word register, port register)
+FEED_LATENCY = 4
+#: the PE's p*v register (``hw.pe.PE.ws_latency - 1``)
+PE_WS_EXTRA = 1
 
 
 def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CYCLE) -> dict:
@@ -51,7 +58,7 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
     # loads of tile t+1 overlap compute of tile t; the first tile's loads are exposed
     per_tile = np.maximum(comp_c[:-1], load_c[1:]).sum() + comp_c[-1]
     head_cycles = int(load_c[0] + per_tile)
-    fill = 4 * d + cfg.rows + cfg.row_pes + MERGE_LATENCY
+    fill = FEED_LATENCY + 4 * d + cfg.rows + cfg.row_pes + PE_WS_EXTRA + MERGE_LATENCY
     total = sched.pattern.heads * head_cycles + fill
     n_pass = int(passes.sum()) * sched.pattern.heads
     pass_only = n_pass * 2 * d
@@ -60,5 +67,5 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
             "load_stall_cycles": int(total - pass_only - fill),
             "host_words_per_cycle": host_words_per_cycle,
             "assumptions": "2*d cycles per pass; loads double buffered at "
-                           f"{host_words_per_cycle} words/cycle; fill/drain 4d+R+P_row+"
-                           f"{MERGE_LATENCY} once"}
+                           f"{host_words_per_cycle} words/cycle; fill/drain "
+                           f"{FEED_LATENCY}+4d+R+P_row+{PE_WS_EXTRA + MERGE_LATENCY} once"}

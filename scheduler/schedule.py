@@ -313,10 +313,9 @@ def compile_pattern(p: Pattern, cfg: AcceleratorConfig, iv: Intervals | None = N
     if use_gcol and gk_pos.size > Gc:
         tiles_need = g_need.reshape(n_tiles, R, -1).any(axis=(1, 2))
         pt = np.bincount(cv[0], minlength=n_tiles)
-        # more global keys than columns: every global pass of a tile reloads its
-        # columns, and LOAD_GKV waits until the passes in flight have drained
-        # (hw/top.py), which costs about one more pass slot per reload
-        cost_g = np.where(tiles_need, np.maximum(pt, n_gpass) + n_gpass, pt).sum()
+        # (a reload of the global columns, LOAD_GKV, overlaps the passes in
+        # flight: hw/top.py; it costs 2 row beats, not a pass slot)
+        cost_g = np.where(tiles_need, np.maximum(pt, n_gpass), pt).sum()
         runs2, cv2 = plan_local(False, no_rc)
         if np.bincount(cv2[0], minlength=n_tiles).sum() < cost_g:
             use_gcol, runs, cv, n_gpass = False, runs2, cv2, 0

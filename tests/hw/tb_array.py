@@ -99,9 +99,10 @@ class Bench:
         return d + 1 + (r - self.R) + self.C + self.L
 
     def ws_at(self, r, d):
+        W = self.prm.get("ws_latency", 1) - 1      # the PE's p*v register
         if r < self.R:
-            return 3 * d + self.P
-        return 3 * d + 1 + (r - self.R) + self.C
+            return 3 * d + self.P + W
+        return 3 * d + 1 + (r - self.R) + self.C + W
 
     def stimulus(self, passes: list[HwPass], end: int) -> list[dict]:
         cfg, R, C, Gr, Gc, Rc = self.cfg, self.R, self.C, self.Gr, self.Gc, self.Rc

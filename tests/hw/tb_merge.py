@@ -118,6 +118,7 @@ class Harness:
     def __init__(self, dut, cfg, seed):
         self.dut = dut
         self.cfg = cfg
+        self.prm = tb_params()
         self.rng = random.Random(seed)
         self.cycle = 0
         lay = merge_output_layout(head_dim_max=cfg.max_head_dim, out_width=cfg.out_width)
@@ -197,17 +198,23 @@ class Harness:
 
     # internal-state checks (localize a merge mismatch to tile/pass/element)
     def check_sum(self, tile, p, bank, when):
-        def fn():
-            ps = tile.passes[p]
-            got_s = getattr(self.dut, f"sum{bank}").value.to_unsigned()
-            got_e = getattr(self.dut, f"exp{bank}").value.to_signed()
-            if (got_s, got_e) != (ps.acc_sum, ps.acc_exp):
-                self.failures.append(
-                    f"tile {tile.index} (d={tile.d}, {len(tile.passes)} passes, {tile.style}) "
-                    f"pass {p}: accumulated (sum, exp) = ({got_s}, {got_e}) at cycle {self.cycle}, "
-                    f"model merge gives ({ps.acc_sum}, {ps.acc_exp}) "
-                    f"[row sum in ({ps.s}, {ps.e})]")
-        self.at(when, fn)
+        """The row sum of cycle ``when - 1``: its exponent is accumulated at
+        ``when``, its sum ``rs_latency - 1`` cycles later."""
+        def check(name, want, signed_):
+            def fn():
+                v = getattr(self.dut, f"{name}{bank}").value
+                got = v.to_signed() if signed_ else v.to_unsigned()
+                if got != want:
+                    ps = tile.passes[p]
+                    self.failures.append(
+                        f"tile {tile.index} (d={tile.d}, {len(tile.passes)} passes, "
+                        f"{tile.style}) pass {p}: accumulated {name} = {got} at cycle "
+                        f"{self.cycle}, model merge gives {want} "
+                        f"[row sum in ({ps.s}, {ps.e})]")
+            return fn
+        ps = tile.passes[p]
+        self.at(when, check("exp", ps.acc_exp, True))
+        self.at(when + self.prm["rs_latency"] - 1, check("sum", ps.acc_sum, False))
 
     def check_elem(self, tile, p, x, bank, when):
         def fn():
@@ -257,7 +264,8 @@ async def run_tiles(h: Harness, tiles: list[Tile], *, timing: str, p_ready: floa
             t, p, _, x = ent
             dut.el_valid.value = 1
             dut.el_data.value = int(t.passes[p].o[x])
-            h.check_elem(t, p, x, bank_of(t), n + 2)
+            # written at the end of n+2 (n+3 with min_head_dim >= 3)
+            h.check_elem(t, p, x, bank_of(t), n + 3 + h.prm.get("deep", 0))
             if record is not None and p == len(t.passes) - 1:
                 record.setdefault(t.index, {}).setdefault("el", []).append(n)
             ent[3] += 1
@@ -356,7 +364,8 @@ def assert_clean(h: Harness, what: str):
 
 def head_dims(cfg):
     ds = [1, 2, 3, 5, cfg.max_head_dim]
-    return sorted({x for x in ds if x <= cfg.max_head_dim})
+    lo = tb_params().get("min_head_dim", 1)
+    return sorted({x for x in ds if lo <= x <= cfg.max_head_dim})
 
 
 # ------------------------------------------------------------------- tests
@@ -407,14 +416,16 @@ async def random_passes(dut):
 @cocotb.test()
 async def latency(dut):
     """No back-pressure, one tile at a time from idle: o[x] appears exactly
-    as documented in MergeUnit: o[0] at max(t_0 + 5, R + 4 + normalize_cycles),
-    o[x] at max(t_x + 5, o[x-1] + 1) (t_x: element x of the last pass, R: its
-    row sum)."""
+    as documented in MergeUnit: o[0] at max(t_0 + lam, R + rs_latency +
+    normalize_cycles + out_latency), o[x] at max(t_x + lam, o[x-1] + 1) (t_x:
+    element x of the last pass, R: its row sum, lam: ``MergeUnit.emit_latency``)."""
     prm = tb_params()
+    lam = prm["emit_latency"]
+    r0 = prm["rs_latency"] + prm["out_latency"]
     cfg = preset(prm["preset"])
     nc = normalize_cycles(recip_frac=cfg.recip_frac, div_steps_per_cycle=prm["div_steps"])
     h = Harness(dut, cfg, prm["seed"] + 1)
-    await h.reset(1)
+    await h.reset(head_dims(cfg)[0])
     rng = h.rng
     tile_index = 0
     seen = []
@@ -432,8 +443,8 @@ async def latency(dut):
                 r = rec[tiles[0].index]
                 want = []
                 for x, tx in enumerate(r["el"]):
-                    prev = want[-1] + 1 if want else r["R"] + 4 + nc
-                    want.append(max(tx + 5, prev))
+                    prev = want[-1] + 1 if want else r["R"] + r0 + nc
+                    want.append(max(tx + lam, prev))
                 if r["out"] != want:
                     raise AssertionError(
                         f"tile {tiles[0].index} d={d} passes={n_passes}: outputs at cycles "
@@ -509,13 +520,16 @@ async def protocol_errors(dut):
 @cocotb.test()
 async def array_cadence(dut):
     """The array's cadence for 1-pass tiles (row sum every 2d cycles, element
-    0 g = 2d-2 cycles after its row sum), no back-pressure: when g <= 3d-5
-    and normalize_cycles <= min(2d, 3d-4) (the documented condition) the
+    0 g = 2d-2 cycles after its row sum), no back-pressure: when g <= 3d-lam
+    and normalize_cycles <= min(2d, 3d-rs_latency-out_latency) (the documented
+    condition) the
     controller never has to wait for ``busy``; outputs stay bit-exact
     either way."""
     prm = tb_params()
     cfg = preset(prm["preset"])
     nc = normalize_cycles(recip_frac=cfg.recip_frac, div_steps_per_cycle=prm["div_steps"])
+    lam = prm["emit_latency"]
+    r0 = prm["rs_latency"] + prm["out_latency"]
     h = Harness(dut, cfg, prm["seed"] + 3)
     await h.reset(1)
     tile_index = 0
@@ -530,10 +544,11 @@ async def array_cadence(dut):
         await run_tiles(h, tiles, timing="array", p_ready=1.0, out_base=len(h.outputs))
         assert_clean(h, f"array cadence d={d}")
         g = max(1, 2 * d - 2)        # run_tiles' 'array' timing
-        stall_free = g <= 3 * d - 5 and nc <= min(2 * d, 3 * d - 4)
+        stall_free = g <= 3 * d - lam and nc <= min(2 * d, 3 * d - r0)
         seen.append((d, stall_free, h.busy_delays))
         if stall_free and h.busy_delays:
             raise AssertionError(
                 f"d={d}, normalize_cycles={nc}: the controller waited {h.busy_delays} cycles "
-                f"for busy although g={g} <= 3d-5 and normalize_cycles <= min(2d, 3d-4)")
+                f"for busy although g={g} <= 3d-{lam} and normalize_cycles <= "
+                f"min(2d, 3d-{r0})")
     dut._log.info(f"array cadence (d, documented stall-free, cycles waited for busy): {seen}")

@@ -86,7 +86,7 @@ async def reset(dut):
 async def pe_row_random_streams(dut):
     prm = tb_params()
     cfg = PRESETS[prm["preset"]]
-    P, L = prm["P"], prm["exp_latency"]
+    P, L, W = prm["P"], prm["exp_latency"], prm["ws_latency"]
     rng = np.random.default_rng(prm["seed"])
     pyrng = random.Random(prm["seed"])
     dw, ew = cfg.data_width, cfg.exp_width
@@ -108,7 +108,7 @@ async def pe_row_random_streams(dut):
             starts.append(t)
             # the next pass starts 2d later (interleaved) or after this pass's V phase
             t += 2 * d + (pyrng.choice([0, 2 * d, 2 * d + 1, 3 * d]) if gap_mode == "gaps" else 0)
-        end = starts[-1] + 4 * d + P + L + 6
+        end = starts[-1] + 4 * d + P + L + W + 6
         scales = [pyrng.choice([None, 0.5, 1.0, 2.0, 4.0, 8.0]) for _ in range(n_pass)]
         q = np.stack([random_data(rng, (d,), cfg, s) for s in scales])
         k = np.stack([random_data(rng, (P, d), cfg, s) for s in scales])
@@ -157,7 +157,7 @@ async def pe_row_random_streams(dut):
             for n, T in enumerate(starts):
                 exp_rs[(T + j + 1 + d + L, j)] = (int(part.sum[n]), int(part.exp[n]), n % 2, n)
                 for x in range(d):
-                    exp_ws[(T + j + 1 + 3 * d + x, j)] = (int(part.out[n, x]), n % 2, n, x)
+                    exp_ws[(T + j + W + 3 * d + x, j)] = (int(part.out[n, x]), n % 2, n, x)
 
         errors = []
         for c, o in enumerate(seen):

@@ -38,6 +38,7 @@ def test_array_core(rtl, shape):
     bdir = rtl(lambda: ArrayCore(cfg), name="array_core", key={"config": cfg.to_dict()},
                test_module="tests.hw.tb_array", top_only=True,
                params={"config": cfg.to_dict(), "exp_latency": PE.exp_latency,
+                       "ws_latency": PE.ws_latency,
                        "index_width": index_width, "seed": 2024,
                        "normalize_cycles": normalize_cycles(
                            recip_frac=cfg.recip_frac,

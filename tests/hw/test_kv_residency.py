@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """K/V residency checker (:class:`hw.kv_residency.KvResidency`) against a
 plain Python model of the ring buffer (position p in row p mod capacity),
 on the Amaranth simulator: random loads, clears and checks, including
@@ -85,7 +86,6 @@ def test_config_geometry_is_the_checkers():
     assert cfg.kv_banks >= cfg.key_slots
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bad_parameters_are_named():
     with pytest.raises(ValueError, match="banks = 6"):
         KvResidency(banks=6, bank_depth=4, slots=3, index_width=8, base_width=10)

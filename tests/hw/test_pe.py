@@ -7,7 +7,7 @@ and weighted-sum output is checked bit-exact (value and cycle) against
 from __future__ import annotations
 
 import pytest
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +22,7 @@ class PERow(wiring.Component):
 
     def __init__(self, cfg, P: int):
         self.cfg, self.P = cfg, P
-        self.pes = [PE(**pe_params(cfg), pass_q=j + 1 < P, pass_kv=False)
+        self.pes = [PE(**pe_params(cfg), pass_q=j + 1 < P, pass_kv=False, rs_chain_in=j > 0)
                     for j in range(P)]
         dw = cfg.data_width
         super().__init__({
@@ -46,12 +46,25 @@ class PERow(wiring.Component):
                   q_last=self.q_last, q_parity=self.q_parity, v_valid=self.v_valid,
                   v_parity=self.v_parity)
         for j, pe in enumerate(self.pes):
+            # the row-sum exponent/valid lead the sum by PE.rs_lead cycles
+            e, ev = pe.rs_exp_out, pe.rs_valid_out
+            for k in range(PE.rs_lead):
+                e2, ev2 = Signal.like(e, name=f"rse{j}_{k}"), Signal(name=f"rsv{j}_{k}")
+                m.d.sync += [e2.eq(e), ev2.eq(ev)]
+                e, ev = e2, ev2
             m.d.comb += [pe.kv_in.eq(self.kv[j]), pe.pair_valid.eq(self.pair_valid[j]),
-                         self.rs_sum[j].eq(pe.rs_sum_out), self.rs_exp[j].eq(pe.rs_exp_out),
-                         self.rs_valid[j].eq(pe.rs_valid_out),
+                         self.rs_sum[j].eq(pe.rs_sum_out), self.rs_exp[j].eq(e),
+                         self.rs_valid[j].eq(ev),
                          self.rs_parity[j].eq(pe.rs_parity_out),
-                         self.ws[j].eq(pe.ws_out), self.ws_valid[j].eq(pe.ws_valid_out),
-                         self.ws_parity[j].eq(pe.ws_parity_out)]
+                         self.ws[j].eq(pe.ws_out)]
+            # the PE's weighted-sum control leads its data by ws_latency - 1
+            # cycles: delay it like a row end of the array does
+            v, p = pe.ws_valid_out, pe.ws_parity_out
+            for k in range(PE.ws_latency - 1):
+                v2, p2 = Signal(name=f"wsv{j}_{k}"), Signal(name=f"wsp{j}_{k}")
+                m.d.sync += [v2.eq(v), p2.eq(p)]
+                v, p = v2, p2
+            m.d.comb += [self.ws_valid[j].eq(v), self.ws_parity[j].eq(p)]
         return m
 
 
@@ -62,4 +75,5 @@ def test_pe_row(rtl, preset):
     L = PE.exp_latency
     rtl(lambda: PERow(cfg, P), name="pe_row", key={"preset": preset, "P": P},
         test_module="tests.hw.tb_pe",
-        params={"preset": preset, "P": P, "exp_latency": L, "seed": 1234})
+        params={"preset": preset, "P": P, "exp_latency": L, "ws_latency": PE.ws_latency,
+                "seed": 1234})

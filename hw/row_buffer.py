@@ -1,0 +1,149 @@
+"""Skewed row buffer: whole rows in, one element of several consecutive rows
+out per cycle, in block-RAM-friendly memories (the K, V and Q buffers of
+:mod:`hw.top`).
+
+The array needs element x of ``slots`` consecutive rows (a pass's key slots,
+or a tile's query rows) in the same cycle, and the host writes whole rows
+(``max_head_dim`` elements) one per cycle.  A memory per row slot holding
+whole rows (the previous design) is hundreds of bits wide and only a few
+rows deep: synthesis puts it in LUT RAM plus a wide element multiplexer.
+
+Here element x of row r lives in bank ``(r + x) mod banks`` (``banks`` a
+power of two >= ``slots``), word ``r mod rows``, lane ``x div banks``; a bank
+word holds ``lanes = ceil(max_head_dim / banks)`` elements.  So
+
+* a row write touches every bank once (word ``r``; the row's elements are
+  rotated by ``r mod banks`` onto the banks): one row per cycle;
+* element x of rows r .. r+slots-1 lies in distinct banks (``slots <=
+  banks``): one read per bank per cycle, then a rotation by
+  ``(r + x) mod banks`` back to slot order.
+
+Every bank is one :class:`amaranth.lib.memory.Memory` (``lanes *
+data_width`` bits x ``rows`` words, one write port, one synchronous read
+port): a DP16KD/PDPW16KD block on ECP5 (``ram_style = "block"``).
+
+Ports
+-----
+w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
+    ``data_width`` elements, element 0 in the low bits) at row address
+    ``w_row`` (``rows`` is a power of two; the caller gives the position mod
+    ``rows``).
+r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
+    s = 0 .. slots-1.
+r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
+    ``r_row + s``: valid :attr:`latency` = 2 cycles after ``r_row``/``r_x``
+    were presented, combinational from internal registers (memory read in
+    the first cycle, the read words registered as they leave the block RAM,
+    lane select and rotation to slot order after that register).  A read of a row written in the same cycle
+    returns the old contents.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["SkewedRowBuffer"]
+
+
+def _log2(n: int) -> int:
+    return (n - 1).bit_length()
+
+
+def _rotate(vec, amount, sign):
+    """Barrel rotation of a list of values: ``out[k] = vec[(k + sign*amount) mod n]``
+    (``amount`` an unsigned Value of log2(n) bits), one 2:1 mux level per bit."""
+    n = len(vec)
+    for b in range(len(amount)):
+        step = (sign << b) % n
+        vec = [Mux(amount[b], vec[(k + step) % n], vec[k]) for k in range(n)]
+    return vec
+
+
+class SkewedRowBuffer(wiring.Component):
+    """See the module docstring.  Parameters: ``banks`` (power of two >=
+    ``slots``), ``rows`` (power of two, words per bank = rows held),
+    ``max_head_dim``, ``data_width``, ``slots``, ``sets`` (independent
+    buffers sharing the write data and its rotation, e.g. K and V: ``w_en``
+    has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set)."""
+
+    latency = 2
+
+    def __init__(self, *, banks: int, rows: int, max_head_dim: int, data_width: int,
+                 slots: int, sets: int = 1):
+        for nm, v in (("banks", banks), ("rows", rows)):
+            if v < 2 or v & (v - 1):
+                raise ValueError(f"{nm} = {v} is invalid: allowed a power of two >= 2")
+        if not 1 <= slots <= banks:
+            raise ValueError(f"slots = {slots} is invalid: allowed 1..banks = 1..{banks}")
+        if sets < 1:
+            raise ValueError(f"sets = {sets} is invalid: allowed >= 1")
+        self.banks, self.rows, self.slots, self.sets = banks, rows, slots, sets
+        self.max_head_dim, self.data_width = max_head_dim, data_width
+        self.lanes = -(-max_head_dim // banks)
+        xw = max(1, (max_head_dim - 1).bit_length())
+        super().__init__({
+            "w_en": In(sets),
+            "w_row": In(unsigned(_log2(rows))),
+            "w_data": In(data.ArrayLayout(signed(data_width), max_head_dim)),
+            "r_row": In(data.ArrayLayout(unsigned(_log2(rows)), sets)),
+            "r_x": In(data.ArrayLayout(unsigned(xw), sets)),
+            "r_data": Out(data.ArrayLayout(data.ArrayLayout(signed(data_width), slots), sets)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        NB, D, dw, L, S = self.banks, self.max_head_dim, self.data_width, self.lanes, self.slots
+        lgNB = _log2(NB)
+        zero = Const(0, dw)
+        flat = self.w_data.as_value()
+
+        # write: bank k, lane j <- element j*NB + ((k - r) mod NB), r = w_row mod NB
+        wr = self.w_row[:lgNB]
+        lanes = []
+        for j in range(L):
+            vec = [flat[x * dw:(x + 1) * dw] if x < D else zero
+                   for x in range(j * NB, (j + 1) * NB)]
+            lanes.append(_rotate(vec, wr, -1))
+        wdata = [Signal(L * dw, name=f"wdata{k}") for k in range(NB)]
+        m.d.comb += [wdata[k].eq(Cat(*[lanes[j][k] for j in range(L)])) for k in range(NB)]
+
+        for t in range(self.sets):
+            r_row, r_x = self.r_row[t], self.r_x[t]
+            # read: bank k serves slot s = (k - r_row - r_x) mod NB
+            rot = Signal(lgNB, name=f"rot{t}")            # (r_row + r_x) mod NB
+            m.d.comb += rot.eq(r_row[:lgNB] + r_x[:lgNB])
+            rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
+            lane1 = Signal(range(max(L, 2)), name=f"lane{t}_d1")
+            lane2 = Signal(range(max(L, 2)), name=f"lane{t}_d2")
+            m.d.sync += [rot1.eq(rot), rot2.eq(rot1), lane1.eq(r_x >> lgNB), lane2.eq(lane1)]
+            el = []
+            for k in range(NB):
+                mem = Memory(shape=unsigned(L * dw), depth=self.rows, init=[],
+                             attrs={"ram_style": "block"})
+                m.submodules[f"set{t}_bank{k}"] = mem
+                wp = mem.write_port()
+                rp = mem.read_port()
+                sk = Signal(lgNB, name=f"set{t}_slot{k}")
+                m.d.comb += [wp.en.eq(self.w_en[t]), wp.addr.eq(self.w_row),
+                             wp.data.eq(wdata[k]), sk.eq(k - rot),
+                             rp.addr.eq(r_row + sk)]
+                # the read word registered as it leaves the block RAM (its
+                # clock-to-output delay is long), then the element's lane
+                word = Signal(L * dw, name=f"set{t}_word{k}")
+                m.d.sync += word.eq(rp.data)
+                e = Signal(signed(dw), name=f"set{t}_el{k}")
+                if L == 1:
+                    m.d.comb += e.eq(word)
+                else:
+                    with m.Switch(lane2):
+                        for j in range(L):
+                            with m.Case(j):
+                                m.d.comb += e.eq(word[j * dw:(j + 1) * dw])
+                el.append(e)
+            # back to slot order: slot s <- bank (rot + s) mod NB
+            out = _rotate(el, rot2, 1)
+            m.d.comb += [self.r_data[t][s].eq(out[s]) for s in range(S)]
+        return m

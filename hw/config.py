@@ -85,14 +85,12 @@ class AcceleratorConfig:
     out_width: int = 16
     #: output fraction bits (>= data_frac)
     out_frac: int = 11
-    #: Q buffer depth in query rows (per bank; double buffered)
-    q_buffer_rows: int = 64
-    #: K/V buffer depth in key rows (per bank; double buffered)
+    #: K/V buffer size in key positions (a ring; the top rounds it up to
+    #: ``kv_capacity``).  The Q buffer needs no field: the ISA's LOAD_Q double
+    #: buffer is two tiles of ``rows`` queries.
     kv_buffer_rows: int = 128
-    #: output buffer depth in rows
+    #: output buffer depth in rows (whole tiles of ``rows``; at least two)
     out_buffer_rows: int = 64
-    #: instruction FIFO depth in instructions
-    instr_fifo_depth: int = 16
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -137,10 +135,10 @@ class AcceleratorConfig:
              and self.out_width <= 32,
              f"out_frac+{self.data_width - self.data_frac}={self.out_frac + self.data_width - self.data_frac}"
              f"..32 (the integer part must hold V's range)")
-        for name in ("q_buffer_rows", "kv_buffer_rows", "out_buffer_rows", "instr_fifo_depth"):
+        for name in ("kv_buffer_rows", "out_buffer_rows"):
             need(name, 2 <= getattr(self, name) <= 1 << 16, "2..65536")
-        need("q_buffer_rows", self.q_buffer_rows >= self.rows + self.global_rows,
-             f"at least rows+global_rows={self.rows + self.global_rows} (one tile)")
+        need("out_buffer_rows", self.out_buffer_rows >= 2 * self.rows,
+             f"at least 2*rows={2 * self.rows} (two output tiles)")
         need("kv_buffer_rows", self.kv_buffer_rows >= self.key_slots,
              f"at least rows+cols-1={self.key_slots} (one pass)")
         need("max_seq_len", self.merge_out_width <= _INT64_SAFE_BITS,
@@ -316,13 +314,13 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=4, cols=4, global_rows=1, global_cols=1, max_head_dim=64,
-        max_seq_len=4096, q_buffer_rows=64, kv_buffer_rows=128),
+        max_seq_len=4096, kv_buffer_rows=128),
     "salo-dac22": dataclasses.replace(
         _BASE, rows=32, cols=32, global_rows=1, global_cols=1, random_cols=0,
-        max_head_dim=64, max_seq_len=16384, q_buffer_rows=64, kv_buffer_rows=128),
+        max_head_dim=64, max_seq_len=16384, kv_buffer_rows=128),
     "salo-v2": dataclasses.replace(
         _BASE, rows=64, cols=8, global_rows=1, global_cols=1, random_cols=3,
-        max_head_dim=64, max_seq_len=16384, q_buffer_rows=128, kv_buffer_rows=128),
+        max_head_dim=64, max_seq_len=16384, kv_buffer_rows=128, out_buffer_rows=128),
     "wide": dataclasses.replace(
         _BASE, rows=8, cols=8, max_head_dim=64, max_seq_len=16384,
         data_width=16, data_frac=8, acc_width=40, prob_width=16, prob_frac=15,

@@ -89,10 +89,7 @@ def top_geometry(cfg) -> dict:
     * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
     """
     nb, bd = cfg.kv_banks, cfg.kv_bank_depth
-    out_tiles = cfg.out_buffer_rows // cfg.rows
-    if out_tiles < 2:
-        raise ValueError(f"out_buffer_rows = {cfg.out_buffer_rows} is too small for the top: "
-                         f"at least 2*rows = {2 * cfg.rows} (two output tiles)")
+    out_tiles = cfg.out_buffer_rows // cfg.rows          # >= 2 by the config's check
     L = PE.exp_latency
     # d >= FEED - 1: the pass registers (mask, parity, merge flags) are
     # replaced at the next start (2d) after the array sampled them at q_last

@@ -20,7 +20,7 @@ from hw.config import PRESETS
 from tests.hw.test_top import scenario
 
 #: reduced ``small`` (d <= 8, short sequences, small buffers)
-CFG = dataclasses.replace(PRESETS["small"], max_head_dim=8, max_seq_len=64, q_buffer_rows=16,
+CFG = dataclasses.replace(PRESETS["small"], max_head_dim=8, max_seq_len=64,
                           kv_buffer_rows=16, out_buffer_rows=8)
 #: the same with a 2x2 array (+ 1 global row and column): the default run's
 #: board, about half the Verilator build time of the 4x4 one

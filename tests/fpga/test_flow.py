@@ -188,8 +188,8 @@ def test_place_and_route_2x2(tmp_path, capsys):
 
 #: the smallest configuration of the real accelerator (2x2, tiny buffers)
 TINY_TOP = dataclasses.replace(preset("small"), rows=2, cols=2, global_rows=0, global_cols=0,
-                               max_head_dim=4, q_buffer_rows=4, kv_buffer_rows=4,
-                               out_buffer_rows=4, instr_fifo_depth=2)
+                               max_head_dim=4, kv_buffer_rows=4,
+                               out_buffer_rows=4)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ BAD_VALUES = [
     ("random_cols", -2), ("max_head_dim", 0), ("data_width", 1), ("data_width", 25),
     ("data_frac", 9), ("data_frac", -1), ("acc_width", 10), ("acc_width", 63),
     ("prob_frac", 0), ("prob_width", 7), ("exp_width", 1), ("exp_width", 9),
-    ("exp_segments", 3), ("exp_segments", 128), ("q_buffer_rows", 1),
+    ("exp_segments", 3), ("exp_segments", 128), ("out_buffer_rows", 7),
     ("kv_buffer_rows", 3), ("max_seq_len", 2), ("rows", 2.5), ("cols", True),
     ("rows", "4"), ("out_frac", 3), ("out_width", 8), ("out_width", 33),
 ]

@@ -27,7 +27,7 @@ CONFIGS = {
     "no-globals": dataclasses.replace(BASE, global_rows=0, global_cols=0),
     "3x5-2g": dataclasses.replace(BASE, rows=3, cols=5, global_rows=2, global_cols=2,
                                   random_cols=1, kv_buffer_rows=8),
-    "5x2": dataclasses.replace(BASE, rows=5, cols=2, q_buffer_rows=8, kv_buffer_rows=6),
+    "5x2": dataclasses.replace(BASE, rows=5, cols=2, kv_buffer_rows=6),
     "1x1": dataclasses.replace(BASE, rows=1, cols=1, random_cols=1),
 }
 

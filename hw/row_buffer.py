@@ -116,9 +116,11 @@ class SkewedRowBuffer(wiring.Component):
             rot = Signal(lgNB, name=f"rot{t}")            # (r_row + r_x) mod NB
             m.d.comb += rot.eq(r_row[:lgNB] + r_x[:lgNB])
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
-            lane1 = Signal(range(max(L, 2)), name=f"lane{t}_d1")
-            lane2 = Signal(range(max(L, 2)), name=f"lane{t}_d2")
-            m.d.sync += [rot1.eq(rot), rot2.eq(rot1), lane1.eq(r_x >> lgNB), lane2.eq(lane1)]
+            m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
+            if L > 1:                                   # one lane: no lane select
+                lane1 = Signal(range(L), name=f"lane{t}_d1")
+                lane2 = Signal(range(L), name=f"lane{t}_d2")
+                m.d.sync += [lane1.eq(r_x >> lgNB), lane2.eq(lane1)]
             el = []
             for k in range(NB):
                 mem = Memory(shape=unsigned(L * dw), depth=self.rows, init=[],

@@ -136,14 +136,5 @@ class BoardFormat:
     def decode_result(self, value: int):
         """One ``results`` record -> (head, pos, list of max_head_dim signed
         ints), following ``hw.top_status.result_layout``."""
-        from hw.top_status import result_layout
-        lay = result_layout(self.cfg)
-        ow, D = self.cfg.out_width, self.cfg.max_head_dim
-        f_pos, f_head, f_data = lay["pos"], lay["head"], lay["data"]
-        pos = (value >> f_pos.offset) & ((1 << f_pos.width) - 1)
-        head = (value >> f_head.offset) & ((1 << f_head.width) - 1)
-        row = []
-        for i in range(D):
-            x = (value >> (f_data.offset + i * ow)) & ((1 << ow) - 1)
-            row.append(x - (1 << ow) if x >> (ow - 1) else x)
-        return head, pos, row
+        from hw.top_status import decode_result
+        return decode_result(self.cfg, value)

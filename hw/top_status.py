@@ -14,7 +14,7 @@ from amaranth.lib import data, enum
 from hw.isa import HEAD_BITS
 
 __all__ = ["ErrorCode", "ERROR_BITS", "COUNTER_BITS", "WATCHDOG_BITS", "COUNTERS",
-           "row_layout", "out_row_layout", "result_layout", "ERROR_DOC"]
+           "row_layout", "out_row_layout", "result_layout", "decode_result", "ERROR_DOC"]
 
 #: bits of the error code on the status port
 ERROR_BITS = 4
@@ -99,3 +99,20 @@ def result_layout(cfg) -> data.StructLayout:
         "pos": unsigned(cfg.index_width),
         "head": unsigned(HEAD_BITS),
     })
+
+
+def decode_result(cfg, value: int):
+    """One ``results`` record (an int, bit 0 = LSB) -> (head, pos, list of
+    ``max_head_dim`` signed ints), by the offsets of :func:`result_layout`."""
+    lay = result_layout(cfg)
+    ow = cfg.out_width
+
+    def field(f, off=0, width=None):
+        w = f.width if width is None else width
+        return (value >> (f.offset + off)) & ((1 << w) - 1)
+    f_data = lay["data"]
+    row = []
+    for i in range(cfg.max_head_dim):
+        x = field(f_data, i * ow, ow)
+        row.append(x - (1 << ow) if x >> (ow - 1) else x)
+    return field(lay["head"]), field(lay["pos"]), row

@@ -39,7 +39,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from hw.config import AcceleratorConfig
-from hw.top_status import COUNTERS, ErrorCode
+from hw.top_status import COUNTERS, ErrorCode, decode_result
 from sim.runner import tb_params
 
 MAX_LISTED = 10
@@ -57,15 +57,6 @@ def _pack_row(vals, dw: int) -> int:
     for i, v in enumerate(vals):
         w |= (int(v) & mask) << (i * dw)
     return w
-
-
-def _unpack_row(word: int, dw: int, n: int) -> list[int]:
-    mask = (1 << dw) - 1
-    out = []
-    for i in range(n):
-        v = (word >> (i * dw)) & mask
-        out.append(v - (1 << dw) if v >> (dw - 1) else v)
-    return out
 
 
 class Source:
@@ -133,9 +124,6 @@ async def run_job(dut, cfg: AcceleratorConfig, spec: dict) -> list[str]:
     done = err = 0
     max_cycles = spec["max_cycles"]
     err_bound = spec["error_within"] or max_cycles
-    pos_mask = (1 << cfg.index_width) - 1
-    ow = cfg.out_width
-    row_bits = D * ow
     while True:
         await FallingEdge(dut.clk)
         for s in srcs:
@@ -146,10 +134,10 @@ async def run_job(dut, cfg: AcceleratorConfig, spec: dict) -> list[str]:
         for s in srcs:
             s.sample()
         if ready and _u(dut.results__valid):
-            w = _u(dut.results__payload)
-            got_rows.append(_unpack_row(w, ow, D))
-            got_pos.append((w >> row_bits) & pos_mask)
-            got_head.append(w >> (row_bits + cfg.index_width))
+            head, pos, row = decode_result(cfg, _u(dut.results__payload))
+            got_rows.append(row)
+            got_pos.append(pos)
+            got_head.append(head)
             got_cyc.append(cycle)
         done = _u(dut.done)
         err = _u(dut.error)

@@ -21,18 +21,19 @@ Ports:
 * ``clear``: forget every row (SET_HEAD); wins over a write in the same cycle;
 * ``check_en``, ``check_base`` (signed), ``check_used`` (bit s = slot s is
   read by a valid pair): the check;
-* ``fault``: registered, high one cycle after a check that found a used slot
-  not resident.
+* ``fault``: registered, high :attr:`KvResidency.latency` = 2 cycles after a
+  check that found a used slot not resident.
 
-Latency: ``fault`` 1 cycle after ``check_en``.  Registered: the tags, the
-valid bits and ``fault``; the tag lookup is combinational (one
-``bank_depth``:1 multiplexer per bank, then a rotation of the per-bank
-results onto the slots).
+Latency: ``fault`` 2 cycles after ``check_en``.  Registered: the tags, the
+valid bits, the per-bank hit of a check (first cycle: the base's row and tag
+per bank, one ``bank_depth``:1 multiplexer and a tag compare per bank) and
+``fault`` (second cycle: the per-bank hits rotated onto the slots, masked
+with the used slots).  The check reads the tags of its first cycle.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,6 +48,9 @@ class KvResidency(wiring.Component):
     position: positions are 0 .. 2**index_width - 1), ``base_width`` (bits
     of the signed check base).
     """
+
+    #: cycles from ``check_en`` to ``fault``
+    latency = 2
 
     def __init__(self, *, banks: int, bank_depth: int, slots: int, index_width: int,
                  base_width: int):
@@ -86,23 +90,30 @@ class KvResidency(wiring.Component):
                 with m.Elif(self.write_en & (w_bank == k) & (w_row == r)):
                     m.d.sync += [valid[k][r].eq(1), tags[k][r].eq(wp[lg_cap:iw])]
 
-        # bank k serves slot (k - base) mod NB of the check, position base + that
+        # bank k serves position base + ((k - base) mod NB): its bits above
+        # the bank index are those of base, plus one where k < base mod NB
+        # (one shared incrementer instead of an adder per bank)
         base = self.check_base
-        bank_ok = []
+        hi_w = self.base_width - lg_nb
+        b_hi = Signal(signed(hi_w))
+        b_hi1 = Signal(signed(hi_w + 1))
+        m.d.comb += [b_hi.eq(base >> lg_nb), b_hi1.eq(b_hi + 1)]
+        hits = Signal(NB)                           # registered: stage 1
         for k in range(NB):
-            rel = Signal(lg_nb, name=f"rel{k}")
-            # the position's bits above the bank index (its low bits are k)
-            pos_hi = Signal(signed(self.base_width + 1 - lg_nb), name=f"pos_hi{k}")
-            m.d.comb += [rel.eq(k - base[:lg_nb]), pos_hi.eq((base + rel) >> lg_nb)]
+            pos_hi = Signal(signed(hi_w + 1), name=f"pos_hi{k}")
+            m.d.comb += pos_hi.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi) if k < NB - 1 else b_hi)
             row = pos_hi[:lg_bd]
-            hit = Signal(name=f"hit{k}")
-            m.d.comb += hit.eq(Array(valid[k])[row]
-                               & (Array(tags[k])[row] == pos_hi[lg_bd:iw - lg_nb])
-                               & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
-            bank_ok.append(hit)
+            m.d.sync += hits[k].eq(Array(valid[k])[row]
+                                   & (Array(tags[k])[row] == pos_hi[lg_bd:iw - lg_nb])
+                                   & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
+        en1 = Signal()
+        used1 = Signal(S)
+        rot1 = Signal(max(1, lg_nb))
+        m.d.sync += [en1.eq(self.check_en), used1.eq(self.check_used),
+                     rot1.eq(base[:lg_nb] if lg_nb else 0)]
         # slot s lives in bank (base + s) mod NB: rotate the bank results
-        ok2 = Cat(*bank_ok, *bank_ok)
+        ok2 = Cat(hits, hits)
         slot_ok = Signal(S)
-        m.d.comb += slot_ok.eq((ok2 >> base[:lg_nb])[:S])
-        m.d.sync += self.fault.eq(self.check_en & (self.check_used & ~slot_ok).any())
+        m.d.comb += slot_ok.eq((ok2 >> rot1)[:S])
+        m.d.sync += self.fault.eq(en1 & (used1 & ~slot_ok).any())
         return m

@@ -38,18 +38,21 @@ Passes start every 2d cycles when the program and the host keep up (the
 array's back-to-back rule: the next start is exactly 2d or at least 4d after
 the previous one).  Registered: every array input (S2 registers or gates
 of registers), the ``results`` payload and valid, the status outputs
-(counters, error).  Not registered: the ``ready`` outputs of the input
-streams are combinational from the sequencer state and may depend on the
-``valid`` of another input stream (an instruction completes in the cycle its
-last row or its mask record is accepted, and the next instruction is taken
-in that cycle); a host must not make a ``valid`` depend combinationally on a
-``ready``.
+(counters, error), ``instructions.ready`` (a 2-word fetch queue's; the
+sequencer takes the next word from the queue in the cycle the current
+instruction completes).  Not registered: ``rows_in.ready`` and
+``masks.ready`` are combinational from the sequencer state and may depend
+on the ``valid`` of the other (an instruction completes in the cycle its
+last row or its mask record is accepted); a host must not make a ``valid``
+depend combinationally on a ``ready``.  Error codes latch one cycle after
+their cause (the conditions are registered).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, col_index_width
@@ -132,6 +135,38 @@ class SaloTop(wiring.Component):
             ports[name] = Out(COUNTER_BITS)
         super().__init__(ports)
 
+    def _predecode(self, m, nx):
+        """Range check and last row-beat index of the instruction word ``nx``
+        (the head of the fetch queue), both registered with it."""
+        cfg = self.cfg
+        R, Gr, Gc, Rc = cfg.rows, cfg.global_rows, cfg.global_cols, cfg.random_cols
+        ops = nx.operands
+        bad = Signal(name="nx_range_bad")
+        last = Signal(range(2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1) + 1),
+                      name="nx_last_beat")
+
+        def span_bad(cnt, addr, max_cnt):
+            return _eq(cnt, 0) | (cnt > max_cnt) | (addr + cnt > cfg.max_seq_len)
+        with m.Switch(nx.opcode):
+            with m.Case(Opcode.LOAD_Q):
+                m.d.comb += [bad.eq(span_bad(ops.load_q.count, ops.load_q.addr, R)),
+                             last.eq(ops.load_q.count - 1)]
+            with m.Case(Opcode.LOAD_KV):
+                m.d.comb += [bad.eq(span_bad(ops.load_kv.count, ops.load_kv.addr,
+                                             cfg.kv_buffer_rows)),
+                             last.eq((ops.load_kv.count << 1) - 1)]
+            with m.Case(Opcode.LOAD_GQ):
+                m.d.comb += bad.eq(ops.load_gq.row >= Gr)
+            with m.Case(Opcode.LOAD_GKV):
+                m.d.comb += [bad.eq(ops.load_gkv.col >= Gc), last.eq(1)]
+            with m.Case(Opcode.LOAD_RKV):
+                m.d.comb += [bad.eq(Rc == 0), last.eq(max(1, 2 * R * Rc) - 1)]
+            with m.Case(Opcode.STORE):
+                m.d.comb += bad.eq(span_bad(ops.store.count, ops.store.addr, R))
+            with m.Case(Opcode.STORE_G):
+                m.d.comb += bad.eq(ops.store_g.row >= Gr)
+        return bad, last
+
     # ------------------------------------------------------------------ build
     def elaborate(self, platform):
         m = Module()
@@ -167,33 +202,59 @@ class SaloTop(wiring.Component):
 
         def fail(cond, code):
             # the flag is assigned in the caller's m.If/m.Case context, so it
-            # is only high where that context is active
+            # is only high where that context is active; registered before
+            # the priority chain into `err` (FPGA timing: the error latches
+            # one cycle later; a failing instruction never completes, so
+            # nothing else happens in between)
             flag = Signal(name=f"fail{len(raises)}_{code.name.lower()}")
+            flag_r = Signal(name=f"fail{len(raises)}_{code.name.lower()}_r")
             m.d.comb += flag.eq(cond)
-            raises.append((flag, code))
+            m.d.sync += flag_r.eq(flag)
+            raises.append((flag_r, code))
 
         # --------------------------------------------------- instruction fetch
-        ir_raw = Signal(instruction_layout(cfg).size)
+        # a 2-word queue in front of the instruction register: the host's
+        # `ready` is then the queue's (a register compare), and a word's
+        # range checks and beat count are computed while it waits in the
+        # queue and registered with it (FPGA timing: none of this is on the
+        # path from the completion logic back to the host or the registers)
+        iwidth = instruction_layout(cfg).size
+        m.submodules.ifetch = ifetch = SyncFIFO(width=iwidth, depth=2)
+        ir_raw = Signal(iwidth)
         ir = instruction_layout(cfg)(ir_raw)
         ir_valid = Signal()
+        ir_fresh = Signal()              # first cycle of the current instruction
+        ir_range_bad = Signal()          # its fields are out of range (FIELD_RANGE)
+        max_beats = 2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1)
+        ir_last_beat = Signal(range(max_beats + 1))    # index of its last row beat
         ir_done = Signal()               # comb: the current instruction completes
         d_ok = Signal()
         m.d.comb += d_ok.eq((d >= geo["min_head_dim"]) & (d <= D))
         ins = self.instructions
-        m.d.comb += ins.ready.eq(~halted & d_ok & (~ir_valid | ir_done))
+        m.d.comb += [ins.ready.eq(~halted & d_ok & ifetch.w_rdy),
+                     ifetch.w_en.eq(ins.valid & ins.ready), ifetch.w_data.eq(ins.payload)]
         fail(ins.valid & ~halted & ~d_ok, ErrorCode.BAD_HEAD_DIM)
         n_instr = Signal(COUNTER_BITS)
         with m.If(ins.valid & ins.ready):
-            m.d.sync += [ir_raw.eq(ins.payload), ir_valid.eq(1), started.eq(1),
-                         n_instr.eq(n_instr + 1)]
+            m.d.sync += [started.eq(1), n_instr.eq(n_instr + 1)]
+        nx = instruction_layout(cfg)(ifetch.r_data)
+        nx_range_bad, nx_last_beat = self._predecode(m, nx)
+        take = Signal()
+        m.d.comb += [take.eq(ifetch.r_rdy & ~halted & (~ir_valid | ir_done)),
+                     ifetch.r_en.eq(take)]
+        m.d.sync += ir_fresh.eq(take)
+        with m.If(take):
+            m.d.sync += [ir_raw.eq(ifetch.r_data), ir_valid.eq(1),
+                         ir_range_bad.eq(nx_range_bad), ir_last_beat.eq(nx_last_beat)]
         with m.Elif(ir_done):
             m.d.sync += ir_valid.eq(0)
         ops = ir.operands
         head = Signal(HEAD_BITS)
 
         # beat counter inside the current load instruction
-        max_beats = 2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1)
         ld_cnt = Signal(range(max_beats + 1))
+        last_beat = Signal()
+        m.d.comb += last_beat.eq(ld_cnt == ir_last_beat)
         with m.If(ir_done):
             m.d.sync += ld_cnt.eq(0)
         rin = self.rows_in
@@ -203,7 +264,7 @@ class SaloTop(wiring.Component):
         wait_data = Signal()
         wait_mask = Signal()
         wait_instr = Signal()
-        m.d.comb += wait_instr.eq(started & ~halted & ~ir_valid & ~ins.valid)
+        m.d.comb += wait_instr.eq(started & ~halted & ~ir_valid & ~ifetch.r_rdy & ~ins.valid)
 
         # ------------------------------------------------------------ buffers
         # Q, K and V: hw.row_buffer.SkewedRowBuffer (block RAM banks; a row
@@ -290,15 +351,19 @@ class SaloTop(wiring.Component):
         p_gen = [Signal(name=f"p_gen{g}") for g in range(Gr)]
         p_gfirst = [Signal(name=f"p_gfirst{g}") for g in range(Gr)]
         p_glast = [Signal(name=f"p_glast{g}") for g in range(Gr)]
-        p_pairs = Signal(range(cfg.num_pes + 1))
         empty_lo = (1 << cw) - 1                     # lo > hi: empty range
         m.d.comb += [x.eq(empty_lo) for x in p_lo + p_glo]
 
         two_d = Signal(range(2 * D + 1))
         four_d = Signal(range(4 * D + 1))
         m.d.comb += [two_d.eq(d << 1), four_d.eq(d << 2)]
-        slot_ok = Signal()
-        m.d.comb += slot_ok.eq((since == two_d) | (since >= four_d))
+        # a pass may start now: `since` (cycles since the last start) is 2d
+        # or >= 4d; registered from the next value of `since` (a start sets
+        # it to 1, never a slot since d >= 1)
+        slot_ok = Signal(init=1)
+        since_next = Signal.like(since)
+        m.d.comb += since_next.eq(Mux(since < four_d, since + 1, since))
+        m.d.sync += slot_ok.eq(~start_pass & ((since_next == two_d) | (since_next >= four_d)))
 
         # output path; its store-command queue takes STORE, RELEASE, STORE_G
         index_bits = merge_output_layout(head_dim_max=D, out_width=cfg.out_width)[
@@ -329,6 +394,18 @@ class SaloTop(wiring.Component):
             m.d.comb += out.eq(Cat(*conds).any())
             return out
 
+        # LOAD_KV's position register and its conflict flag, registered from
+        # registers only (FPGA timing): while a LOAD_KV runs no pass starts,
+        # so the readers of one cycle ago are a superset of today's
+        kv_pos = Signal(iw + 1)
+        kv_advance = Signal()            # comb: a V row is written, kv_pos moves on
+        kv_conflict_r = Signal()
+        with m.If(take):
+            m.d.sync += kv_pos.eq(nx.operands.load_kv.addr)
+        with m.Elif(kv_advance):
+            m.d.sync += kv_pos.eq(kv_pos + 1)
+        m.d.sync += kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos + 1), kv_conflict(kv_pos)))
+
         kactive_d1, kactive_d2, kactive_d3 = Signal(), Signal(), Signal()
         vactive_d1, vactive_d2, vactive_d3 = Signal(), Signal(), Signal()
 
@@ -337,7 +414,12 @@ class SaloTop(wiring.Component):
             banks=NB, bank_depth=BD, slots=S, index_width=iw, base_width=sw)
 
         # ------------------------------------------------------- all idle?
+        # all_idle_r: nothing was in flight last cycle (registered, FPGA
+        # timing); SYNC/END also skip their first cycle, so the previous
+        # instruction's effects (a pass start, a queued store) are seen
         all_idle = Signal()
+        all_idle_r = Signal()
+        m.d.sync += all_idle_r.eq(all_idle)
 
         # ------------------------------------------------------ the sequencer
         OP = ops
@@ -350,15 +432,15 @@ class SaloTop(wiring.Component):
                     m.d.comb += [ir_done.eq(1), kv_res.clear.eq(1)]
                     m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
                 with m.Case(Opcode.LOAD_Q):
-                    cnt, addr = OP.load_q.count, OP.load_q.addr
-                    with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                    cnt = OP.load_q.count
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                         m.d.comb += q_wrow.eq(ld_cnt)
                         with m.If(beat):
                             m.d.comb += qbuf.w_en.eq(1)
-                            with m.If(ld_cnt == cnt - 1):
+                            with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                                 m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
                                 with m.If(qcur):
@@ -368,29 +450,27 @@ class SaloTop(wiring.Component):
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
                 with m.Case(Opcode.LOAD_KV):
-                    cnt, addr = OP.load_kv.count, OP.load_kv.addr
-                    pos = Signal(iw + 1)
-                    m.d.comb += pos.eq(addr + (ld_cnt >> 1))
-                    conflict = kv_conflict(pos)
-                    with m.If(_eq(cnt, 0) | (cnt > cfg.kv_buffer_rows)
-                              | (addr + cnt > cfg.max_seq_len)):
+                    # kv_conflict_r is one cycle old: not valid in the
+                    # instruction's first cycle
+                    blocked = ir_fresh | kv_conflict_r
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        m.d.comb += [rin.ready.eq(~conflict),
-                                     wait_data.eq(~rin.valid & ~conflict)]
+                        m.d.comb += [rin.ready.eq(~blocked),
+                                     wait_data.eq(~rin.valid & ~blocked)]
                         with m.If(beat):
                             m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
                             # resident once its V row (the second) is written
-                            m.d.comb += [kv_res.write_en.eq(ld_cnt[0]),
-                                         kv_res.write_pos.eq(pos)]
-                            with m.If(ld_cnt == (cnt << 1) - 1):
+                            m.d.comb += [kv_res.write_en.eq(ld_cnt[0]), kv_advance.eq(ld_cnt[0])]
+                            with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                    m.d.comb += [kvbuf.w_row.eq(pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
+                    m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload),
+                                 kv_res.write_pos.eq(kv_pos)]
                 with m.Case(Opcode.LOAD_GQ):
                     row = OP.load_gq.row
-                    with m.If(row >= Gr):
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         # the global query registers are read in the K phase (S0/S1)
@@ -404,7 +484,7 @@ class SaloTop(wiring.Component):
                                                  gfirst_pend[g].eq(1)]
                 with m.Case(Opcode.LOAD_GKV):
                     col = OP.load_gkv.col
-                    with m.If(col >= Gc):
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
@@ -444,7 +524,7 @@ class SaloTop(wiring.Component):
                                                 m.d.sync += rv_reg[e][j].eq(rin.payload)
                                             with m.Else():
                                                 m.d.sync += rk_reg[e][j].eq(rin.payload)
-                            with m.If(ld_cnt == 2 * R * Rc - 1):
+                            with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
@@ -489,12 +569,6 @@ class SaloTop(wiring.Component):
                                          p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
                                          p_gen[g].eq(gmerge[g]),
                                          p_gfirst[g].eq(gfirst_pend[g])]
-                        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(rec_lo, rec_hi)]
-                        terms += [rec_gcol[b] for b in range(R * Gc)]
-                        terms += [rec_rcol[b] for b in range(R * Rc)]
-                        terms += [Mux(gmerge[g] & (rec_glo[g] <= rec_ghi[g]),
-                                      rec_ghi[g] - rec_glo[g] + 1, 0) for g in range(Gr)]
-                        m.d.comb += p_pairs.eq(sum(terms))
                         with m.If(go):
                             m.d.comb += [start_pass.eq(1), self.masks.ready.eq(1),
                                          ir_done.eq(1)]
@@ -515,7 +589,7 @@ class SaloTop(wiring.Component):
                                                  push.slot.eq(last_slot), push_valid.eq(1)]
                 with m.Case(Opcode.STORE):
                     cnt, addr = OP.store.count, OP.store.addr
-                    with m.If(_eq(cnt, 0) | (cnt > R) | (addr + cnt > cfg.max_seq_len)):
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Elif(~has_finished):
                         fail(Const(1), ErrorCode.PROTOCOL)
@@ -530,7 +604,7 @@ class SaloTop(wiring.Component):
                     gsel = [Signal(name=f"gsel{g}") for g in range(Gr)]
                     m.d.comb += [gsel[g].eq(_eq(row, g)) for g in range(Gr)]
                     loaded = Cat(Const(0, 1), *[gsel[g] & gq_loaded[g] for g in range(Gr)]).any()
-                    with m.If(row >= Gr):
+                    with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Elif(~loaded):
                         fail(Const(1), ErrorCode.PROTOCOL)
@@ -555,18 +629,17 @@ class SaloTop(wiring.Component):
                                     m.d.comb += gout_inc[g].eq(1)
                                     m.d.sync += gfirst_pend[g].eq(1)
                 with m.Case(Opcode.SYNC):
-                    with m.If(all_idle):
+                    with m.If(all_idle_r & ~ir_fresh):
                         m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.END):
-                    with m.If(all_idle):
+                    with m.If(all_idle_r & ~ir_fresh):
                         m.d.comb += ir_done.eq(1)
                         m.d.sync += ended.eq(1)
                 with m.Default():
                     fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
 
         # ---------------------------------------------------- pass start
-        with m.If(since < four_d):
-            m.d.sync += since.eq(since + 1)
+        m.d.sync += since.eq(since_next)
         with m.If(kactive):
             m.d.sync += kx.eq(kx + 1)
             with m.If(kx == d - 1):
@@ -574,24 +647,32 @@ class SaloTop(wiring.Component):
         with m.If(drain.any()):
             m.d.sync += drain.eq(drain - 1)
         n_pass = Signal(COUNTER_BITS)
-        pairs_reg = Signal.like(p_pairs)
-        pairs_new = Signal()
-        m.d.sync += pairs_new.eq(start_pass)
+        pairs_new = Signal()             # the cycle after a start: m_* hold its mask
+        start_d1 = Signal()
+        m.d.sync += [pairs_new.eq(start_pass), start_d1.eq(start_pass)]
         with m.If(start_pass):
             m.d.sync += [kactive.eq(1), kx.eq(0), kbase.eq(p_base), kpar.eq(par),
                          par.eq(~par), since.eq(1), drain.eq(drain_const + four_d),
-                         n_pass.eq(n_pass + 1), pairs_reg.eq(p_pairs),
+                         n_pass.eq(n_pass + 1),
                          l_en.eq(p_len), l_first.eq(p_lfirst), l_last.eq(p_llast),
                          m_gcol.eq(p_gcol), m_rcol.eq(p_rcol)]
             m.d.sync += [a.eq(b) for a, b in zip(m_lo + m_hi + m_glo + m_ghi,
                                                  p_lo + p_hi + p_glo + p_ghi)]
             m.d.sync += [a.eq(b) for a, b in zip(g_en + g_first + g_last,
                                                  p_gen + p_gfirst + p_glast)]
-            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
                 with m.If(par == e):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
                                  vbase[e].eq(p_base)]
+        # the global key/value rows are copied one cycle after the start (a
+        # registered enable for their ~6 D*data_width flip-flops): no
+        # LOAD_GKV writes gk/gv_next in the start cycle (the sequencer is on
+        # the PASS), the K phase reads gk_cur from c0+3 and the V phase
+        # gv_pend[kpar] from c0+1+3d
+        with m.If(start_d1):
+            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
+            for e in range(2):
+                with m.If(kpar == e):
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
         # residency check of the pass started last cycle, on its registered
@@ -734,10 +815,13 @@ class SaloTop(wiring.Component):
             & Cat(*[mu.idle for mu in mus]).all()
             & op.idle)
 
-        # watchdog on input starvation
+        # watchdog on input starvation (from the registered wait flags)
         wd = Signal(WATCHDOG_BITS)
+        wait_instr_r, wait_data_r, wait_mask_r = Signal(), Signal(), Signal()
+        m.d.sync += [wait_instr_r.eq(wait_instr), wait_data_r.eq(wait_data),
+                     wait_mask_r.eq(wait_mask)]
         starving = Signal()
-        m.d.comb += starving.eq(wait_instr | wait_data | wait_mask)
+        m.d.comb += starving.eq(wait_instr_r | wait_data_r | wait_mask_r)
         with m.If(starving & ~halted):
             with m.If(wd != (1 << WATCHDOG_BITS) - 1):
                 m.d.sync += wd.eq(wd + 1)
@@ -745,9 +829,9 @@ class SaloTop(wiring.Component):
             m.d.sync += wd.eq(0)
         timeout = Signal()
         m.d.comb += timeout.eq(self.watchdog_limit.any() & (wd >= self.watchdog_limit))
-        fail(timeout & wait_instr, ErrorCode.INSTR_STARVED)
-        fail(timeout & wait_data, ErrorCode.DATA_STARVED)
-        fail(timeout & wait_mask, ErrorCode.MASK_STARVED)
+        fail(timeout & wait_instr_r, ErrorCode.INSTR_STARVED)
+        fail(timeout & wait_data_r, ErrorCode.DATA_STARVED)
+        fail(timeout & wait_mask_r, ErrorCode.MASK_STARVED)
 
         with m.If(~err.as_value().any()):
             first_branch = True
@@ -775,9 +859,18 @@ class SaloTop(wiring.Component):
             m.d.sync += cnt_out.eq(cnt_out + 1)
         # useful MACs of a pass: the product is registered before the 48-bit
         # add (FPGA timing: no multiplier output into an adder)
+        # (PE pairs of the pass summed from its registered mask, then
+        # registered, then the product)
+        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_lo, m_hi)]
+        terms += [m_gcol[b] for b in range(R * Gc)]
+        terms += [m_rcol[b] for b in range(R * Rc)]
+        # a global row not merged by the pass has the empty range
+        terms += [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_glo, m_ghi)]
+        pairs_reg = Signal(range(cfg.num_pes + 1))
+        pairs_d2, macs_new = Signal(), Signal()
         macs_inc = Signal(len(pairs_reg) + len(d) + 1)
-        macs_new = Signal()
-        m.d.sync += [macs_new.eq(pairs_new), macs_inc.eq(pairs_reg * (d << 1))]
+        m.d.sync += [pairs_reg.eq(sum(terms)), pairs_d2.eq(pairs_new), macs_new.eq(pairs_d2),
+                     macs_inc.eq(pairs_reg * (d << 1))]
         with m.If(macs_new):
             m.d.sync += cnt_macs.eq(cnt_macs + macs_inc)
         m.d.comb += [

@@ -64,6 +64,9 @@ def test_residency_matches_ring_model(banks, depth, slots, iw):
                 ctx.set(dut.check_used, used)
                 await ctx.tick()
                 ctx.set(dut.check_en, 0)
+                for _ in range(dut.latency - 1):
+                    assert ctx.get(dut.fault) == 0      # not before its latency
+                    await ctx.tick()
                 got = ctx.get(dut.fault)
                 assert got == expect, (f"step {step}: base {base} used {used:#x}: "
                                        f"fault {got}, model {expect}")

@@ -91,6 +91,10 @@ class AcceleratorConfig:
     kv_buffer_rows: int = 128
     #: output buffer depth in rows (whole tiles of ``rows``; at least two)
     out_buffer_rows: int = 64
+    #: quotient bits per cycle of the merge units' reciprocal divider (one
+    #: subtract-compare of the accumulated sum each): 2 halves the
+    #: normalization time, 1 halves its logic depth (FPGA timing)
+    div_steps: int = 2
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -141,6 +145,7 @@ class AcceleratorConfig:
              f"at least 2*rows={2 * self.rows} (two output tiles)")
         need("kv_buffer_rows", self.kv_buffer_rows >= self.key_slots,
              f"at least rows+cols-1={self.key_slots} (one pass)")
+        need("div_steps", 1 <= self.div_steps <= 8, "1..8")
         need("max_seq_len", self.merge_out_width <= _INT64_SAFE_BITS,
              f"small enough that merge accumulators fit {_INT64_SAFE_BITS} bits "
              f"(now {self.merge_out_width})")
@@ -314,7 +319,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=4, cols=4, global_rows=1, global_cols=1, max_head_dim=64,
-        max_seq_len=4096, kv_buffer_rows=128),
+        max_seq_len=4096, kv_buffer_rows=128, div_steps=1),
     "salo-dac22": dataclasses.replace(
         _BASE, rows=32, cols=32, global_rows=1, global_cols=1, random_cols=0,
         max_head_dim=64, max_seq_len=16384, kv_buffer_rows=128),

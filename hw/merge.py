@@ -21,9 +21,12 @@ def _clog2(n: int) -> int:
     return max(0, (n - 1).bit_length())
 
 
-def merge_params(cfg, *, div_steps_per_cycle: int = 2) -> dict:
+def merge_params(cfg, *, div_steps_per_cycle: int | None = None) -> dict:
     """The keyword parameters of :class:`MergeUnit` taken from an
-    :class:`hw.config.AcceleratorConfig`."""
+    :class:`hw.config.AcceleratorConfig` (``div_steps_per_cycle``: the
+    config's ``div_steps`` unless given)."""
+    if div_steps_per_cycle is None:
+        div_steps_per_cycle = cfg.div_steps
     return dict(head_dim_max=cfg.max_head_dim, out_width=cfg.out_width,
                 out_frac_extra=cfg.out_frac_extra,
                 exp_width=cfg.exp_width, in_sum_width=cfg.row_sum_width,
@@ -69,8 +72,11 @@ class MergeUnit(wiring.Component):
         stages of ``acc_sum_width`` bits in series) for normalization time.
     min_head_dim : smallest d the unit is used with (default 1).  From 3 on
         the element merge takes two cycles (shift registered, then add and
-        write: FPGA timing) and :attr:`emit_latency` is one more; ``head_dim``
-        must then never be below it (the accelerator top guarantees d >= 3).
+        write: FPGA timing) and :attr:`emit_latency` is one more; so does the
+        row-sum merge (the shifted sums registered, then added: S is written
+        at the end of R+2, :attr:`rs_latency` is one more, and row sums must
+        be at least 2 cycles apart); ``head_dim`` must then never be below
+        it (the accelerator top guarantees d >= 3 and row sums 2d apart).
 
     Ports
     -----
@@ -167,7 +173,8 @@ class MergeUnit(wiring.Component):
     * At most two passes may be waiting for their elements; a pass's elements
       arrive on d consecutive cycles.
     * Elements of consecutive passes may follow each other without a gap;
-      row sums may arrive in any cycle (also while elements arrive).
+      row sums may arrive in any cycle (also while elements arrive; with
+      ``min_head_dim`` >= 3 at least 2 cycles apart).
     * ``head_dim`` may change only while ``idle``.
     """
 
@@ -175,7 +182,8 @@ class MergeUnit(wiring.Component):
     #: (class value: ``min_head_dim < 3``; an instance with ``min_head_dim >= 3``
     #: has one more)
     emit_latency = 9
-    #: cycles from a row sum to its accumulated sum (the divider may start then)
+    #: cycles from a row sum to its accumulated sum (the divider may start
+    #: then; class value: ``min_head_dim < 3``, one more from 3 on)
     rs_latency = 2
     #: cycles from an emission read to the output register (normalization pipeline)
     out_latency = 6
@@ -201,6 +209,7 @@ class MergeUnit(wiring.Component):
         # after it was read
         self.deep = min_head_dim >= 3
         self.emit_latency = type(self).emit_latency + int(self.deep)
+        self.rs_latency = type(self).rs_latency + int(self.deep)
         if not 0 <= out_frac_extra < recip_frac:
             raise ValueError(f"out_frac_extra = {out_frac_extra} is invalid: "
                              f"allowed 0..recip_frac-1 = 0..{recip_frac - 1}")
@@ -296,13 +305,28 @@ class MergeUnit(wiring.Component):
                      r2_last.eq(self.rs_last), r2_bank.eq(wb), r2_sum.eq(self.rs_sum),
                      r2_sha.eq(al_s.shift_a), r2_shb.eq(al_s.shift_b)]
         s_new = Signal(unsigned(self.acc_sum_width))
-        m.d.comb += s_new.eq((Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha)
-                             + (r2_sum >> r2_shb))
-        with m.If(r2_valid):
+        s_a = Signal(unsigned(self.acc_sum_width))
+        s_b = Signal(unsigned(self.acc_sum_width))
+        m.d.comb += [s_a.eq(Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha),
+                     s_b.eq(r2_sum >> r2_shb)]
+        if self.deep:
+            # a third cycle (FPGA timing): the two shifted sums registered,
+            # added in the next cycle; the next row sum of the bank reads S
+            # one cycle after it arrives, so row sums >= 2 cycles apart see it
+            sv_valid, sv_last, sv_bank = Signal(), Signal(), Signal()
+            sv_a, sv_b = Signal.like(s_a), Signal.like(s_b)
+            m.d.sync += [sv_valid.eq(r2_valid), sv_last.eq(r2_last), sv_bank.eq(r2_bank),
+                         sv_a.eq(s_a), sv_b.eq(s_b)]
+            s_valid, s_last, s_bank = sv_valid, sv_last, sv_bank
+            m.d.comb += s_new.eq(sv_a + sv_b)
+        else:
+            s_valid, s_last, s_bank = r2_valid, r2_last, r2_bank
+            m.d.comb += s_new.eq(s_a + s_b)
+        with m.If(s_valid):
             for b in range(2):
-                with m.If(r2_bank == b):
+                with m.If(s_bank == b):
                     m.d.sync += S[b].eq(s_new)
-                    with m.If(r2_last):
+                    with m.If(s_last):
                         m.d.sync += sum_final[b].eq(1)
 
         push = Signal()
@@ -566,6 +590,6 @@ class MergeUnit(wiring.Component):
                     m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
 
         m.d.comb += self.idle.eq(
-            ~count.any() & ~r2_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
+            ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
             & ~sa_valid & ~sa2[0] & ~sc[0] & ~sd[0] & ~sb_valid & ~out.valid)
         return m

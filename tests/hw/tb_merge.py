@@ -304,7 +304,8 @@ async def run_tiles(h: Harness, tiles: list[Tile], *, timing: str, p_ready: floa
                 start = max(n + gap, tail)
                 queue.append([t, p, start, 0])
                 tail = start + d
-                rs_due = n + period
+                # min_head_dim >= 3: row sums at least 2 cycles apart
+                rs_due = n + max(period, 1 + h.prm.get("deep", 0))
                 nxt += 1
                 progressed = True
         # ---- outputs

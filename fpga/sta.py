@@ -290,9 +290,13 @@ def analyze(json_path, sdf_path, period_ns: float = 10.0, *, io: bool = False,
     for e in endpoints:
         if e["slack"] >= 0:
             break
-        g = groups.setdefault((e["start_group"], e["group"]),
-                              {"start_group": e["start_group"], "end_group": e["group"],
-                               "failing": 0, "worst_slack": e["slack"]})
+        g = groups.get((e["start_group"], e["group"]))
+        if g is None:
+            # the group's worst path (its first endpoint: they are sorted)
+            g = groups[(e["start_group"], e["group"])] = {
+                "start_group": e["start_group"], "end_group": e["group"], "failing": 0,
+                "worst_slack": e["slack"],
+                "worst_path": _trace((e["cell"], e["pin"]), arrival, setup, types, pinnet)}
         g["failing"] += 1
     worst = endpoints[0] if endpoints else None
     return {
@@ -336,8 +340,9 @@ def _short(name: str, n: int) -> str:
     return name if len(name) <= n else name[:n // 2 - 2] + "..." + name[-(n - n // 2 - 1):]
 
 
-def format_report(res: dict, top: int = 30) -> str:
-    """Human-readable summary of an ``analyze()`` result."""
+def format_report(res: dict, top: int = 30, paths: int = 0) -> str:
+    """Human-readable summary of an ``analyze()`` result; ``paths``: also the
+    worst path of that many failing groups."""
     P = res["period_ns"]
     if not res["endpoints"]:
         return "no timed endpoints found"
@@ -365,9 +370,18 @@ def format_report(res: dict, top: int = 30) -> str:
             out.append(f"  ... {len(res['groups']) - top} more")
     else:
         out += ["", "no failing endpoints"]
-    out += ["", "worst path:", f"{'type':>9} {'incr':>6} {'total':>7}  pin"]
+    out += ["", "worst path:"] + format_path(res["worst_path"])
+    for g in res["groups"][:paths]:
+        out += ["", f"worst path of {g['start_group']} -> {g['end_group']} "
+                    f"({g['failing']} failing):"] + format_path(g["worst_path"])
+    return "\n".join(out)
+
+
+def format_path(path: list) -> list:
+    """Lines of one path (hops of :func:`analyze`), carry chains folded."""
+    out = [f"{'type':>9} {'incr':>6} {'total':>7}  pin"]
     hops = []
-    for h in res["worst_path"]:
+    for h in path:
         # fold the FCI/FCO hops of a carry chain into one line: there are many
         # and only their sum matters
         carry = h["pin"] in ("FCI", "FCO")
@@ -381,7 +395,7 @@ def format_report(res: dict, top: int = 30) -> str:
         out.append(f"{h['type']:>9} {h['incr']:6.3f} {h['total']:7.3f}  "
                    f"{_short(h['cell'] + '.' + h['pin'], 70)}{net}"
                    + (f"  ({h['n']} carry hops)" if h.get("n", 1) > 1 else ""))
-    return "\n".join(out)
+    return out
 
 
 def main(argv=None) -> int:
@@ -393,6 +407,8 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=30, help="endpoints/groups to list (default 30)")
     ap.add_argument("--depth", type=int, default=2, help="hierarchy levels per module group")
     ap.add_argument("--io", action="store_true", help="also time paths from/to I/O pads")
+    ap.add_argument("--paths", type=int, default=0,
+                    help="also print the worst path of this many failing groups")
     ap.add_argument("--as-json", action="store_true", help="print the analyze() dict as JSON")
     a = ap.parse_args(argv)
     if not a.dir and not a.sdf:
@@ -405,7 +421,7 @@ def main(argv=None) -> int:
         json.dump(res, sys.stdout, indent=1)
         print()
     else:
-        print(format_report(res, a.top))
+        print(format_report(res, a.top, a.paths))
     return 0
 
 

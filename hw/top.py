@@ -338,7 +338,14 @@ class SaloTop(wiring.Component):
         drain = Signal(range(4 * D + NRE + C + arr.chain_len + 16))
         drain_const = max(max(arr.ws_delay(r) for r in range(NRE)), 0) + FEED + 1
 
-        # parameters of a pass start (comb, set by PASS or STORE_G)
+        # a pass start in two cycles (FPGA timing: the sequencer's decision
+        # is deep, its targets are spread over the chip): in cycle c0-1 the
+        # sequencer decides (`go_pass`, comb) and the parameters below (comb,
+        # set by PASS or STORE_G) are registered with the pass's parity;
+        # the pass starts in c0 (`start_pass`, a register) from those
+        # registers.  Sequencer bookkeeping (tile, Q bank, output slots,
+        # parity) happens at the decision.
+        go_pass = Signal()
         start_pass = Signal()
         p_base = Signal(signed(sw))
         p_lo = [Signal(cw, name=f"p_lo{i}") for i in range(R)]
@@ -353,17 +360,35 @@ class SaloTop(wiring.Component):
         p_glast = [Signal(name=f"p_glast{g}") for g in range(Gr)]
         empty_lo = (1 << cw) - 1                     # lo > hi: empty range
         m.d.comb += [x.eq(empty_lo) for x in p_lo + p_glo]
+        p_all = [p_base, p_gcol, p_rcol, p_len, p_lfirst, p_llast,
+                 *p_lo, *p_hi, *p_glo, *p_ghi, *p_gen, *p_gfirst, *p_glast]
+        s_all = [Signal.like(x, name=f"s_{x.name}") for x in p_all]
+        (s_base, s_gcol, s_rcol, s_len, s_lfirst, s_llast), rest = s_all[:6], s_all[6:]
+        s_lo, rest = rest[:R], rest[R:]
+        s_hi, rest = rest[:R], rest[R:]
+        s_glo, rest = rest[:Gr], rest[Gr:]
+        s_ghi, rest = rest[:Gr], rest[Gr:]
+        s_gen, s_gfirst, s_glast = rest[:Gr], rest[Gr:2 * Gr], rest[2 * Gr:]
+        s_par = Signal()                             # the starting pass's parity
+        m.d.sync += start_pass.eq(go_pass)
+        with m.If(go_pass):
+            m.d.sync += [a.eq(b) for a, b in zip(s_all, p_all)]
+            m.d.sync += [s_par.eq(par), par.eq(~par)]
 
         two_d = Signal(range(2 * D + 1))
         four_d = Signal(range(4 * D + 1))
         m.d.comb += [two_d.eq(d << 1), four_d.eq(d << 2)]
-        # a pass may start now: `since` (cycles since the last start) is 2d
-        # or >= 4d; registered from the next value of `since` (a start sets
-        # it to 1, never a slot since d >= 1)
+        # the sequencer may decide now: the start (next cycle) is 2d or >= 4d
+        # after the previous start (`since` counts from it, saturating at
+        # 4d); registered from `since` two cycles ahead (a start or a
+        # decision in between rules it out: d >= 3)
         slot_ok = Signal(init=1)
         since_next = Signal.like(since)
-        m.d.comb += since_next.eq(Mux(since < four_d, since + 1, since))
-        m.d.sync += slot_ok.eq(~start_pass & ((since_next == two_d) | (since_next >= four_d)))
+        since_2 = Signal(range(4 * D + 3))
+        m.d.comb += [since_next.eq(Mux(since < four_d, since + 1, since)),
+                     since_2.eq(Mux(since + 2 < four_d, since + 2, four_d))]
+        m.d.sync += slot_ok.eq(~start_pass & ~go_pass
+                               & ((since_2 == two_d) | (since_2 >= four_d)))
 
         # output path; its store-command queue takes STORE, RELEASE, STORE_G
         index_bits = merge_output_layout(head_dim_max=D, out_width=cfg.out_width)[
@@ -383,7 +408,7 @@ class SaloTop(wiring.Component):
         # K/V ring hazard: a write of position p must not hit a physical row
         # an in-flight pass still reads (K phase, pending or active V phase)
         def kv_conflict(pos):
-            readers = [(kactive, kbase), (vactive, vcur_base)]
+            readers = [(start_pass, s_base), (kactive, kbase), (vactive, vcur_base)]
             readers += [(vpend[e], vbase[e]) for e in range(2)]
             conds = []
             for act, b in readers:
@@ -474,7 +499,7 @@ class SaloTop(wiring.Component):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         # the global query registers are read in the K phase (S0/S1)
-                        hz = kactive | kactive_d1 | kactive_d2
+                        hz = start_pass | kactive | kactive_d1 | kactive_d2
                         m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
                         with m.If(beat):
                             m.d.comb += ir_done.eq(1)
@@ -570,7 +595,7 @@ class SaloTop(wiring.Component):
                                          p_gen[g].eq(gmerge[g]),
                                          p_gfirst[g].eq(gfirst_pend[g])]
                         with m.If(go):
-                            m.d.comb += [start_pass.eq(1), self.masks.ready.eq(1),
+                            m.d.comb += [go_pass.eq(1), self.masks.ready.eq(1),
                                          ir_done.eq(1)]
                             m.d.sync += in_tile.eq(tile_ok & ~f.last)
                             with m.If(f.first & q_pending):
@@ -623,7 +648,7 @@ class SaloTop(wiring.Component):
                         m.d.comb += [push.kind.eq(StoreKind.STORE_G), push.row.eq(row),
                                      push.addr.eq(addr), push.head.eq(head)]
                         with m.If(go):
-                            m.d.comb += [start_pass.eq(1), ir_done.eq(1), push_valid.eq(1)]
+                            m.d.comb += [go_pass.eq(1), ir_done.eq(1), push_valid.eq(1)]
                             for g in range(Gr):
                                 with m.If(gsel[g]):
                                     m.d.comb += gout_inc[g].eq(1)
@@ -648,31 +673,24 @@ class SaloTop(wiring.Component):
             m.d.sync += drain.eq(drain - 1)
         n_pass = Signal(COUNTER_BITS)
         pairs_new = Signal()             # the cycle after a start: m_* hold its mask
-        start_d1 = Signal()
-        m.d.sync += [pairs_new.eq(start_pass), start_d1.eq(start_pass)]
+        m.d.sync += pairs_new.eq(start_pass)
         with m.If(start_pass):
-            m.d.sync += [kactive.eq(1), kx.eq(0), kbase.eq(p_base), kpar.eq(par),
-                         par.eq(~par), since.eq(1), drain.eq(drain_const + four_d),
+            m.d.sync += [kactive.eq(1), kx.eq(0), kbase.eq(s_base), kpar.eq(s_par),
+                         since.eq(1), drain.eq(drain_const + four_d),
                          n_pass.eq(n_pass + 1),
-                         l_en.eq(p_len), l_first.eq(p_lfirst), l_last.eq(p_llast),
-                         m_gcol.eq(p_gcol), m_rcol.eq(p_rcol)]
+                         l_en.eq(s_len), l_first.eq(s_lfirst), l_last.eq(s_llast),
+                         m_gcol.eq(s_gcol), m_rcol.eq(s_rcol)]
             m.d.sync += [a.eq(b) for a, b in zip(m_lo + m_hi + m_glo + m_ghi,
-                                                 p_lo + p_hi + p_glo + p_ghi)]
+                                                 s_lo + s_hi + s_glo + s_ghi)]
             m.d.sync += [a.eq(b) for a, b in zip(g_en + g_first + g_last,
-                                                 p_gen + p_gfirst + p_glast)]
-            for e in range(2):
-                with m.If(par == e):
-                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
-                                 vbase[e].eq(p_base)]
-        # the global key/value rows are copied one cycle after the start (a
-        # registered enable for their ~6 D*data_width flip-flops): no
-        # LOAD_GKV writes gk/gv_next in the start cycle (the sequencer is on
-        # the PASS), the K phase reads gk_cur from c0+3 and the V phase
-        # gv_pend[kpar] from c0+1+3d
-        with m.If(start_d1):
+                                                 s_gen + s_gfirst + s_glast)]
+            # the global key/value rows (a LOAD_GKV in this cycle writes the
+            # "next" rows at its end: the copies take the values before it)
             m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
-                with m.If(kpar == e):
+                with m.If(s_par == e):
+                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
+                                 vbase[e].eq(s_base)]
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
         # residency check of the pass started last cycle, on its registered
@@ -701,7 +719,7 @@ class SaloTop(wiring.Component):
             with m.If(vx == d - 1):
                 m.d.sync += vactive.eq(0)
         for e in range(2):
-            with m.If(vpend[e] & ~(start_pass & (par == e))):
+            with m.If(vpend[e] & ~(start_pass & (s_par == e))):
                 with m.If(_eq(vtimer[e], 0)):
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
@@ -810,7 +828,8 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(
-            ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~vpend[0] & ~vpend[1]
+            ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3
+            & ~vpend[0] & ~vpend[1]
             & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~drain.any()
             & Cat(*[mu.idle for mu in mus]).all()
             & op.idle)

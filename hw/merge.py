@@ -248,8 +248,10 @@ class MergeUnit(wiring.Component):
         xw = self.index_width
         ew = self.exp_width
         exp_min = -(1 << (ew - 1))
+        # registered (FPGA timing; head_dim changes only while idle, and
+        # elements arrive at least a cycle after their row sum)
         d_minus_1 = Signal(self.head_dim_width)
-        m.d.comb += d_minus_1.eq(self.head_dim - 1)
+        m.d.sync += d_minus_1.eq(self.head_dim - 1)
 
         err = Signal()
         m.d.comb += self.error.eq(err)

@@ -228,12 +228,18 @@ class SaloTop(wiring.Component):
         max_beats = 2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1)
         ir_last_beat = Signal(range(max_beats + 1))    # index of its last row beat
         ir_done = Signal()               # comb: the current instruction completes
-        d_ok = Signal()
-        m.d.comb += d_ok.eq((d >= geo["min_head_dim"]) & (d <= D))
+        # d's checks and d-1, 3d-1 registered (FPGA timing: d comes from far
+        # away and has a large fan-out; it is constant while running); no
+        # instruction is taken before they are (d_seen)
+        d_ok, d_seen = Signal(), Signal()
+        d_m1 = Signal.like(d)
+        d3_m1 = Signal(range(3 * D))
+        m.d.sync += [d_ok.eq((d >= geo["min_head_dim"]) & (d <= D)), d_seen.eq(1),
+                     d_m1.eq(d - 1), d3_m1.eq((d << 1) + d - 1)]
         ins = self.instructions
-        m.d.comb += [ins.ready.eq(~halted & d_ok & ifetch.w_rdy),
+        m.d.comb += [ins.ready.eq(~halted & d_seen & d_ok & ifetch.w_rdy),
                      ifetch.w_en.eq(ins.valid & ins.ready), ifetch.w_data.eq(ins.payload)]
-        fail(ins.valid & ~halted & ~d_ok, ErrorCode.BAD_HEAD_DIM)
+        fail(ins.valid & ~halted & d_seen & ~d_ok, ErrorCode.BAD_HEAD_DIM)
         n_instr = Signal(COUNTER_BITS)
         with m.If(ins.valid & ins.ready):
             m.d.sync += [started.eq(1), n_instr.eq(n_instr + 1)]
@@ -667,7 +673,7 @@ class SaloTop(wiring.Component):
         m.d.sync += since.eq(since_next)
         with m.If(kactive):
             m.d.sync += kx.eq(kx + 1)
-            with m.If(kx == d - 1):
+            with m.If(kx == d_m1):
                 m.d.sync += kactive.eq(0)
         with m.If(drain.any()):
             m.d.sync += drain.eq(drain - 1)
@@ -689,7 +695,7 @@ class SaloTop(wiring.Component):
             m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
                 with m.If(s_par == e):
-                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq((d << 1) + d - 1),
+                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1),
                                  vbase[e].eq(s_base)]
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
@@ -716,7 +722,7 @@ class SaloTop(wiring.Component):
         # ----------------------------------------------------- V phase timer
         with m.If(vactive):
             m.d.sync += vx.eq(vx + 1)
-            with m.If(vx == d - 1):
+            with m.If(vx == d_m1):
                 m.d.sync += vactive.eq(0)
         for e in range(2):
             with m.If(vpend[e] & ~(start_pass & (s_par == e))):
@@ -762,7 +768,7 @@ class SaloTop(wiring.Component):
             m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d2, f"gq_el{g}"))
         m.d.comb += [
             arr.q_valid.eq(kactive_d3), arr.q_first.eq(kactive_d3 & _eq(kx_d3, 0)),
-            arr.q_last.eq(kactive_d3 & (kx_d3 == d - 1)), arr.q_parity.eq(kpar),
+            arr.q_last.eq(kactive_d3 & (kx_d3 == d_m1)), arr.q_parity.eq(kpar),
             arr.v_valid.eq(vactive_d3), arr.v_parity.eq(vcur_par),
         ]
         for i in range(R):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -71,9 +71,10 @@ class OutputPath(wiring.Component):
     -----
     head_dim : In -- d; elements >= d of a result are sent as 0.
     local[r] : In(stream) -- merge unit r's elements (data, index, last); the
-        R streams are in lockstep (same valid); ``ready`` is common: the
-        output tile being written is free.  Element x goes to lane x of row r
-        of the current write tile; ``last`` completes the tile.
+        R streams are in lockstep (same valid, index and last); ``ready`` is
+        common: a 3-entry input queue (registered output) has room.  Element x
+        goes to lane x of row r of the current write tile when that tile is
+        free (the queue waits otherwise); ``last`` completes the tile.
     glob[g] : In(stream) -- global row g's merge unit; ready while its
         collector is empty.
     commands : In(stream of :func:`store_command_layout`) -- into a
@@ -83,10 +84,13 @@ class OutputPath(wiring.Component):
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
     grow_done : Out(Gr) -- pulse: global row g's collector was filled.
     idle : Out -- no command queued or executing, nothing in the read
-        pipeline, ``results`` empty.
+        pipeline or the input queue, ``results`` empty.
     lockstep_error : Out -- the local streams' valids differ (a design bug).
 
-    Latency: a STORE row leaves 2 cycles after its command starts when the
+    Latency: a local element is written into the buffer 2 cycles after it
+    is accepted (the input queue's registered output) when its tile is
+    free; ``tile_done`` pulses in the cycle the last element is written.  A
+    STORE row leaves 2 cycles after its command starts when the
     tile is complete and ``results`` is not back-pressured (memory read, then
     the output register); one row per cycle.  STORE_G: 2 cycles after its
     collector is full.
@@ -129,10 +133,29 @@ class OutputPath(wiring.Component):
         d = self.head_dim
 
         # ------------------------------------------------ local output buffer
+        # the lockstep local elements enter a 3-entry queue with a registered
+        # output (FPGA timing: the merge units see the queue's `ready`, a
+        # register compare, and the buffer's write enables come from
+        # registers: the element index is queued one-hot)
+        o0 = self.local[0]
+        dw = len(Value.cast(o0.p.data))
+        inq_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(dw), R),
+                                        "lane": D, "last": 1})
+        m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=3)
+        inq_in = Signal(inq_layout)
+        m.d.comb += [inq_in.last.eq(o0.p.last), inq.w_data.eq(inq_in),
+                     inq.w_en.eq(o0.valid)]
+        m.d.comb += [inq_in.lane[x].eq(_eq(o0.p.index, x)) for x in range(D)]
+        for r in range(R):
+            m.d.comb += [inq_in.data[r].eq(self.local[r].p.data),
+                         self.local[r].ready.eq(inq.w_rdy)]
+        head = Signal(inq_layout)
+        m.d.comb += head.eq(inq.r_data)
         slot_full = Signal(n_out)
         wslot = Signal(range(n_out))
-        o_ready = Signal()
-        m.d.comb += o_ready.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full"))
+        write = Signal()
+        m.d.comb += [write.eq(inq.r_rdy & ~_pick(m, list(slot_full), wslot, 1, "wslot_full")),
+                     inq.r_en.eq(write)]
         out_rp = []
         for r in range(R):
             mem = Memory(shape=orowl, depth=n_out, init=[])
@@ -140,13 +163,11 @@ class OutputPath(wiring.Component):
             wp = mem.write_port(granularity=1)
             rp = mem.read_port()
             out_rp.append(rp)
-            o = self.local[r]
-            m.d.comb += [o.ready.eq(o_ready), wp.addr.eq(wslot)]
-            m.d.comb += [wp.data[x].eq(o.p.data) for x in range(D)]
-            m.d.comb += wp.en.eq(Cat(*[o.valid & o_ready & _eq(o.p.index, x) for x in range(D)]))
-        o0 = self.local[0]
+            m.d.comb += wp.addr.eq(wslot)
+            m.d.comb += [wp.data[x].eq(head.data[r]) for x in range(D)]
+            m.d.comb += wp.en.eq(Cat(*[write & head.lane[x] for x in range(D)]))
         set_slot = Signal()
-        m.d.comb += [set_slot.eq(o0.valid & o_ready & o0.p.last), self.tile_done.eq(set_slot)]
+        m.d.comb += [set_slot.eq(write & head.last), self.tile_done.eq(set_slot)]
         with m.If(set_slot):
             m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
         if R > 1:
@@ -232,10 +253,14 @@ class OutputPath(wiring.Component):
                     m.d.comb += rowmux.eq(out_rp[r].data)
         sel_row = Signal(orowl)
         m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
+        # elements >= d are zero (the buffers are not cleared by reset and
+        # may hold a longer row of an earlier run); the lane mask is a
+        # register (d is constant while running; FPGA timing)
+        lane_on = Signal(D)
+        m.d.sync += [lane_on[x].eq(d > x) for x in range(D)]
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
-            # elements >= d are zero (the buffers are not cleared by reset and
-            # may hold a longer row of an earlier run)
-            m.d.sync += [res.p.data[x].eq(Mux(d > x, sel_row[x], 0)) for x in range(D)]
-        m.d.comb += self.idle.eq(~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid)
+            m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0)) for x in range(D)]
+        m.d.comb += self.idle.eq(~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
+                                 & (inq.level == 0))
         return m

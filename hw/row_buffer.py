@@ -27,15 +27,18 @@ Ports
 w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
     ``data_width`` elements, element 0 in the low bits) at row address
     ``w_row`` (``rows`` is a power of two; the caller gives the position mod
-    ``rows``).
+    ``rows``).  Registered (rotated) on the way in: the banks are written
+    one cycle later, so a read presented up to one cycle after the write
+    returns the old contents.
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     s = 0 .. slots-1.
 r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     ``r_row + s``: valid :attr:`latency` = 2 cycles after ``r_row``/``r_x``
     were presented, combinational from internal registers (memory read in
     the first cycle, the read words registered as they leave the block RAM,
-    lane select and rotation to slot order after that register).  A read of a row written in the same cycle
-    returns the old contents.
+    lane select and rotation to slot order after that register).  A read
+    presented in the cycle of a row's write or the cycle after returns the
+    old contents of that row (the write is registered first).
 """
 
 from __future__ import annotations
@@ -107,8 +110,13 @@ class SkewedRowBuffer(wiring.Component):
             vec = [flat[x * dw:(x + 1) * dw] if x < D else zero
                    for x in range(j * NB, (j + 1) * NB)]
             lanes.append(_rotate(vec, wr, -1))
+        # the rotated row, its address and enables registered before the
+        # banks (FPGA timing: the host's row fans out to every bank)
         wdata = [Signal(L * dw, name=f"wdata{k}") for k in range(NB)]
-        m.d.comb += [wdata[k].eq(Cat(*[lanes[j][k] for j in range(L)])) for k in range(NB)]
+        w_row1 = Signal.like(self.w_row)
+        w_en1 = Signal.like(self.w_en)
+        m.d.sync += [wdata[k].eq(Cat(*[lanes[j][k] for j in range(L)])) for k in range(NB)]
+        m.d.sync += [w_row1.eq(self.w_row), w_en1.eq(self.w_en)]
 
         for t in range(self.sets):
             r_row, r_x = self.r_row[t], self.r_x[t]
@@ -129,7 +137,7 @@ class SkewedRowBuffer(wiring.Component):
                 wp = mem.write_port()
                 rp = mem.read_port()
                 sk = Signal(lgNB, name=f"set{t}_slot{k}")
-                m.d.comb += [wp.en.eq(self.w_en[t]), wp.addr.eq(self.w_row),
+                m.d.comb += [wp.en.eq(w_en1[t]), wp.addr.eq(w_row1),
                              wp.data.eq(wdata[k]), sk.eq(k - rot),
                              rp.addr.eq(r_row + sk)]
                 # the read word registered as it leaves the block RAM (its

@@ -50,7 +50,7 @@ their cause (the conditions are registered).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -443,6 +443,13 @@ class SaloTop(wiring.Component):
         # K/V residency: a pass must read only rows holding its positions
         m.submodules.kv_residency = kv_res = KvResidency(
             banks=NB, bank_depth=BD, slots=S, index_width=iw, base_width=sw)
+        # its write (a V row) and clear (SET_HEAD) registered on the way
+        # (FPGA timing): they take effect a cycle later, still before any
+        # pass that could depend on them is checked (start + 1 at the earliest
+        # two cycles after the instruction)
+        res_clear, res_write = Signal(), Signal()
+        m.d.sync += [kv_res.clear.eq(res_clear), kv_res.write_en.eq(res_write),
+                     kv_res.write_pos.eq(kv_pos)]
 
         # ------------------------------------------------------- all idle?
         # all_idle_r: nothing was in flight last cycle (registered, FPGA
@@ -460,7 +467,7 @@ class SaloTop(wiring.Component):
                     m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.SET_HEAD):
                     # K/V rows and global keys of the previous head stop counting
-                    m.d.comb += [ir_done.eq(1), kv_res.clear.eq(1)]
+                    m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
                     m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
                 with m.Case(Opcode.LOAD_Q):
                     cnt = OP.load_q.count
@@ -492,13 +499,12 @@ class SaloTop(wiring.Component):
                         with m.If(beat):
                             m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
                             # resident once its V row (the second) is written
-                            m.d.comb += [kv_res.write_en.eq(ld_cnt[0]), kv_advance.eq(ld_cnt[0])]
+                            m.d.comb += [res_write.eq(ld_cnt[0]), kv_advance.eq(ld_cnt[0])]
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                    m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload),
-                                 kv_res.write_pos.eq(kv_pos)]
+                    m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
                 with m.Case(Opcode.LOAD_GQ):
                     row = OP.load_gq.row
                     with m.If(ir_range_bad):
@@ -752,20 +758,39 @@ class SaloTop(wiring.Component):
         for i in range(R):
             m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, qbuf.r_data[0][i], 0))
 
-        def elem(row, idx, name):
-            return _pick(m, [row[x] for x in range(D)], idx, signed(dw), name)
+        GRP = 8
+
+        def elem(row, idx1, idx2, name):
+            # element idx2 of a register row, in two steps (FPGA timing: the
+            # row's flip-flops are spread out): the group of GRP elements
+            # holding it is picked one cycle ahead with idx1 (= idx2 one
+            # cycle earlier) and registered; the row does not change in
+            # between (its writes are outside the read windows: see the
+            # load hazards and the start/V-start copies)
+            items = [Value.cast(row[x]) for x in range(D)]
+            if D <= GRP:
+                return _pick(m, items, idx2, signed(dw), name)
+            lo = GRP.bit_length() - 1
+            items += [Const(0, dw)] * (-D % GRP)
+            groups = [Cat(*items[g0:g0 + GRP]) for g0 in range(0, len(items), GRP)]
+            grp = Signal(GRP * dw, name=f"{name}_grp")
+            m.d.sync += grp.eq(_pick(m, groups, idx1[lo:], unsigned(GRP * dw), f"{name}_g"))
+            return _pick(m, [grp[k * dw:(k + 1) * dw].as_signed() for k in range(GRP)],
+                         idx2[:lo], signed(dw), name)
         for s in range(S):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d2, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
-            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2, elem(gk_cur[g], kx_d2, f"gk_el{g}"),
-                                          elem(gv_cur[g], vx_d2, f"gv_el{g}")))
+            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2,
+                                          elem(gk_cur[g], kx_d1, kx_d2, f"gk_el{g}"),
+                                          elem(gv_cur[g], vx_d1, vx_d2, f"gv_el{g}")))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
-            m.d.sync += arr.rkv[j].eq(Mux(kactive_d2, elem(rowl(rk_cur), kx_d2, f"rk_el{j}"),
-                                          elem(rowl(rv_cur), vx_d2, f"rv_el{j}")))
+            m.d.sync += arr.rkv[j].eq(Mux(kactive_d2,
+                                          elem(rowl(rk_cur), kx_d1, kx_d2, f"rk_el{j}"),
+                                          elem(rowl(rv_cur), vx_d1, vx_d2, f"rv_el{j}")))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d2, f"gq_el{g}"))
+            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d1, kx_d2, f"gq_el{g}"))
         m.d.comb += [
             arr.q_valid.eq(kactive_d3), arr.q_first.eq(kactive_d3 & _eq(kx_d3, 0)),
             arr.q_last.eq(kactive_d3 & (kx_d3 == d_m1)), arr.q_parity.eq(kpar),

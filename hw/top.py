@@ -748,7 +748,11 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------- S2 (c0+3+x) -> ports
         kx_d1, kx_d2, kx_d3 = Signal.like(kx), Signal.like(kx), Signal.like(kx)
-        vx_d1, vx_d2 = Signal.like(vx), Signal.like(vx)
+        # register-row element multiplexers pick groups of GRP elements a
+        # cycle ahead (see elem below): vx_d2 only selects within a group
+        GRP = 8
+        vx_d1 = Signal.like(vx)
+        vx_d2 = Signal(range(D) if D <= GRP else GRP.bit_length() - 1)
         m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1),
                      kactive_d3.eq(kactive_d2), kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2),
                      vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
@@ -757,8 +761,6 @@ class SaloTop(wiring.Component):
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
         for i in range(R):
             m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, qbuf.r_data[0][i], 0))
-
-        GRP = 8
 
         def elem(row, idx1, idx2, name):
             # element idx2 of a register row, in two steps (FPGA timing: the

@@ -98,7 +98,9 @@ def top_geometry(cfg) -> dict:
     # replaced at the next start (2d) after the array sampled them at q_last
     # (FEED + d - 1); d >= ceil((L+1)/2): the array's back-to-back rule
     return {"kv_banks": nb, "kv_bank_depth": bd, "kv_capacity": nb * bd,
-            "q_banks": max(2, 1 << _log2(cfg.rows)),
+            # >= R banks; also >= D/8, so that a bank word holds at most 8
+            # elements (the lane select after the block RAM: FPGA timing)
+            "q_banks": max(2, 1 << _log2(cfg.rows), 1 << _log2(-(-cfg.max_head_dim // 8))),
             "q_rows": 2 * cfg.rows, "global_q_rows": cfg.global_rows,
             "out_tiles": out_tiles, "out_rows": out_tiles * cfg.rows,
             "min_head_dim": max(1, -(-(L + 1) // 2), FEED - 1), "exp_latency": L,
@@ -285,6 +287,7 @@ class SaloTop(wiring.Component):
         m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
                                                    data_width=dw, slots=R)
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
+        m.d.comb += q_wrow.eq(ld_cnt)
         m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
                      qbuf.r_row[0].eq(Cat(Const(0, lgNBQ), qcur))]
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
@@ -311,6 +314,24 @@ class SaloTop(wiring.Component):
         # for pass n+1 may run while pass n still reads its own set
         rk_reg = [[Signal(rowl, name=f"rk{e}_{j}") for j in range(R * Rc)] for e in range(2)]
         rv_reg = [[Signal(rowl, name=f"rv{e}_{j}") for j in range(R * Rc)] for e in range(2)]
+        # the register rows above are written a cycle after their beat from
+        # registers (FPGA timing: the row and the enables come from
+        # flip-flops, not from the sequencer's decision); every read window
+        # starts later than that (see the load hazards)
+        row_r = Signal(rowl)
+        wr_gq = [Signal(name=f"wr_gq{g}") for g in range(Gr)]
+        wr_gk = [Signal(name=f"wr_gk{g}") for g in range(Gc)]
+        wr_gv = [Signal(name=f"wr_gv{g}") for g in range(Gc)]
+        wr_rk = [[Signal(name=f"wr_rk{e}_{j}") for j in range(R * Rc)] for e in range(2)]
+        wr_rv = [[Signal(name=f"wr_rv{e}_{j}") for j in range(R * Rc)] for e in range(2)]
+        m.d.sync += row_r.eq(self.rows_in.payload)
+        for en, dst in ([*zip(wr_gq, gq_reg), *zip(wr_gk, gk_next), *zip(wr_gv, gv_next)]
+                        + [(a, b) for e in range(2) for a, b in zip(wr_rk[e], rk_reg[e])]
+                        + [(a, b) for e in range(2) for a, b in zip(wr_rv[e], rv_reg[e])]):
+            en_r = Signal(name=f"{en.name}_r")
+            m.d.sync += en_r.eq(en)
+            with m.If(en_r):
+                m.d.sync += dst.eq(row_r)
 
         # ------------------------------------------------------- pass engine
         sw = cfg.index_width + 2                     # kv_base width (ISA)
@@ -436,6 +457,8 @@ class SaloTop(wiring.Component):
         with m.Elif(kv_advance):
             m.d.sync += kv_pos.eq(kv_pos + 1)
         m.d.sync += kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos + 1), kv_conflict(kv_pos)))
+        # (unconditional: only the enables depend on the instruction)
+        m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
 
         kactive_d1, kactive_d2, kactive_d3 = Signal(), Signal(), Signal()
         vactive_d1, vactive_d2, vactive_d3 = Signal(), Signal(), Signal()
@@ -475,7 +498,6 @@ class SaloTop(wiring.Component):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
-                        m.d.comb += q_wrow.eq(ld_cnt)
                         with m.If(beat):
                             m.d.comb += qbuf.w_en.eq(1)
                             with m.If(last_beat):
@@ -504,7 +526,6 @@ class SaloTop(wiring.Component):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
-                    m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
                 with m.Case(Opcode.LOAD_GQ):
                     row = OP.load_gq.row
                     with m.If(ir_range_bad):
@@ -517,8 +538,8 @@ class SaloTop(wiring.Component):
                             m.d.comb += ir_done.eq(1)
                             for g in range(Gr):
                                 with m.If(_eq(row, g)):
-                                    m.d.sync += [gq_reg[g].eq(rin.payload), gq_loaded[g].eq(1),
-                                                 gfirst_pend[g].eq(1)]
+                                    m.d.comb += wr_gq[g].eq(1)
+                                    m.d.sync += [gq_loaded[g].eq(1), gfirst_pend[g].eq(1)]
                 with m.Case(Opcode.LOAD_GKV):
                     col = OP.load_gkv.col
                     with m.If(ir_range_bad):
@@ -529,10 +550,10 @@ class SaloTop(wiring.Component):
                             for g in range(Gc):
                                 with m.If(_eq(col, g)):
                                     with m.If(ld_cnt[0]):
-                                        m.d.sync += [gv_next[g].eq(rin.payload),
-                                                     gk_loaded[g].eq(1)]
+                                        m.d.comb += wr_gv[g].eq(1)
+                                        m.d.sync += gk_loaded[g].eq(1)
                                     with m.Else():
-                                        m.d.sync += gk_next[g].eq(rin.payload)
+                                        m.d.comb += wr_gk[g].eq(1)
                             with m.If(ld_cnt[0]):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -558,9 +579,9 @@ class SaloTop(wiring.Component):
                                     for e in range(2):
                                         with m.If(par == e):
                                             with m.If(ld_cnt[0]):
-                                                m.d.sync += rv_reg[e][j].eq(rin.payload)
+                                                m.d.comb += wr_rv[e][j].eq(1)
                                             with m.Else():
-                                                m.d.sync += rk_reg[e][j].eq(rin.payload)
+                                                m.d.comb += wr_rk[e][j].eq(1)
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():

@@ -87,9 +87,10 @@ class OutputPath(wiring.Component):
         pipeline or the input queue, ``results`` empty.
     lockstep_error : Out -- the local streams' valids differ (a design bug).
 
-    Latency: a local element is written into the buffer 2 cycles after it
-    is accepted (the input queue's registered output) when its tile is
-    free; ``tile_done`` pulses in the cycle the last element is written.  A
+    Latency: a local element is written into the buffer 3 cycles after it
+    is accepted (the input queue's registered output, then the registered
+    write) when its tile is free; ``tile_done`` pulses in the cycle the last
+    element is written.  A
     STORE row leaves 2 cycles after its command starts when the
     tile is complete and ``results`` is not back-pressured (memory read, then
     the output register); one row per cycle.  STORE_G: 2 cycles after its
@@ -156,6 +157,17 @@ class OutputPath(wiring.Component):
         write = Signal()
         m.d.comb += [write.eq(inq.r_rdy & ~_pick(m, list(slot_full), wslot, 1, "wslot_full")),
                      inq.r_en.eq(write)]
+        # the write itself one cycle later from registers (FPGA timing: the
+        # buffer is row-wide LUT RAM spread over the chip; its enables,
+        # address and data come straight from flip-flops); the tile counts
+        # as written (slot_full, tile_done) in that cycle
+        we_r = Signal(D)
+        wa_r = Signal.like(wslot)
+        wd_r = [Signal(dw, name=f"wd_r{r}") for r in range(R)]
+        set_slot = Signal()                 # registered: a tile's last element is written
+        m.d.sync += [we_r.eq(Cat(*[write & head.lane[x] for x in range(D)])), wa_r.eq(wslot),
+                     set_slot.eq(write & head.last)]
+        m.d.sync += [wd_r[r].eq(head.data[r]) for r in range(R)]
         out_rp = []
         for r in range(R):
             mem = Memory(shape=orowl, depth=n_out, init=[])
@@ -163,12 +175,10 @@ class OutputPath(wiring.Component):
             wp = mem.write_port(granularity=1)
             rp = mem.read_port()
             out_rp.append(rp)
-            m.d.comb += wp.addr.eq(wslot)
-            m.d.comb += [wp.data[x].eq(head.data[r]) for x in range(D)]
-            m.d.comb += wp.en.eq(Cat(*[write & head.lane[x] for x in range(D)]))
-        set_slot = Signal()
-        m.d.comb += [set_slot.eq(write & head.last), self.tile_done.eq(set_slot)]
-        with m.If(set_slot):
+            m.d.comb += [wp.addr.eq(wa_r), wp.en.eq(we_r)]
+            m.d.comb += [wp.data[x].eq(wd_r[r]) for x in range(D)]
+        m.d.comb += self.tile_done.eq(set_slot)
+        with m.If(write & head.last):
             m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
         if R > 1:
             m.d.comb += self.lockstep_error.eq(
@@ -204,8 +214,10 @@ class OutputPath(wiring.Component):
         adv = Signal()
         m.d.comb += adv.eq(~res.valid | res.ready)
         sa_valid = Signal()
-        sa_local = Signal()
-        sa_row = Signal(range(R))
+        # one-hot source of the row being read: local row r (bit r) or the
+        # global collector (bit R) (FPGA timing: an AND-OR per bit, no
+        # decoder in front of the 1024-bit wide select)
+        sa_sel = Signal(R + 1)
         sa_pos = Signal(self.index_width)
         sa_head = Signal(self.head_bits)
         sa_gdata = Signal(orowl)
@@ -220,8 +232,8 @@ class OutputPath(wiring.Component):
                 with m.Case(StoreKind.STORE):
                     with m.If(cur_full & adv):
                         m.d.comb += issue.eq(1)
-                        m.d.sync += [sa_local.eq(1), sa_row.eq(j), sa_pos.eq(cmd.addr + j),
-                                     sa_head.eq(cmd.head)]
+                        m.d.sync += [sa_sel.eq(Cat(*[j == r for r in range(R)], 0)),
+                                     sa_pos.eq(cmd.addr + j), sa_head.eq(cmd.head)]
                         with m.If(j == cmd.count - 1):
                             m.d.sync += cmd_valid.eq(0)
                         with m.Else():
@@ -234,7 +246,7 @@ class OutputPath(wiring.Component):
                     for g in range(Gr):
                         with m.If(_eq(cmd.row, g) & gfull[g] & adv):
                             m.d.comb += issue.eq(1)
-                            m.d.sync += [sa_local.eq(0), sa_gdata.eq(gcoll[g]),
+                            m.d.sync += [sa_sel.eq(1 << R), sa_gdata.eq(gcoll[g]),
                                          sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
                                          gfull[g].eq(0), cmd_valid.eq(0)]
         with m.If(adv):
@@ -242,17 +254,16 @@ class OutputPath(wiring.Component):
         # slot bookkeeping: set by the merge units, cleared by RELEASE (never
         # the same slot in one cycle: RELEASE waits for a full slot)
         for s in range(n_out):
-            with m.If(set_slot & _eq(wslot, s)):
+            with m.If(set_slot & _eq(wa_r, s)):
                 m.d.sync += slot_full[s].eq(1)
             with m.Elif(release & _eq(cmd.slot, s)):
                 m.d.sync += slot_full[s].eq(0)
-        rowmux = Signal(orowl)
-        with m.Switch(sa_row):
-            for r in range(R):
-                with m.Case(r):
-                    m.d.comb += rowmux.eq(out_rp[r].data)
+        sources = [Value.cast(rp.data) for rp in out_rp] + [sa_gdata.as_value()]
         sel_row = Signal(orowl)
-        m.d.comb += sel_row.eq(Mux(sa_local, rowmux.as_value(), sa_gdata.as_value()))
+        acc = 0
+        for k, src in enumerate(sources):
+            acc = acc | (src & sa_sel[k].replicate(len(src)))
+        m.d.comb += sel_row.eq(acc)
         # elements >= d are zero (the buffers are not cleared by reset and
         # may hold a longer row of an earlier run); the lane mask is a
         # register (d is constant while running; FPGA timing)
@@ -262,5 +273,5 @@ class OutputPath(wiring.Component):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
             m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0)) for x in range(D)]
         m.d.comb += self.idle.eq(~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
-                                 & (inq.level == 0))
+                                 & (inq.level == 0) & ~we_r.any())
         return m

@@ -139,15 +139,17 @@ class MergeUnit(wiring.Component):
     * Emission: element x of a tile is read for normalization as soon as
       the last pass's element x is written and the reciprocal is ready (the
       emission follows the merge of the last pass element by element, in
-      order): read (1 cycle), read data registered, partial products of
+      order): read (1 cycle), read data registered, the multiplier
+      operands registered again in 18-bit pieces (one register per DSP
+      operand, placed next to its block), partial products of
       O * recip (18x18 DSP blocks) registered, two partial sums registered
       (rounding constant included), the product registered, shift and
       saturate (registered into ``output``): FPGA timing, every multiplier
       and wide adder ends in a register.  Without back-pressure, with the
       last pass's element x arriving at cycle t_x (t_x = t_0 + x) and
-      lam = :attr:`emit_latency` = 9: o[0] is valid at cycle
+      lam = :attr:`emit_latency` = 10: o[0] is valid at cycle
       max(t_0 + lam, R + rs_latency + normalize_cycles + out_latency)
-      (:attr:`rs_latency` = 2, :attr:`out_latency` = 6) and o[x] at
+      (:attr:`rs_latency` = 2, :attr:`out_latency` = 7) and o[x] at
       max(t_x + lam, (cycle of o[x-1]) + 1), i.e. lam cycles after its
       input element when the divider is not the bottleneck.  Under
       back-pressure the read/multiply/round pipeline stalls as a whole (no
@@ -181,12 +183,12 @@ class MergeUnit(wiring.Component):
     #: cycles from an element of a tile's last pass to its output element
     #: (class value: ``min_head_dim < 3``; an instance with ``min_head_dim >= 3``
     #: has one more)
-    emit_latency = 9
+    emit_latency = 10
     #: cycles from a row sum to its accumulated sum (the divider may start
     #: then; class value: ``min_head_dim < 3``, one more from 3 on)
     rs_latency = 2
     #: cycles from an emission read to the output register (normalization pipeline)
-    out_latency = 6
+    out_latency = 7
 
     def __init__(self, *, head_dim_max: int, out_width: int, out_frac_extra: int, exp_width: int,
                  in_sum_width: int, in_out_width: int, acc_sum_width: int,
@@ -540,16 +542,23 @@ class MergeUnit(wiring.Component):
         sa2_recip = Signal(unsigned(bw))
         with m.If(adv):
             m.d.sync += [sa2_data.eq(rd_out.data), sa2_recip.eq(sel(recip, sa_bank))]
-        sc = stage("sc", *sa2)
+        # sm: the operands of each DSP block registered (its own copy:
+        # FPGA timing, the copies sit next to their blocks)
+        sm = stage("sm", *sa2)
+        sc = stage("sc", *sm)
         pps = []
         for ai, (alo, ahi) in enumerate(a_parts):
             top_a = ahi == aw
-            a = sa2_data[alo:ahi].as_signed() if top_a else sa2_data[alo:ahi]
             for bi, (blo, bhi) in enumerate(b_parts):
+                am = Signal(ahi - alo, name=f"mop_a{ai}_{bi}")
+                bm = Signal(bhi - blo, name=f"mop_b{ai}_{bi}")
+                with m.If(adv):
+                    m.d.sync += [am.eq(sa2_data[alo:ahi]), bm.eq(sa2_recip[blo:bhi])]
+                a = am.as_signed() if top_a else am
                 pw_ = (ahi - alo) + (bhi - blo) + 1
                 pp = Signal(signed(pw_), name=f"pp{ai}_{bi}")
                 with m.If(adv):
-                    m.d.sync += pp.eq(a * sa2_recip[blo:bhi])
+                    m.d.sync += pp.eq(a * bm)
                 pps.append((alo + blo, pp))
         sd = stage("sd", *sc)
         half = (len(pps) + 1) // 2
@@ -593,5 +602,5 @@ class MergeUnit(wiring.Component):
 
         m.d.comb += self.idle.eq(
             ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
-            & ~sa_valid & ~sa2[0] & ~sc[0] & ~sd[0] & ~sb_valid & ~out.valid)
+            & ~sa_valid & ~sa2[0] & ~sm[0] & ~sc[0] & ~sd[0] & ~sb_valid & ~out.valid)
         return m

@@ -29,7 +29,7 @@ __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "
 DEFAULT_HOST_WORDS_PER_CYCLE = 8
 #: merge unit: last element in to normalized element out (``emit_latency`` of
 #: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 3)
-MERGE_LATENCY = 10
+MERGE_LATENCY = 11
 #: pass start to the array's ports (``hw.top.FEED``: buffer read, word register, port register)
 FEED_LATENCY = 4
 #: the PE's p*v register (``hw.pe.PE.ws_latency - 1``)

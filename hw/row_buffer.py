@@ -31,7 +31,9 @@ w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
     one cycle later, so a read presented up to one cycle after the write
     returns the old contents.
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
-    s = 0 .. slots-1.
+    s = 0 .. slots-1.  With ``address_ahead`` they are presented one cycle
+    before the read (the per-bank addresses are computed then and
+    registered: FPGA timing; the latency below counts from the read cycle).
 r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     ``r_row + s``: valid :attr:`latency` = 2 cycles after ``r_row``/``r_x``
     were presented, combinational from internal registers (memory read in
@@ -70,12 +72,13 @@ class SkewedRowBuffer(wiring.Component):
     ``slots``), ``rows`` (power of two, words per bank = rows held),
     ``max_head_dim``, ``data_width``, ``slots``, ``sets`` (independent
     buffers sharing the write data and its rotation, e.g. K and V: ``w_en``
-    has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set)."""
+    has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set),
+    ``address_ahead`` (read addresses presented a cycle before the read)."""
 
     latency = 2
 
     def __init__(self, *, banks: int, rows: int, max_head_dim: int, data_width: int,
-                 slots: int, sets: int = 1):
+                 slots: int, sets: int = 1, address_ahead: bool = False):
         for nm, v in (("banks", banks), ("rows", rows)):
             if v < 2 or v & (v - 1):
                 raise ValueError(f"{nm} = {v} is invalid: allowed a power of two >= 2")
@@ -84,6 +87,7 @@ class SkewedRowBuffer(wiring.Component):
         if sets < 1:
             raise ValueError(f"sets = {sets} is invalid: allowed >= 1")
         self.banks, self.rows, self.slots, self.sets = banks, rows, slots, sets
+        self.address_ahead = address_ahead
         self.max_head_dim, self.data_width = max_head_dim, data_width
         self.lanes = -(-max_head_dim // banks)
         xw = max(1, (max_head_dim - 1).bit_length())
@@ -121,14 +125,23 @@ class SkewedRowBuffer(wiring.Component):
         for t in range(self.sets):
             r_row, r_x = self.r_row[t], self.r_x[t]
             # read: bank k serves slot s = (k - r_row - r_x) mod NB
-            rot = Signal(lgNB, name=f"rot{t}")            # (r_row + r_x) mod NB
-            m.d.comb += rot.eq(r_row[:lgNB] + r_x[:lgNB])
+            rot_in = Signal(lgNB, name=f"rot{t}_in")      # (r_row + r_x) mod NB
+            m.d.comb += rot_in.eq(r_row[:lgNB] + r_x[:lgNB])
+            lane_in = r_x >> lgNB
+            if self.address_ahead:
+                # presented a cycle ahead: the bank addresses, the rotation
+                # and the lane are registered for the read cycle
+                rot = Signal(lgNB, name=f"rot{t}")
+                lane = Signal(range(L), name=f"lane{t}")
+                m.d.sync += [rot.eq(rot_in), lane.eq(lane_in)]
+            else:
+                rot, lane = rot_in, lane_in
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
             if L > 1:                                   # one lane: no lane select
                 lane1 = Signal(range(L), name=f"lane{t}_d1")
                 lane2 = Signal(range(L), name=f"lane{t}_d2")
-                m.d.sync += [lane1.eq(r_x >> lgNB), lane2.eq(lane1)]
+                m.d.sync += [lane1.eq(lane), lane2.eq(lane1)]
             el = []
             for k in range(NB):
                 mem = Memory(shape=unsigned(L * dw), depth=self.rows, init=[],
@@ -138,8 +151,13 @@ class SkewedRowBuffer(wiring.Component):
                 rp = mem.read_port()
                 sk = Signal(lgNB, name=f"set{t}_slot{k}")
                 m.d.comb += [wp.en.eq(w_en1[t]), wp.addr.eq(w_row1),
-                             wp.data.eq(wdata[k]), sk.eq(k - rot),
-                             rp.addr.eq(r_row + sk)]
+                             wp.data.eq(wdata[k]), sk.eq(k - rot_in)]
+                if self.address_ahead:
+                    addr = Signal.like(rp.addr, name=f"set{t}_addr{k}")
+                    m.d.sync += addr.eq(r_row + sk)
+                    m.d.comb += rp.addr.eq(addr)
+                else:
+                    m.d.comb += rp.addr.eq(r_row + sk)
                 # the read word registered as it leaves the block RAM (its
                 # clock-to-output delay is long), then the element's lane
                 word = Signal(L * dw, name=f"set{t}_word{k}")

@@ -285,7 +285,7 @@ class SaloTop(wiring.Component):
         NBQ = geo["q_banks"]
         lgNBQ = _log2(NBQ)
         m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
-                                                   data_width=dw, slots=R)
+                                                   data_width=dw, slots=R, address_ahead=True)
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
         m.d.comb += q_wrow.eq(ld_cnt)
         m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
@@ -293,7 +293,8 @@ class SaloTop(wiring.Component):
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
         # top_geometry); K and V rows share the write data path
         m.submodules.kvbuf = kvbuf = SkewedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
-                                                     data_width=dw, slots=S, sets=2)
+                                                     data_width=dw, slots=S, sets=2,
+                                                     address_ahead=True)
         # global queries, global keys/values, random keys/values: registers
         gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
         gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
@@ -751,9 +752,11 @@ class SaloTop(wiring.Component):
             m.d.sync += vx.eq(vx + 1)
             with m.If(vx == d_m1):
                 m.d.sync += vactive.eq(0)
+        vstart = [Signal(name=f"vstart{e}") for e in range(2)]     # comb: V phase e begins
         for e in range(2):
             with m.If(vpend[e] & ~(start_pass & (s_par == e))):
                 with m.If(_eq(vtimer[e], 0)):
+                    m.d.comb += vstart[e].eq(1)
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
                     m.d.sync += [a.eq(b) for a, b in zip(gv_cur, gv_pend[e])]
@@ -762,10 +765,22 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------ S0 addresses
         # (buffer reads: element x of the pass's rows at c0+1+x; the buffers
-        # return it at c0+3+x, see hw/row_buffer.py)
-        m.d.comb += [kvbuf.r_row[0].eq(kbase[:lgCAP]), kvbuf.r_x[0].eq(kx),
-                     kvbuf.r_row[1].eq(vcur_base[:lgCAP]), kvbuf.r_x[1].eq(vx),
-                     qbuf.r_x[0].eq(kx)]
+        # return it at c0+3+x, see hw/row_buffer.py).  The buffers take the
+        # addresses a cycle ahead (address_ahead): the next values of the
+        # base and element registers.  The Q tile bit needs none: qcur does
+        # not change between a pass's start and the end of its K phase.
+        kx_next = Signal.like(kx)
+        kbase_next = Signal.like(kbase)
+        vx_next = Signal.like(vx)
+        vbase_next = Signal.like(vcur_base)
+        m.d.comb += [kx_next.eq(Mux(start_pass, 0, Mux(kactive, kx + 1, kx))),
+                     kbase_next.eq(Mux(start_pass, s_base, kbase)),
+                     vx_next.eq(Mux(vstart[0] | vstart[1], 0, Mux(vactive, vx + 1, vx))),
+                     vbase_next.eq(Mux(vstart[0], vbase[0],
+                                       Mux(vstart[1], vbase[1], vcur_base)))]
+        m.d.comb += [kvbuf.r_row[0].eq(kbase_next[:lgCAP]), kvbuf.r_x[0].eq(kx_next),
+                     kvbuf.r_row[1].eq(vbase_next[:lgCAP]), kvbuf.r_x[1].eq(vx_next),
+                     qbuf.r_x[0].eq(kx_next)]
 
         # ------------------------------------------------- S2 (c0+3+x) -> ports
         kx_d1, kx_d2, kx_d3 = Signal.like(kx), Signal.like(kx), Signal.like(kx)

@@ -770,16 +770,16 @@ class SaloTop(wiring.Component):
         # base and element registers.  The Q tile bit needs none: qcur does
         # not change between a pass's start and the end of its K phase.
         kx_next = Signal.like(kx)
-        kbase_next = Signal.like(kbase)
+        kbase_next = Signal(lgCAP)           # (the row: the base mod kv_capacity)
         vx_next = Signal.like(vx)
-        vbase_next = Signal.like(vcur_base)
+        vbase_next = Signal(lgCAP)
         m.d.comb += [kx_next.eq(Mux(start_pass, 0, Mux(kactive, kx + 1, kx))),
-                     kbase_next.eq(Mux(start_pass, s_base, kbase)),
+                     kbase_next.eq(Mux(start_pass, s_base[:lgCAP], kbase[:lgCAP])),
                      vx_next.eq(Mux(vstart[0] | vstart[1], 0, Mux(vactive, vx + 1, vx))),
-                     vbase_next.eq(Mux(vstart[0], vbase[0],
-                                       Mux(vstart[1], vbase[1], vcur_base)))]
-        m.d.comb += [kvbuf.r_row[0].eq(kbase_next[:lgCAP]), kvbuf.r_x[0].eq(kx_next),
-                     kvbuf.r_row[1].eq(vbase_next[:lgCAP]), kvbuf.r_x[1].eq(vx_next),
+                     vbase_next.eq(Mux(vstart[0], vbase[0][:lgCAP],
+                                       Mux(vstart[1], vbase[1][:lgCAP], vcur_base[:lgCAP])))]
+        m.d.comb += [kvbuf.r_row[0].eq(kbase_next), kvbuf.r_x[0].eq(kx_next),
+                     kvbuf.r_row[1].eq(vbase_next), kvbuf.r_x[1].eq(vx_next),
                      qbuf.r_x[0].eq(kx_next)]
 
         # ------------------------------------------------- S2 (c0+3+x) -> ports

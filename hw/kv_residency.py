@@ -21,14 +21,15 @@ Ports:
 * ``clear``: forget every row (SET_HEAD); wins over a write in the same cycle;
 * ``check_en``, ``check_base`` (signed), ``check_used`` (bit s = slot s is
   read by a valid pair): the check;
-* ``fault``: registered, high :attr:`KvResidency.latency` = 2 cycles after a
+* ``fault``: registered, high :attr:`KvResidency.latency` = 3 cycles after a
   check that found a used slot not resident.
 
-Latency: ``fault`` 2 cycles after ``check_en``.  Registered: the tags, the
-valid bits, the per-bank hit of a check (first cycle: the base's row and tag
-per bank, one ``bank_depth``:1 multiplexer and a tag compare per bank) and
-``fault`` (second cycle: the per-bank hits rotated onto the slots, masked
-with the used slots).  The check reads the tags of its first cycle.
+Latency: ``fault`` 3 cycles after ``check_en``.  Registered: the tags, the
+valid bits, the position bits above the bank index per bank (first cycle),
+the per-bank hit of a check (second cycle: one ``bank_depth``:1 multiplexer
+and a tag compare per bank) and ``fault`` (third cycle: the per-bank hits
+rotated onto the slots, masked with the used slots).  The check reads the
+tags of its second cycle.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class KvResidency(wiring.Component):
     """
 
     #: cycles from ``check_en`` to ``fault``
-    latency = 2
+    latency = 3
 
     def __init__(self, *, banks: int, bank_depth: int, slots: int, index_width: int,
                  base_width: int):
@@ -100,17 +101,19 @@ class KvResidency(wiring.Component):
         m.d.comb += [b_hi.eq(base >> lg_nb), b_hi1.eq(b_hi + 1)]
         hits = Signal(NB)                           # registered: stage 1
         for k in range(NB):
+            # registered: stage 0 (FPGA timing)
             pos_hi = Signal(signed(hi_w + 1), name=f"pos_hi{k}")
-            m.d.comb += pos_hi.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi) if k < NB - 1 else b_hi)
+            m.d.sync += pos_hi.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi) if k < NB - 1 else b_hi)
             row = pos_hi[:lg_bd]
             m.d.sync += hits[k].eq(Array(valid[k])[row]
                                    & (Array(tags[k])[row] == pos_hi[lg_bd:iw - lg_nb])
                                    & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
-        en1 = Signal()
-        used1 = Signal(S)
-        rot1 = Signal(max(1, lg_nb))
-        m.d.sync += [en1.eq(self.check_en), used1.eq(self.check_used),
-                     rot1.eq(base[:lg_nb] if lg_nb else 0)]
+        en0, en1 = Signal(), Signal()
+        used0, used1 = Signal(S), Signal(S)
+        rot0, rot1 = Signal(max(1, lg_nb)), Signal(max(1, lg_nb))
+        m.d.sync += [en0.eq(self.check_en), used0.eq(self.check_used),
+                     rot0.eq(base[:lg_nb] if lg_nb else 0),
+                     en1.eq(en0), used1.eq(used0), rot1.eq(rot0)]
         # slot s lives in bank (base + s) mod NB: rotate the bank results
         ok2 = Cat(hits, hits)
         slot_ok = Signal(S)

@@ -280,6 +280,9 @@ class MergeUnit(wiring.Component):
             "bank": 1, "first": 1, "last": 1,
             "ea": signed(ew),   # accumulator exponent before this pass
             "eb": signed(ew),   # this pass's exponent
+            # the element shifts (accumulator, pass), computed when the row
+            # sum arrives (FPGA timing: not in front of the element shifter)
+            "sha": unsigned(ew), "shb": unsigned(ew),
         })
         descs = [Signal(desc_layout, name=f"pass{i}") for i in range(2)]
         rp = Signal()           # queue write slot
@@ -348,6 +351,10 @@ class MergeUnit(wiring.Component):
                         descs[i].bank.eq(wb), descs[i].first.eq(self.rs_first),
                         descs[i].last.eq(self.rs_last),
                         descs[i].ea.eq(acc_e), descs[i].eb.eq(self.rs_exp),
+                        # exponent differences fit exp_width bits unsigned
+                        descs[i].sha.eq(Mux(acc_e >= self.rs_exp, 0, self.rs_exp - acc_e)),
+                        descs[i].shb.eq(Mux(acc_e >= self.rs_exp,
+                                            (acc_e - self.rs_exp)[:ew], 0)),
                     ]
             m.d.sync += rp.eq(~rp)
             with m.If(self.rs_last):
@@ -399,7 +406,6 @@ class MergeUnit(wiring.Component):
         # RAM.  s2: the aligned add (accumulator shifted + pre-shifted element)
         # and the memory write.  The write of the element just before (one
         # cycle earlier, not yet visible to s1's read) is forwarded.
-        s1_ge = s1_desc.ea >= s1_desc.eb
         s2_valid = Signal()
         s2_x = Signal(xw)
         s2_desc = Signal(desc_layout)
@@ -411,8 +417,7 @@ class MergeUnit(wiring.Component):
         m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_desc.eq(s1_desc),
                      s2_acc.eq(rd_acc.data),
                      # exponent differences fit exp_width bits unsigned
-                     s2_sha.eq(Mux(s1_ge, 0, s1_desc.eb - s1_desc.ea)),
-                     s2_b.eq(s1_data >> Mux(s1_ge, (s1_desc.ea - s1_desc.eb)[:ew], 0))]
+                     s2_sha.eq(s1_desc.sha), s2_b.eq(s1_data >> s1_desc.shb)]
         acc_in = Signal(signed(self.acc_out_width))
         new_acc = Signal(signed(self.acc_out_width))
         if self.deep:

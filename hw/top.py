@@ -198,8 +198,9 @@ class SaloTop(wiring.Component):
         err = Signal(ErrorCode)
         ended = Signal()
         started = Signal()
+        # a register set together with `ended` or `err` (FPGA timing: no
+        # OR of the error code in front of its large fan-out)
         halted = Signal()
-        m.d.comb += halted.eq(err.as_value().any() | ended)
         raises = []                      # (condition, code), first has priority
 
         def fail(cond, code):
@@ -490,9 +491,13 @@ class SaloTop(wiring.Component):
                 with m.Case(Opcode.NOP):
                     m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.SET_HEAD):
-                    # K/V rows and global keys of the previous head stop counting
-                    m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
-                    m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
+                    # K/V rows and global keys of the previous head stop
+                    # counting; not in a start cycle: the residency check of
+                    # that pass reads the tags two cycles later, before this
+                    # clear (registered) takes effect
+                    with m.If(~start_pass):
+                        m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
+                        m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
                 with m.Case(Opcode.LOAD_Q):
                     cnt = OP.load_q.count
                     with m.If(ir_range_bad):
@@ -693,7 +698,7 @@ class SaloTop(wiring.Component):
                 with m.Case(Opcode.END):
                     with m.If(all_idle_r & ~ir_fresh):
                         m.d.comb += ir_done.eq(1)
-                        m.d.sync += ended.eq(1)
+                        m.d.sync += [ended.eq(1), halted.eq(1)]
                 with m.Default():
                     fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
 
@@ -926,7 +931,7 @@ class SaloTop(wiring.Component):
             for cond, code in raises:
                 ctx = m.If(cond) if first_branch else m.Elif(cond)
                 with ctx:
-                    m.d.sync += err.eq(code)
+                    m.d.sync += [err.eq(code), halted.eq(1)]
                 first_branch = False
 
         # counters

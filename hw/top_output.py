@@ -209,6 +209,8 @@ class OutputPath(wiring.Component):
         with m.If(~cmd_valid & fifo.r_rdy):
             m.d.comb += fifo.r_en.eq(1)
             m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0)]
+        cmd_new = Signal()                  # the command was taken last cycle
+        m.d.sync += cmd_new.eq(~cmd_valid & fifo.r_rdy)
         # read pipeline: issue (memory address) -> read data -> results
         # register, all stages advance together (stall on back-pressure)
         adv = Signal()
@@ -223,8 +225,15 @@ class OutputPath(wiring.Component):
         sa_gdata = Signal(orowl)
         issue = Signal()
         release = Signal()
+        # the command's tile is complete: registered from the previous cycle
+        # (FPGA timing); not in the cycle after a new command was taken, and
+        # otherwise only late by a cycle, never wrong: while a command is
+        # current its slot only goes from not full to full (RELEASE, the
+        # only clear, is that command itself and ends it)
         cur_full = Signal()
-        m.d.comb += cur_full.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
+        cur_full_r = Signal()
+        m.d.sync += cur_full_r.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
+        m.d.comb += cur_full.eq(cur_full_r & ~cmd_new)
         for rp in out_rp:
             m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
         with m.If(cmd_valid):

@@ -138,6 +138,19 @@ def error_jobs(cfg, base, sched):
     return out
 
 
+def set_head_after_last_pass(cfg, base, sched):
+    """Legal variant of a one-head job: a SET_HEAD (same head; it forgets
+    every K/V row) right after the last PASS, before the final stores.  The
+    results are unchanged; the last PASS's residency check (after its
+    start) must still see the rows it read."""
+    prog = sched.program
+    i_last = int(np.flatnonzero(prog.opcode == Opcode.PASS.value)[-1])
+    set_head = int(encode(assemble("SET_HEAD head=0", cfg), cfg)[0])
+    words = list(base.words)
+    return dataclasses.replace(base, name="legal_set_head_after_pass",
+                               words=words[:i_last + 1] + [set_head] + words[i_last + 1:])
+
+
 def _field_off(cfg, op, name):
     from hw.isa import instruction_layout
     lay = instruction_layout(cfg)
@@ -177,6 +190,7 @@ def test_top_small():
             jobs.append(dataclasses.replace(j, name=name + "_slow_reader",
                                             out_backpressure=0.99, seed=8))
     jobs += error_jobs(cfg, base, base_sched)
+    jobs.append(set_head_after_last_pass(cfg, base, base_sched))
     t1 = time.monotonic()
     res = run_jobs(cfg, jobs)
     print(f"\nsmall: {len(jobs)} jobs, host-side preparation {t1 - t0:.1f} s, "

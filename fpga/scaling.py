@@ -90,26 +90,37 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
   global row + 1 global column, d <= 64, 9-bit data), `salo synth --preset
-  fpga --target ecp5-85f`: no section above yet (no routed result).  Run 2026-11-21 on this machine (2 cores shared with
-  other jobs), `-o build/synth-top-ecp5-85f-final`: Yosys 512 s: 30108 LUT4
-  + 3124 CCU2C + 1033 TRELLIS_DPR16X4 (40488 LUT-equivalents, 48 %), 25857
-  TRELLIS_FF, 79 MULT18X18D, 58 DP16KD (K/V 32, Q 16, merge units 10); the
-  Q/K/V buffers are all block RAM, the 1033 LUT-RAM cells are the output
-  buffers (`hw/top_output.py`, still row-wide: 4 x 16 tiles x 1024 bits).
-  nextpnr: HeAP placement 405 s + annealing 414 s; post-placement Fmax
-  estimate 47.3 MHz with a wide slack histogram (about 9000 endpoints at -7
-  to -11 ns, i.e. a whole class of paths, not one); routing (router1, 211951
-  arcs) had 35.7k arcs left after 27 min and was not finished when this was
-  written, so there is no routed Fmax.  A run of the previous revision
-  (linear exp adder chain, one-cycle merge element step): post-placement
-  47.8 MHz; routing stopped after 32 min with 11.9k of 210745 arcs left.
-  Suspected (not verified: nextpnr prints no post-placement path): the
-  output buffers' LUT-RAM write side (merge outputs -> element decode ->
-  write enables/addresses of 1033 TRELLIS_DPR16X4 spread over the chip);
-  next steps: register the write side, move the output buffer to block RAM
-  (the skewed-bank scheme of `hw.row_buffer` works for it too: R rows of one
-  element each per cycle in, one row per cycle out), then read the routed
-  critical path.
+  fpga --target ecp5-85f`: no section above yet (no routed result of the
+  final revision; it does not reach 100 MHz).  Every failing endpoint is
+  listed by `python -m fpga.sta DIR` (nextpnr names one path; `salo synth`
+  now also prints the failing endpoints per module).  Measured on
+  2026-11-21 on this machine with nextpnr's post-placement delays (runs with
+  `--no-route --sdf`, analysed with `fpga.sta`; the worst path agrees with
+  nextpnr's own estimate), one revision per row:
+
+  | revision (cumulative) | LUT4 + CCU2C + DPR16X4 | FF | est. Fmax | failing endpoints | WNS |
+  |---|---|---|---|---|---|
+  | sequencer: fetch queue, registered flags (start of the day had 40.9 MHz) | 31220 + 3165 + 1039 | 28211 | 46.3 MHz | - | - |
+  | merge: divider 1 bit/cycle, row-sum in 3 cycles; residency in 2 stages | 34405 + 3067 + 1039 | 28418 | 46.8 MHz | 17565 / 74753 | -11.4 ns |
+  | two-cycle pass start, d registers, output input queue, row-buffer writes registered, two-step element mux | 31111 + 3087 + 1072 | 31128 | 49.0 MHz | 14165 / 77939 | -10.4 ns |
+  | output buffer written from registers, one-hot row select, register rows written from registers, Q banks >= D/8 | 31821 + 3087 + 1072 | 31265 | 63.3 MHz | 3434 / 78109 | -5.8 ns |
+  | merge DSP operand registers, row-buffer addresses a cycle ahead, halted and tile-complete registered, residency in 3 stages | 33076 + 3278 + 1072 | 31909 | 64.2 MHz | 3437 / 79091 | -5.6 ns |
+
+  What fails at 100 MHz in the last row, by module (start -> end): the PE
+  array (1068 endpoints, worst -5.6 ns: the m*v operand multiplexer of a
+  PE, `Mux(parity, m1, m0)`, sits far from its MULT18X18D, 5.6 ns of
+  routing into the DSP input); the output path (1306, -5.0 ns: the STORE_G
+  copy of the 1024-bit global collector has its enable from the result
+  register's handshake); K/V buffer to array (96, -5.2 ns: lane select and
+  slot rotation after the block-RAM word register); the sequencer (126,
+  -4.9 ns: row-beat handshake into the LOAD_KV position register).  Routing
+  delays dominate: the logic is 3-8 LUT levels, the nets cross the chip
+  (3-6 ns each).  Next: register the PE's m*v operands next to the DSP
+  (the two pass slots alternate, so the next slot is known a cycle
+  ahead), read the global collector directly in the result multiplexer,
+  register the lane-selected K/V elements (one more feed cycle).
+  Routing: router1 on the fourth revision was still running (16k of
+  ~220k arcs left after 30 min) when this was written.
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fpga.designs import DESIGNS, Design, DesignUnavailable, build_design
+from fpga.sta import analyze, shorten
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION"]
@@ -455,7 +456,6 @@ def timing_summary(out: Path, period_ns: float, *, groups: int = 12, worst: int 
     """Failing endpoints of the routed design in ``out`` (:func:`fpga.sta.analyze`):
     WNS, TNS, counts, the ``groups`` worst (start module -> end module)
     groups and the ``worst`` endpoints; ``{"error": ...}`` if it cannot run."""
-    from fpga.sta import analyze
     try:
         res = analyze(out / "routed.json", out / "routed.sdf", period_ns)
     except (OSError, ValueError, KeyError) as e:
@@ -470,11 +470,6 @@ def timing_summary(out: Path, period_ns: float, *, groups: int = 12, worst: int 
 
 
 # ---------------------------------------------------------------- printing
-def _short(name, n: int = 70) -> str:
-    name = str(name)
-    return name if len(name) <= n else name[:n - 25] + "..." + name[-22:]
-
-
 def format_report(rep: dict) -> str:
     lines = []
     tg, dz = rep["target"], rep["design"]
@@ -509,10 +504,10 @@ def format_report(rep: dict) -> str:
             kind = "register" if p.get("register_to_register", True) else "I/O path"
             lines.append(f"critical {kind} {p['from_clock']} -> {p['to_clock']}: {p['delay_ns']} ns, "
                          f"{p['logic_levels']} logic steps")
-            lines.append(f"         from {_short(p['start'])}"
-                         + (f"  (net {_short(p['start_net'], 50)})" if p.get("start_net") else ""))
-            lines.append(f"         to   {_short(p['end'])}"
-                         + (f"  (net {_short(p['end_net'], 50)})" if p.get("end_net") else ""))
+            lines.append(f"         from {shorten(p['start'])}"
+                         + (f"  (net {shorten(p['start_net'], 50)})" if p.get("start_net") else ""))
+            lines.append(f"         to   {shorten(p['end'])}"
+                         + (f"  (net {shorten(p['end_net'], 50)})" if p.get("end_net") else ""))
         ts = rep.get("timing_summary")
         if ts and "error" in ts:
             lines.append(f"timing   every-endpoint analysis failed: {ts['error']}")

@@ -30,6 +30,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+__all__ = ["parse_sdf", "module_group", "analyze", "shorten", "format_report",
+           "format_path", "main"]
+
 # An SDF token: a parenthesis, a quoted string, or an identifier whose
 # backslash escapes may hide spaces, parentheses and quotes.
 _TOKEN = re.compile(r'\(|\)|"(?:[^"\\]|\\.)*"|(?:\\.|[^\s()"\\])+')
@@ -336,7 +339,9 @@ def _trace(end, arrival, setup, types, pinnet) -> list:
     return hops
 
 
-def _short(name: str, n: int) -> str:
+def shorten(name, n: int = 70) -> str:
+    """``name`` cut to ``n`` characters in its middle (``...``) if longer."""
+    name = str(name)
     return name if len(name) <= n else name[:n // 2 - 2] + "..." + name[-(n - n // 2 - 1):]
 
 
@@ -358,8 +363,8 @@ def format_report(res: dict, top: int = 30, paths: int = 0) -> str:
             f"{'slack':>8} {'arrival':>8} {'lvl':>4}  {'endpoint':<56} start point"]
     for e in res["endpoints"][:top]:
         out.append(f"{e['slack']:8.3f} {e['arrival']:8.3f} {e['levels']:4d}  "
-                   f"{_short(e['cell'] + '.' + e['pin'], 56):<56} "
-                   f"{_short(e['start_cell'] + '.' + e['start_pin'], 56)}")
+                   f"{shorten(e['cell'] + '.' + e['pin'], 56):<56} "
+                   f"{shorten(e['start_cell'] + '.' + e['start_pin'], 56)}")
     if res["groups"]:
         out += ["", "failing endpoints by module (start group -> end group):",
                 f"{'count':>6} {'worst':>8}  path"]
@@ -391,9 +396,9 @@ def format_path(path: list) -> list:
         else:
             hops.append(dict(h, n=1) if carry else h)
     for h in hops:
-        net = f"  (net {_short(h['net'], 40)})" if h["net"] else ""
+        net = f"  (net {shorten(h['net'], 40)})" if h["net"] else ""
         out.append(f"{h['type']:>9} {h['incr']:6.3f} {h['total']:7.3f}  "
-                   f"{_short(h['cell'] + '.' + h['pin'], 70)}{net}"
+                   f"{shorten(h['cell'] + '.' + h['pin'], 70)}{net}"
                    + (f"  ({h['n']} carry hops)" if h.get("n", 1) > 1 else ""))
     return out
 

@@ -121,10 +121,11 @@ class MergeUnit(wiring.Component):
     * Row sum (cycle R): E of the bank <- max(E, rs_exp) (E = exp_min when
       ``rs_first``) at the end of cycle R, the two shift amounts registered;
       S <- (S >>> (E'-E)) + (rs_sum >>> (E'-rs_exp)) (S = 0 when
-      ``rs_first``) at the end of cycle R+1.  The pass's accumulator and
-      pass exponents are queued (2-entry queue: up to two passes may have
-      delivered their row sum and still await their elements, as in the
-      array where pass n+1's row sum precedes pass n's elements).
+      ``rs_first``) at the end of cycle R+1.  The pass's two shift amounts
+      (accumulator, pass) are queued for its elements (2-entry queue: up to
+      two passes may have delivered their row sum and still await their
+      elements, as in the array where pass n+1's row sum precedes pass n's
+      elements).
     * Element x (cycle t): the memory read is issued in cycle t, its data
       registered at the end of t+1, the aligned add and the memory write
       happen in cycle t+2 (read port transparent for a write in cycle t, the
@@ -278,10 +279,9 @@ class MergeUnit(wiring.Component):
         # ------------------------------------------------ pass queue (2 entries)
         desc_layout = data.StructLayout({
             "bank": 1, "first": 1, "last": 1,
-            "ea": signed(ew),   # accumulator exponent before this pass
-            "eb": signed(ew),   # this pass's exponent
-            # the element shifts (accumulator, pass), computed when the row
-            # sum arrives (FPGA timing: not in front of the element shifter)
+            # the element shifts (accumulator, pass): the row sum's exponent
+            # alignment, kept for the pass's elements (FPGA timing: not
+            # computed in front of the element shifter)
             "sha": unsigned(ew), "shb": unsigned(ew),
         })
         descs = [Signal(desc_layout, name=f"pass{i}") for i in range(2)]
@@ -350,11 +350,7 @@ class MergeUnit(wiring.Component):
                     m.d.sync += [
                         descs[i].bank.eq(wb), descs[i].first.eq(self.rs_first),
                         descs[i].last.eq(self.rs_last),
-                        descs[i].ea.eq(acc_e), descs[i].eb.eq(self.rs_exp),
-                        # exponent differences fit exp_width bits unsigned
-                        descs[i].sha.eq(Mux(acc_e >= self.rs_exp, 0, self.rs_exp - acc_e)),
-                        descs[i].shb.eq(Mux(acc_e >= self.rs_exp,
-                                            (acc_e - self.rs_exp)[:ew], 0)),
+                        descs[i].sha.eq(al_s.shift_a), descs[i].shb.eq(al_s.shift_b),
                     ]
             m.d.sync += rp.eq(~rp)
             with m.If(self.rs_last):
@@ -400,8 +396,8 @@ class MergeUnit(wiring.Component):
         with m.Elif(pop & ~push):
             m.d.sync += count.eq(count - 1)
 
-        # s1 -> s2: the shift amounts, the element pre-shifted and the
-        # forwarding condition are computed from the s1 registers; the
+        # s1 -> s2: the element pre-shifted (by its pass's queued shift) and
+        # the forwarding condition are computed from the s1 registers; the
         # accumulator word read for s1 is registered as it leaves the block
         # RAM.  s2: the aligned add (accumulator shifted + pre-shifted element)
         # and the memory write.  The write of the element just before (one
@@ -416,7 +412,6 @@ class MergeUnit(wiring.Component):
         m.d.comb += [s1_addr.eq(Cat(s1_x, s1_desc.bank)), s2_addr.eq(Cat(s2_x, s2_desc.bank))]
         m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_desc.eq(s1_desc),
                      s2_acc.eq(rd_acc.data),
-                     # exponent differences fit exp_width bits unsigned
                      s2_sha.eq(s1_desc.sha), s2_b.eq(s1_data >> s1_desc.shb)]
         acc_in = Signal(signed(self.acc_out_width))
         new_acc = Signal(signed(self.acc_out_width))
@@ -533,7 +528,6 @@ class MergeUnit(wiring.Component):
         chunk = 17                        # unsigned chunk of an 18x18 signed multiplier
         a_parts = [(lo, min(lo + chunk, aw)) for lo in range(0, aw, chunk)]
         b_parts = [(lo, min(lo + chunk, bw)) for lo in range(0, bw, chunk)]
-        stages = []                       # (valid, x, bank, last) per added stage
 
         def stage(name, valid, x, bank, last):
             regs = (Signal(name=f"{name}_valid"), Signal(xw, name=f"{name}_x"),

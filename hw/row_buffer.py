@@ -31,16 +31,16 @@ w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
     one cycle later, so a read presented up to one cycle after the write
     returns the old contents.
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
-    s = 0 .. slots-1.  With ``address_ahead`` they are presented one cycle
-    before the read (the per-bank addresses are computed then and
-    registered: FPGA timing; the latency below counts from the read cycle).
+    s = 0 .. slots-1, presented one cycle before the memory read (the
+    per-bank addresses, the rotation and the lane are computed then and
+    registered: FPGA timing).
 r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
-    ``r_row + s``: valid :attr:`latency` = 2 cycles after ``r_row``/``r_x``
-    were presented, combinational from internal registers (memory read in
-    the first cycle, the read words registered as they leave the block RAM,
-    lane select and rotation to slot order after that register).  A read
-    presented in the cycle of a row's write or the cycle after returns the
-    old contents of that row (the write is registered first).
+    ``r_row + s``: valid :attr:`latency` = 3 cycles after ``r_row``/``r_x``
+    were presented, combinational from internal registers (addresses
+    registered, memory read, the read words registered as they leave the
+    block RAM, lane select and rotation to slot order after that register).
+    A read presented in the cycle of a row's write returns the old contents
+    of that row (the write is registered first).
 """
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ class SkewedRowBuffer(wiring.Component):
     ``slots``), ``rows`` (power of two, words per bank = rows held),
     ``max_head_dim``, ``data_width``, ``slots``, ``sets`` (independent
     buffers sharing the write data and its rotation, e.g. K and V: ``w_en``
-    has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set),
-    ``address_ahead`` (read addresses presented a cycle before the read)."""
+    has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set)."""
 
-    latency = 2
+    #: cycles from ``r_row``/``r_x`` to ``r_data``
+    latency = 3
 
     def __init__(self, *, banks: int, rows: int, max_head_dim: int, data_width: int,
-                 slots: int, sets: int = 1, address_ahead: bool = False):
+                 slots: int, sets: int = 1):
         for nm, v in (("banks", banks), ("rows", rows)):
             if v < 2 or v & (v - 1):
                 raise ValueError(f"{nm} = {v} is invalid: allowed a power of two >= 2")
@@ -87,7 +87,6 @@ class SkewedRowBuffer(wiring.Component):
         if sets < 1:
             raise ValueError(f"sets = {sets} is invalid: allowed >= 1")
         self.banks, self.rows, self.slots, self.sets = banks, rows, slots, sets
-        self.address_ahead = address_ahead
         self.max_head_dim, self.data_width = max_head_dim, data_width
         self.lanes = -(-max_head_dim // banks)
         xw = max(1, (max_head_dim - 1).bit_length())
@@ -127,15 +126,11 @@ class SkewedRowBuffer(wiring.Component):
             # read: bank k serves slot s = (k - r_row - r_x) mod NB
             rot_in = Signal(lgNB, name=f"rot{t}_in")      # (r_row + r_x) mod NB
             m.d.comb += rot_in.eq(r_row[:lgNB] + r_x[:lgNB])
-            lane_in = r_x >> lgNB
-            if self.address_ahead:
-                # presented a cycle ahead: the bank addresses, the rotation
-                # and the lane are registered for the read cycle
-                rot = Signal(lgNB, name=f"rot{t}")
-                lane = Signal(range(L), name=f"lane{t}")
-                m.d.sync += [rot.eq(rot_in), lane.eq(lane_in)]
-            else:
-                rot, lane = rot_in, lane_in
+            # presented a cycle ahead: the bank addresses, the rotation and
+            # the lane are registered for the read cycle
+            rot = Signal(lgNB, name=f"rot{t}")
+            lane = Signal(range(L), name=f"lane{t}")
+            m.d.sync += [rot.eq(rot_in), lane.eq(r_x >> lgNB)]
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
             if L > 1:                                   # one lane: no lane select
@@ -152,12 +147,9 @@ class SkewedRowBuffer(wiring.Component):
                 sk = Signal(lgNB, name=f"set{t}_slot{k}")
                 m.d.comb += [wp.en.eq(w_en1[t]), wp.addr.eq(w_row1),
                              wp.data.eq(wdata[k]), sk.eq(k - rot_in)]
-                if self.address_ahead:
-                    addr = Signal.like(rp.addr, name=f"set{t}_addr{k}")
-                    m.d.sync += addr.eq(r_row + sk)
-                    m.d.comb += rp.addr.eq(addr)
-                else:
-                    m.d.comb += rp.addr.eq(r_row + sk)
+                addr = Signal.like(rp.addr, name=f"set{t}_addr{k}")
+                m.d.sync += addr.eq(r_row + sk)
+                m.d.comb += rp.addr.eq(addr)
                 # the read word registered as it leaves the block RAM (its
                 # clock-to-output delay is long), then the element's lane
                 word = Signal(L * dw, name=f"set{t}_word{k}")

@@ -77,6 +77,12 @@ def _log2(n: int) -> int:
 FEED = 4
 
 
+def _max_beats(cfg) -> int:
+    """Row beats of the longest load instruction (LOAD_KV of the whole K/V
+    buffer, or LOAD_RKV of every random column): two rows per entry."""
+    return 2 * max(cfg.kv_buffer_rows, cfg.rows * max(cfg.random_cols, 1), 1)
+
+
 def top_geometry(cfg) -> dict:
     """Buffer organisation derived from the config (also written into the
     ``salo gen`` manifest).
@@ -87,8 +93,9 @@ def top_geometry(cfg) -> dict:
       positions lies in distinct banks), ``kv_capacity`` = kv_banks *
       kv_bank_depth >= ``kv_buffer_rows`` rows (position p at row p mod
       kv_capacity).
-    * Q: a SkewedRowBuffer of ``q_banks`` (the power of two >= R) banks, 2
-      tiles (the LOAD_Q double buffer of the ISA) + Gr global query registers.
+    * Q: a SkewedRowBuffer of ``q_banks`` (the power of two >= R and >=
+      max_head_dim/8) banks, 2 tiles (the LOAD_Q double buffer of the ISA) +
+      Gr global query registers.
     * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
     """
     nb, bd = cfg.kv_banks, cfg.kv_bank_depth
@@ -114,7 +121,7 @@ class SaloTop(wiring.Component):
     Latency: a pass's K phase reaches the array :data:`FEED` = 4 cycles
     after the sequencer starts it; its outputs reach the output buffer after the array's
     row-end delays plus the merge unit's normalization (``hw.merge``); a
-    STORE row leaves 2 cycles after its tile is complete (no back-pressure).
+    STORE row leaves 3 cycles after its tile is complete (no back-pressure).
     """
 
     def __init__(self, cfg):
@@ -144,8 +151,7 @@ class SaloTop(wiring.Component):
         R, Gr, Gc, Rc = cfg.rows, cfg.global_rows, cfg.global_cols, cfg.random_cols
         ops = nx.operands
         bad = Signal(name="nx_range_bad")
-        last = Signal(range(2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1) + 1),
-                      name="nx_last_beat")
+        last = Signal(range(_max_beats(cfg) + 1), name="nx_last_beat")
 
         def span_bad(cnt, addr, max_cnt):
             return _eq(cnt, 0) | (cnt > max_cnt) | (addr + cnt > cfg.max_seq_len)
@@ -228,7 +234,7 @@ class SaloTop(wiring.Component):
         ir_valid = Signal()
         ir_fresh = Signal()              # first cycle of the current instruction
         ir_range_bad = Signal()          # its fields are out of range (FIELD_RANGE)
-        max_beats = 2 * max(cfg.kv_buffer_rows, R * max(Rc, 1), 1)
+        max_beats = _max_beats(cfg)
         ir_last_beat = Signal(range(max_beats + 1))    # index of its last row beat
         ir_done = Signal()               # comb: the current instruction completes
         # d's checks and d-1, 3d-1 registered (FPGA timing: d comes from far
@@ -286,7 +292,7 @@ class SaloTop(wiring.Component):
         NBQ = geo["q_banks"]
         lgNBQ = _log2(NBQ)
         m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
-                                                   data_width=dw, slots=R, address_ahead=True)
+                                                   data_width=dw, slots=R)
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
         m.d.comb += q_wrow.eq(ld_cnt)
         m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
@@ -294,8 +300,7 @@ class SaloTop(wiring.Component):
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
         # top_geometry); K and V rows share the write data path
         m.submodules.kvbuf = kvbuf = SkewedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
-                                                     data_width=dw, slots=S, sets=2,
-                                                     address_ahead=True)
+                                                     data_width=dw, slots=S, sets=2)
         # global queries, global keys/values, random keys/values: registers
         gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
         gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
@@ -771,9 +776,9 @@ class SaloTop(wiring.Component):
         # ------------------------------------------------------ S0 addresses
         # (buffer reads: element x of the pass's rows at c0+1+x; the buffers
         # return it at c0+3+x, see hw/row_buffer.py).  The buffers take the
-        # addresses a cycle ahead (address_ahead): the next values of the
-        # base and element registers.  The Q tile bit needs none: qcur does
-        # not change between a pass's start and the end of its K phase.
+        # addresses a cycle ahead (c0+x): the next values of the base and
+        # element registers.  The Q tile bit needs none: qcur does not
+        # change between a pass's start and the end of its K phase.
         kx_next = Signal.like(kx)
         kbase_next = Signal(lgCAP)           # (the row: the base mod kv_capacity)
         vx_next = Signal.like(vx)
@@ -954,11 +959,10 @@ class SaloTop(wiring.Component):
         # add (FPGA timing: no multiplier output into an adder)
         # (PE pairs of the pass summed from its registered mask, then
         # registered, then the product)
-        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_lo, m_hi)]
+        # (a global row not merged by the pass has the empty range)
+        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_lo + m_glo, m_hi + m_ghi)]
         terms += [m_gcol[b] for b in range(R * Gc)]
         terms += [m_rcol[b] for b in range(R * Rc)]
-        # a global row not merged by the pass has the empty range
-        terms += [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_glo, m_ghi)]
         pairs_reg = Signal(range(cfg.num_pes + 1))
         pairs_d2, macs_new = Signal(), Signal()
         macs_inc = Signal(len(pairs_reg) + len(d) + 1)

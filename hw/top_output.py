@@ -90,11 +90,11 @@ class OutputPath(wiring.Component):
     Latency: a local element is written into the buffer 3 cycles after it
     is accepted (the input queue's registered output, then the registered
     write) when its tile is free; ``tile_done`` pulses in the cycle the last
-    element is written.  A
-    STORE row leaves 2 cycles after its command starts when the
-    tile is complete and ``results`` is not back-pressured (memory read, then
-    the output register); one row per cycle.  STORE_G: 2 cycles after its
-    collector is full.
+    element is written.  A STORE row leaves 3 cycles after its command
+    starts when the tile is complete and ``results`` is not back-pressured
+    (the registered tile-complete flag, memory read, then the output
+    register); one row per cycle.  STORE_G: 2 cycles after its collector is
+    full.
     """
 
     def __init__(self, *, rows: int, global_rows: int, max_head_dim: int, out_width: int,
@@ -206,11 +206,11 @@ class OutputPath(wiring.Component):
         cmd = Signal(self.cmd_layout)
         cmd_valid = Signal()
         j = Signal(range(R + 1))
+        cmd_new = Signal()                  # the command was taken last cycle
+        m.d.sync += cmd_new.eq(0)
         with m.If(~cmd_valid & fifo.r_rdy):
             m.d.comb += fifo.r_en.eq(1)
-            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0)]
-        cmd_new = Signal()                  # the command was taken last cycle
-        m.d.sync += cmd_new.eq(~cmd_valid & fifo.r_rdy)
+            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
         # read pipeline: issue (memory address) -> read data -> results
         # register, all stages advance together (stall on back-pressure)
         adv = Signal()

@@ -284,20 +284,21 @@ def _from_module(modname, names, cfg):
                             + "; ".join(errors) + ")")
 
 
-def _to_verilog(component, top_name):
+def _to_verilog(component, top_name, platform=None):
     """Verilog of ``SerialShell(component)``: proves the design elaborates
-    (raises DesignUnavailable) and is the input of synthesis."""
+    (raises DesignUnavailable) and is the input of synthesis.  ``platform``:
+    a :class:`hw.dsp.SynthesisTarget` (vendor primitives) or None."""
     from amaranth.back import verilog
     try:
         shell = SerialShell(component)
-        text = verilog.convert(shell, name=top_name, emit_src=False)
+        text = verilog.convert(shell, name=top_name, platform=platform, emit_src=False)
     except Exception as e:
         raise DesignUnavailable(f"{type(component).__name__} does not elaborate: "
                                 f"{type(e).__name__}: {e}") from None
     return shell, text
 
 
-def _build_one(name, cfg, top_name):
+def _build_one(name, cfg, top_name, platform=None):
     if name == "top":
         comp, what = _from_module("hw.top", TOP_CLASS_NAMES, cfg)
         desc = f"accelerator top {what}: {cfg.describe()}"
@@ -337,27 +338,29 @@ def _build_one(name, cfg, top_name):
                 f"wiring (fpga.designs.MacGrid; score stage only, NOT the accelerator)")
     else:
         raise ValueError(f"unknown design {name!r}; choose from {', '.join(DESIGNS)}")
-    shell, text = _to_verilog(comp, top_name)
+    shell, text = _to_verilog(comp, top_name, platform)
     return Design(name=name, description=desc, component=comp, verilog=text,
                   shell_in_bits=shell.in_bits, shell_out_bits=shell.out_bits)
 
 
-def build_design(cfg, design: str = "auto", top_name: str = "salo_fpga_top") -> Design:
+def build_design(cfg, design: str = "auto", top_name: str = "salo_fpga_top",
+                 platform=None) -> Design:
     """Build ``design`` (one of :data:`DESIGNS`) for ``cfg``, wrap it in
     :class:`SerialShell` and convert it to Verilog (top module ``top_name``).
 
     ``auto`` takes the first of top, array, pe-row, mac-grid that exists and
     elaborates and records in ``notes`` why the others were skipped.  An
     explicit choice that cannot be built raises :class:`DesignUnavailable`.
+    ``platform``: see :func:`_to_verilog` (:data:`hw.dsp.ECP5` for an ECP5).
     """
     if design not in DESIGNS:
         raise ValueError(f"unknown design {design!r}; choose from {', '.join(DESIGNS)}")
     if design != "auto":
-        return _build_one(design, cfg, top_name)
+        return _build_one(design, cfg, top_name, platform)
     notes = []
     for name in _AUTO_ORDER:
         try:
-            d = _build_one(name, cfg, top_name)
+            d = _build_one(name, cfg, top_name, platform)
         except DesignUnavailable as e:
             notes.append(f"{name}: skipped: {e}")
             continue

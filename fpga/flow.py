@@ -37,6 +37,7 @@ from pathlib import Path
 
 from fpga.designs import DESIGNS, Design, DesignUnavailable, build_design
 from fpga.sta import analyze, shorten
+from hw.dsp import ECP5
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION"]
@@ -81,8 +82,12 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def design_for(cfg, design: str = "auto") -> Design:
+def design_for(cfg, design: str = "auto", family: str | None = None) -> Design:
     """THE factory of the design the FPGA flow synthesizes.
+
+    ``family``: the target's family; ``"ecp5"`` elaborates with
+    :data:`hw.dsp.ECP5` as the platform (multipliers become DSP blocks with
+    their own registers), anything else with none.
 
     ``auto``: the accelerator top (``hw.top``) when it exists, else the
     largest real component that elaborates (``hw.array``, a row of PEs, the
@@ -90,7 +95,8 @@ def design_for(cfg, design: str = "auto") -> Design:
     (``.name``, ``.description``) and why the others were skipped
     (``.notes``).  Other choices: see :data:`fpga.designs.DESIGNS`.
     """
-    return build_design(cfg, design, top_name=TOP_NAME)
+    platform = ECP5 if family == "ecp5" else None
+    return build_design(cfg, design, top_name=TOP_NAME, platform=platform)
 
 
 # ---------------------------------------------------------------- tools
@@ -252,6 +258,7 @@ def default_out_dir(cfg, design: str, target: str, freq_mhz: float, synth_opts: 
 
 
 _MUL_RE = re.compile(r"=(.*?)\s\*\s(.*?);")
+_DSP_INSTANCE_RE = re.compile(r"^\s*MULT18X18D\b", re.MULTILINE)
 _LITERAL_RE = re.compile(r"^\d*'[sS]?[hdbHDB][0-9a-fA-F_xzXZ]+$")
 
 
@@ -263,8 +270,9 @@ def _is_constant(operand: str) -> bool:
 
 def count_variable_multiplications(verilog_text: str) -> int:
     """Multiplications ``a * b`` in Yosys-written Verilog whose operands are
-    both non-constant: a lower bound of the DSP blocks Yosys would infer."""
-    n = 0
+    both non-constant, plus instantiated ``MULT18X18D`` blocks: a lower bound
+    of the DSP blocks the design takes."""
+    n = len(_DSP_INSTANCE_RE.findall(verilog_text))     # hw.dsp on an ECP5
     for a, b in _MUL_RE.findall(verilog_text):
         if not (_is_constant(a) or _is_constant(b)):
             n += 1
@@ -325,7 +333,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     prog.say(f"elaborate: design {design!r} for {cfg.describe()}")
     t = time.monotonic()
     try:
-        d = design_for(cfg, design)
+        d = design_for(cfg, design, tgt.family)
     except DesignUnavailable as e:
         raise FlowError(f"design {design!r} cannot be built: {e}") from None
     times["elaborate_s"] = round(time.monotonic() - t, 2)

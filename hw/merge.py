@@ -76,7 +76,7 @@ class MergeUnit(wiring.Component):
         row-sum merge (the shifted sums registered, then added: S is written
         at the end of R+2, :attr:`rs_latency` is one more, and row sums must
         be at least 2 cycles apart); ``head_dim`` must then never be below
-        it (the accelerator top guarantees d >= 3 and row sums 2d apart).
+        it (the accelerator top guarantees d >= 4 and row sums 2d apart).
 
     Ports
     -----

@@ -3,31 +3,34 @@
 One PE pairs one query with one key (and the key's value vector) per pass and
 runs the four phases of ``docs/arithmetic.md`` section 4:
 
-1. score MAC   (:class:`hw.score_mac.ScoreMac`)      q*k registered at t = 0 .. d-1,
-                                                     accumulated one cycle later
-2. exp         (:class:`hw.exp2.Exp2Pwl`)             score at t = d + 1, result at t = d + L
+1. score MAC   (:class:`hw.score_mac.ScoreMac`)      q*k of t = 0 .. d-1 through the
+                                                     pipelined multiplier, accumulated
+                                                     M cycles later
+2. exp         (:class:`hw.exp2.Exp2Pwl`)             score at t = d + M, result at t = d + L
 3. row sum     (the formula of :class:`hw.align_add.AlignAdd`, in two halves):
                                                      exponent max and shift amounts at
                                                      t = d + L - 1, shifted sum at t = d + L
 4. weighted sum(the formula of :class:`hw.weighted_acc.WeightedAcc`, in two
-   stages): value element x on ``kv_in`` at t = 3d + x, p*v registered,
-   aligned add with the left neighbour's partial at t = 3d + x + 1
+   stages): value element x on ``kv_in`` at t = 3d + x, p*v through the
+   pipelined multiplier, aligned add with the left neighbour's partial at
+   t = 3d + x + M
 
 ``t`` is the PE's local time: the cycle its first query element is on
-``q_in``.  ``L`` = :attr:`PE.exp_latency` = 1 (the score multiplier's
-output register) + ``Exp2Pwl.latency``.  Both multipliers (q*k and p*v)
-feed a register directly (FPGA timing: a DSP block's output must not run
-into an adder in the same cycle); the exp unit's narrow slope*f product is
-built from LUTs (no DSP block).
+``q_in``.  ``M`` = :data:`hw.dsp.MUL_LATENCY` = 2: both multipliers (q*k
+and p*v) are :class:`hw.dsp.PipelinedMultiplier` s, operands and product
+registered (on an ECP5 the DSP block's own registers: FPGA timing, see
+:mod:`hw.dsp`).  ``L`` = :attr:`PE.exp_latency` = M (the rest of the score
+multiplier's pipeline after t = d) + ``Exp2Pwl.latency``.  The exp unit's
+narrow slope*f product is built from LUTs (no DSP block).
 
 Control travels with the data (no global sequencer):
 
 * **horizontal control** ``q_valid/q_first/q_last/q_parity`` rides with the
   query element on ``q_in`` and leaves (registered) on ``q_*_out``;
 * **weighted-sum control** ``ws_valid/ws_parity`` rides on the weighted-sum
-  chain one cycle *ahead* of the partial: the value element on ``kv_in``
+  chain M cycles *ahead* of the partial: the value element on ``kv_in``
   must be present in the same cycle as ``ws_valid_in``; the partial
-  ``ws_in`` of the same element one cycle later;
+  ``ws_in`` of the same element M cycles later;
 * the **row-sum** phase is triggered by the PE's own exp result (its inputs
   from the left neighbour arrive, registered, exactly in that cycle);
 * ``pair_valid`` is sampled in the cycle of the last query element
@@ -59,9 +62,10 @@ Registered (all outputs are registers, latency 1 from input to output):
   and ``rs_valid_out`` by one register to pair them with it;
 * ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in`` one
   cycle later (they reach the right neighbour with its value element);
-* ``ws_out``: the weighted-sum step result, two cycles after ``ws_valid_in``
-  (one cycle after ``ws_in``), i.e. one cycle after ``ws_valid_out``: a row
-  end delays the valid/parity by one register to pair them with the data.
+* ``ws_out``: the weighted-sum step result, M + 1 cycles after
+  ``ws_valid_in`` (:attr:`PE.ws_latency`; one cycle after ``ws_in``), i.e. M
+  cycles after ``ws_valid_out``: a row end delays the valid/parity by M
+  registers to pair them with the data.
 
 No output depends combinationally on an input.
 """
@@ -72,6 +76,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.dsp import MUL_LATENCY, PipelinedMultiplier
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 
@@ -103,11 +108,11 @@ class PE(wiring.Component):
     """
 
     #: cycles from t = d (the cycle after the last query element) to the
-    #: row-sum step: the score multiplier's output register + the exp unit
-    exp_latency = 1 + Exp2Pwl.latency
+    #: row-sum step: the rest of the score multiplier's pipeline + the exp unit
+    exp_latency = MUL_LATENCY + Exp2Pwl.latency
     #: cycles from a value element on ``kv_in`` (with ``ws_valid_in``) to its
-    #: weighted-sum result on ``ws_out``
-    ws_latency = 2
+    #: weighted-sum result on ``ws_out``: the multiplier's pipeline + the add
+    ws_latency = MUL_LATENCY + 1
     #: cycles ``rs_exp_out``/``rs_valid_out`` lead ``rs_sum_out``
     rs_lead = 1
 
@@ -178,14 +183,18 @@ class PE(wiring.Component):
         m.d.comb += [mac.q.eq(self.q_in), mac.k.eq(self.kv_in),
                      mac.en.eq(self.q_valid_in), mac.clear.eq(self.q_first_in)]
 
-        done = Signal()          # t = d: the last product is registered
         done_zero = Signal()     # masked pair of the pass that just completed
         done_par = Signal()
         last = self.q_valid_in & self.q_last_in
-        m.d.sync += done.eq(last)
         with m.If(last):
             m.d.sync += [done_zero.eq(~self.pair_valid), done_par.eq(self.q_parity_in)]
-        # t = d + 1: the score is complete in mac.acc
+        # t = d + mac.latency - 1: the score is complete in mac.acc
+        # (done_zero/done_par hold until the next pass's last element, >= d cycles)
+        done = last
+        for n in range(mac.latency - 1):
+            nxt = Signal(name=f"done_{n}")
+            m.d.sync += nxt.eq(done)
+            done = nxt
         sc_valid, sc_zero = Signal(), Signal()
         m.d.sync += [sc_valid.eq(done), sc_zero.eq(done_zero)]
 
@@ -243,18 +252,19 @@ class PE(wiring.Component):
                              slot_spr[s].eq(sh_b)]
 
         # ---- phase 4: weighted-sum step for element x: value at t = 3d + x
-        # stage A (t = 3d + x): select the pass slot, register m*v and the shifts
+        # stage A (t = 3d + x .. + MUL_LATENCY - 1): select the pass slot; m*v
+        # in the pipelined multiplier, the shifts delayed alongside
         sel = self.ws_parity_in
-        prod = Signal(signed(pw + dw))
-        sh_part = Signal(sw)
-        sh_prod = Signal(sw)
-        m.d.sync += [
-            # unsigned * signed: Amaranth extends the unsigned operand, exact
-            prod.eq(Mux(sel, slot_m[1], slot_m[0]) * self.kv_in),
-            sh_part.eq(Mux(sel, slot_sp[1], slot_sp[0])),
-            sh_prod.eq(Mux(sel, slot_spr[1], slot_spr[0])),
-        ]
-        # stage B (t = 3d + x + 1): aligned add with the left partial, registered
+        m.submodules.mv = mv = PipelinedMultiplier(a_shape=unsigned(pw), b_shape=signed(dw))
+        m.d.comb += [mv.a.eq(Mux(sel, slot_m[1], slot_m[0])), mv.b.eq(self.kv_in)]
+        prod = mv.p
+        sh_part = Mux(sel, slot_sp[1], slot_sp[0])
+        sh_prod = Mux(sel, slot_spr[1], slot_spr[0])
+        for n in range(mv.latency):
+            part_d, prod_d = Signal(sw, name=f"shift_partial_d{n}"), Signal(sw, name=f"shift_product_d{n}")
+            m.d.sync += [part_d.eq(sh_part), prod_d.eq(sh_prod)]
+            sh_part, sh_prod = part_d, prod_d
+        # stage B (t = 3d + x + MUL_LATENCY): aligned add with the left partial, registered
         m.d.sync += [self.ws_out.eq((self.ws_in >> sh_part) + (prod >> sh_prod)),
                      self.ws_valid_out.eq(self.ws_valid_in),
                      self.ws_parity_out.eq(self.ws_parity_in)]

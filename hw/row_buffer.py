@@ -35,10 +35,11 @@ r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     per-bank addresses, the rotation and the lane are computed then and
     registered: FPGA timing).
 r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
-    ``r_row + s``: valid :attr:`latency` = 3 cycles after ``r_row``/``r_x``
-    were presented, combinational from internal registers (addresses
-    registered, memory read, the read words registered as they leave the
-    block RAM, lane select and rotation to slot order after that register).
+    ``r_row + s``: valid :attr:`latency` = 4 cycles after ``r_row``/``r_x``
+    were presented, registered (addresses registered, memory read, the read
+    words registered as they leave the block RAM, lane select and rotation
+    to slot order after that register, then the output register: FPGA
+    timing, the users sit far from the block RAM).
     A read presented in the cycle of a row's write returns the old contents
     of that row (the write is registered first).
 """
@@ -75,7 +76,7 @@ class SkewedRowBuffer(wiring.Component):
     has one bit per set, ``r_row``/``r_x``/``r_data`` one entry per set)."""
 
     #: cycles from ``r_row``/``r_x`` to ``r_data``
-    latency = 3
+    latency = 4
 
     def __init__(self, *, banks: int, rows: int, max_head_dim: int, data_width: int,
                  slots: int, sets: int = 1):
@@ -165,5 +166,5 @@ class SkewedRowBuffer(wiring.Component):
                 el.append(e)
             # back to slot order: slot s <- bank (rot + s) mod NB
             out = _rotate(el, rot2, 1)
-            m.d.comb += [self.r_data[t][s].eq(out[s]) for s in range(S)]
+            m.d.sync += [self.r_data[t][s].eq(out[s]) for s in range(S)]
         return m

@@ -6,6 +6,8 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.dsp import MUL_LATENCY, PipelinedMultiplier
+
 __all__ = ["ScoreMac"]
 
 
@@ -24,10 +26,11 @@ class ScoreMac(wiring.Component):
     q*k (no bubble).  Reset value 0.  Bit-exact vs
     :func:`sim.models.score_mac` (saturation after every step).
 
-    ``product_reg=True`` (the PE's setting, for FPGA timing): q*k, ``en`` and
-    ``clear`` are registered first (the multiplier output feeds a register,
-    not the accumulator adder), so everything happens one cycle later:
-    latency 2 (instance attribute :attr:`latency`).
+    ``product_reg=True`` (the PE's setting, for FPGA timing): q*k comes from a
+    :class:`hw.dsp.PipelinedMultiplier` (operands and product registered, in
+    the DSP block on an ECP5) and ``en``/``clear`` are delayed to match, so
+    everything happens ``MUL_LATENCY`` = 2 cycles later: latency 3 (instance
+    attribute :attr:`latency`).
     """
 
     latency = 1
@@ -41,7 +44,7 @@ class ScoreMac(wiring.Component):
         self.data_width = data_width
         self.acc_width = acc_width
         self.product_reg = bool(product_reg)
-        self.latency = 2 if product_reg else 1
+        self.latency = 1 + MUL_LATENCY if product_reg else 1
         super().__init__({
             "q": In(signed(data_width)),
             "k": In(signed(data_width)),
@@ -56,9 +59,14 @@ class ScoreMac(wiring.Component):
         hi, lo = (1 << (w - 1)) - 1, -(1 << (w - 1))
         # exact: max(acc_width, 2*data_width) + 1 bits, no overflow before saturation
         if self.product_reg:
-            prod = Signal(signed(2 * self.data_width))
-            en, clear = Signal(), Signal()
-            m.d.sync += [prod.eq(self.q * self.k), en.eq(self.en), clear.eq(self.clear)]
+            m.submodules.mul = mul = PipelinedMultiplier(a_shape=signed(self.data_width),
+                                                         b_shape=signed(self.data_width))
+            m.d.comb += [mul.a.eq(self.q), mul.b.eq(self.k)]
+            prod, en, clear = mul.p, self.en, self.clear
+            for n in range(mul.latency):
+                en_d, clear_d = Signal(name=f"en_d{n}"), Signal(name=f"clear_d{n}")
+                m.d.sync += [en_d.eq(en), clear_d.eq(clear)]
+                en, clear = en_d, clear_d
         else:
             prod, en, clear = self.q * self.k, self.en, self.clear
         base = Mux(clear, 0, self.acc)

@@ -29,9 +29,10 @@ Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
 * S0 (c0+1 .. c0+d, element x at c0+1+x): buffer read addresses (Q tile,
   K rows from the pass base; :class:`hw.row_buffer.SkewedRowBuffer`);
 * S1: block RAM read; the read words registered;
-* S2 (c0+3+x): banks rotated to slots, global/random key elements
-  selected; into the array's port registers;
-* T_n of :mod:`hw.array` = c0 + :data:`FEED` (element x at c0+4+x).
+* S2 (c0+3+x): banks rotated to slots (into the buffers' output
+  registers), global/random key elements selected (into registers);
+* S3 (c0+4+x): K or V set selected; into the array's port registers;
+* T_n of :mod:`hw.array` = c0 + :data:`FEED` (element x at c0+5+x).
 * The V phase of the pass repeats S0..S2 from c0+1+3d with the V set.
 
 Passes start every 2d cycles when the program and the host keep up (the
@@ -45,7 +46,10 @@ instruction completes).  Not registered: ``rows_in.ready`` and
 on the ``valid`` of the other (an instruction completes in the cycle its
 last row or its mask record is accepted); a host must not make a ``valid``
 depend combinationally on a ``ready``.  Error codes latch one cycle after
-their cause (the conditions are registered).
+their cause (the conditions are registered) and reach ``error`` a cycle
+later; ``done`` rises two cycles after END executes.  The performance
+counters add each cycle's increments a cycle late (registered enables), so
+they are complete when ``done`` or ``error`` rises.
 """
 
 from __future__ import annotations
@@ -73,8 +77,9 @@ def _log2(n: int) -> int:
 
 
 #: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
-#: read address (c0+1), memory read, read-word register, port register
-FEED = 4
+#: read address (c0+1), memory read, read-word register, the buffer's output
+#: register, port register
+FEED = 5
 
 
 def _max_beats(cfg) -> int:
@@ -118,7 +123,7 @@ class SaloTop(wiring.Component):
     """The whole accelerator for ``cfg``: see the module docstring for the
     host protocol, the pipeline and what is registered.
 
-    Latency: a pass's K phase reaches the array :data:`FEED` = 4 cycles
+    Latency: a pass's K phase reaches the array :data:`FEED` = 5 cycles
     after the sequencer starts it; its outputs reach the output buffer after the array's
     row-end delays plus the merge unit's normalization (``hw.merge``); a
     STORE row leaves 3 cycles after its tile is complete (no back-pressure).
@@ -351,6 +356,9 @@ class SaloTop(wiring.Component):
         since = Signal(range(four_d_max + 1), init=four_d_max)
         vpend = [Signal(name=f"vpend{e}") for e in range(2)]
         vtimer = [Signal(range(3 * D), name=f"vtimer{e}") for e in range(2)]
+        # vtimer == 0, registered (FPGA timing: the V start drives the buffer
+        # read addresses; 3d - 1 > 0, so a started timer is never zero)
+        vzero = [Signal(name=f"vzero{e}") for e in range(2)]
         vbase = [Signal(signed(sw), name=f"vbase{e}") for e in range(2)]
         vactive = Signal()
         vx = Signal(range(D))
@@ -455,20 +463,31 @@ class SaloTop(wiring.Component):
 
         # LOAD_KV's position register and its conflict flag, registered from
         # registers only (FPGA timing): while a LOAD_KV runs no pass starts,
-        # so the readers of one cycle ago are a superset of today's
+        # so the readers of one cycle ago are a superset of today's.  The
+        # position loads from the instruction register in LOAD_KV's first
+        # cycle (no beat then) and advances with a V row; its beat is decoded
+        # here from registers and the row valid, not through the sequencer's
+        # opcode switch (FPGA timing: no clock enable from the fetch logic)
         kv_pos = Signal(iw + 1)
-        kv_advance = Signal()            # comb: a V row is written, kv_pos moves on
         kv_conflict_r = Signal()
-        with m.If(take):
-            m.d.sync += kv_pos.eq(nx.operands.load_kv.addr)
-        with m.Elif(kv_advance):
-            m.d.sync += kv_pos.eq(kv_pos + 1)
-        m.d.sync += kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos + 1), kv_conflict(kv_pos)))
+        ir_is_kv = Signal()
+        m.d.comb += ir_is_kv.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_KV)
+                                & ~ir_range_bad)
+        kv_blocked = ir_fresh | kv_conflict_r   # the conflict flag is one cycle old
+        kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
+        kv_advance = Signal()            # a V row is written, kv_pos moves on
+        m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & rin.valid),
+                     kv_advance.eq(kv_beat & ld_cnt[0])]
+        kv_pos_now = Signal.like(kv_pos)
+        m.d.comb += kv_pos_now.eq(Mux(ir_fresh, ir.operands.load_kv.addr, kv_pos))
+        m.d.sync += [kv_pos.eq(kv_pos_now + kv_advance),
+                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_now + 1),
+                                          kv_conflict(kv_pos_now)))]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
 
-        kactive_d1, kactive_d2, kactive_d3 = Signal(), Signal(), Signal()
-        vactive_d1, vactive_d2, vactive_d3 = Signal(), Signal(), Signal()
+        kactive_d1, kactive_d2, kactive_d3, kactive_d4 = Signal(), Signal(), Signal(), Signal()
+        vactive_d1, vactive_d2, vactive_d3, vactive_d4 = Signal(), Signal(), Signal(), Signal()
 
         # K/V residency: a pass must read only rows holding its positions
         m.submodules.kv_residency = kv_res = KvResidency(
@@ -521,18 +540,15 @@ class SaloTop(wiring.Component):
                             with m.Else():
                                 m.d.sync += ld_cnt.eq(ld_cnt + 1)
                 with m.Case(Opcode.LOAD_KV):
-                    # kv_conflict_r is one cycle old: not valid in the
-                    # instruction's first cycle
-                    blocked = ir_fresh | kv_conflict_r
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        m.d.comb += [rin.ready.eq(~blocked),
-                                     wait_data.eq(~rin.valid & ~blocked)]
-                        with m.If(beat):
+                        m.d.comb += [rin.ready.eq(~kv_blocked),
+                                     wait_data.eq(~rin.valid & ~kv_blocked)]
+                        with m.If(kv_beat):
                             m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
                             # resident once its V row (the second) is written
-                            m.d.comb += [res_write.eq(ld_cnt[0]), kv_advance.eq(ld_cnt[0])]
+                            m.d.comb += res_write.eq(kv_advance)
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -733,7 +749,7 @@ class SaloTop(wiring.Component):
             m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
                 with m.If(s_par == e):
-                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1),
+                    m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1), vzero[e].eq(0),
                                  vbase[e].eq(s_base)]
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
@@ -765,17 +781,17 @@ class SaloTop(wiring.Component):
         vstart = [Signal(name=f"vstart{e}") for e in range(2)]     # comb: V phase e begins
         for e in range(2):
             with m.If(vpend[e] & ~(start_pass & (s_par == e))):
-                with m.If(_eq(vtimer[e], 0)):
+                with m.If(vzero[e]):
                     m.d.comb += vstart[e].eq(1)
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
                     m.d.sync += [a.eq(b) for a, b in zip(gv_cur, gv_pend[e])]
                 with m.Else():
-                    m.d.sync += vtimer[e].eq(vtimer[e] - 1)
+                    m.d.sync += [vtimer[e].eq(vtimer[e] - 1), vzero[e].eq(vtimer[e] == 1)]
 
         # ------------------------------------------------------ S0 addresses
         # (buffer reads: element x of the pass's rows at c0+1+x; the buffers
-        # return it at c0+3+x, see hw/row_buffer.py).  The buffers take the
+        # return it at c0+4+x, see hw/row_buffer.py).  The buffers take the
         # addresses a cycle ahead (c0+x): the next values of the base and
         # element registers.  The Q tile bit needs none: qcur does not
         # change between a pass's start and the end of its K phase.
@@ -792,17 +808,19 @@ class SaloTop(wiring.Component):
                      kvbuf.r_row[1].eq(vbase_next), kvbuf.r_x[1].eq(vx_next),
                      qbuf.r_x[0].eq(kx_next)]
 
-        # ------------------------------------------------- S2 (c0+3+x) -> ports
-        kx_d1, kx_d2, kx_d3 = Signal.like(kx), Signal.like(kx), Signal.like(kx)
+        # ------------------------------------ S2 (c0+3+x), S3 (c0+4+x) -> ports
+        kx_d1, kx_d2, kx_d3, kx_d4 = (Signal.like(kx, name=f"kx_d{k}") for k in range(1, 5))
         # register-row element multiplexers pick groups of GRP elements a
         # cycle ahead (see elem below): vx_d2 only selects within a group
         GRP = 8
         vx_d1 = Signal.like(vx)
         vx_d2 = Signal(range(D) if D <= GRP else GRP.bit_length() - 1)
         m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1),
-                     kactive_d3.eq(kactive_d2), kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2),
+                     kactive_d3.eq(kactive_d2), kactive_d4.eq(kactive_d3),
+                     kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2), kx_d4.eq(kx_d3),
                      vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
-                     vactive_d3.eq(vactive_d2), vx_d1.eq(vx), vx_d2.eq(vx_d1)]
+                     vactive_d3.eq(vactive_d2), vactive_d4.eq(vactive_d3),
+                     vx_d1.eq(vx), vx_d2.eq(vx_d1)]
         qcount_cur = Signal(range(R + 1))
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
         for i in range(R):
@@ -825,24 +843,33 @@ class SaloTop(wiring.Component):
             m.d.sync += grp.eq(_pick(m, groups, idx1[lo:], unsigned(GRP * dw), f"{name}_g"))
             return _pick(m, [grp[k * dw:(k + 1) * dw].as_signed() for k in range(GRP)],
                          idx2[:lo], signed(dw), name)
+
+        def staged(value, name):
+            # the S2 result registered once more (S3): the array's port
+            # registers are far from the register rows (FPGA timing)
+            reg = Signal.like(value, name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+        # the buffers' registered outputs carry element x at S3
         for s in range(S):
-            m.d.sync += arr.kv[s].eq(Mux(kactive_d2, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
+            m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
-            m.d.sync += arr.gkv[g].eq(Mux(kactive_d2,
-                                          elem(gk_cur[g], kx_d1, kx_d2, f"gk_el{g}"),
-                                          elem(gv_cur[g], vx_d1, vx_d2, f"gv_el{g}")))
+            m.d.sync += arr.gkv[g].eq(staged(
+                Mux(kactive_d2, elem(gk_cur[g], kx_d1, kx_d2, f"gk_el{g}"),
+                    elem(gv_cur[g], vx_d1, vx_d2, f"gv_el{g}")), f"gkv_s3_{g}"))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
-            m.d.sync += arr.rkv[j].eq(Mux(kactive_d2,
-                                          elem(rowl(rk_cur), kx_d1, kx_d2, f"rk_el{j}"),
-                                          elem(rowl(rv_cur), vx_d1, vx_d2, f"rv_el{j}")))
+            m.d.sync += arr.rkv[j].eq(staged(
+                Mux(kactive_d2, elem(rowl(rk_cur), kx_d1, kx_d2, f"rk_el{j}"),
+                    elem(rowl(rv_cur), vx_d1, vx_d2, f"rv_el{j}")), f"rkv_s3_{j}"))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(elem(gq_reg[g], kx_d1, kx_d2, f"gq_el{g}"))
+            m.d.sync += arr.gq[g].eq(staged(elem(gq_reg[g], kx_d1, kx_d2, f"gq_el{g}"),
+                                            f"gq_s3_{g}"))
         m.d.comb += [
-            arr.q_valid.eq(kactive_d3), arr.q_first.eq(kactive_d3 & _eq(kx_d3, 0)),
-            arr.q_last.eq(kactive_d3 & (kx_d3 == d_m1)), arr.q_parity.eq(kpar),
-            arr.v_valid.eq(vactive_d3), arr.v_parity.eq(vcur_par),
+            arr.q_valid.eq(kactive_d4), arr.q_first.eq(kactive_d4 & _eq(kx_d4, 0)),
+            arr.q_last.eq(kactive_d4 & (kx_d4 == d_m1)), arr.q_parity.eq(kpar),
+            arr.v_valid.eq(vactive_d4), arr.v_parity.eq(vcur_par),
         ]
         for i in range(R):
             m.d.comb += [arr.col_lo[i].eq(m_lo[i]), arr.col_hi[i].eq(m_hi[i])]
@@ -907,9 +934,9 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------ idle / status
         m.d.comb += all_idle.eq(
-            ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3
+            ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~kactive_d4
             & ~vpend[0] & ~vpend[1]
-            & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~drain.any()
+            & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~vactive_d4 & ~drain.any()
             & Cat(*[mu.idle for mu in mus]).all()
             & op.idle)
 
@@ -947,14 +974,21 @@ class SaloTop(wiring.Component):
         cnt_macs = Signal(COUNTER_BITS)
         running = Signal()
         m.d.comb += running.eq((started | (ins.valid & ins.ready)) & ~halted)
-        with m.If(running):
-            m.d.sync += cnt_total.eq(cnt_total + 1)
-            with m.If(kactive_d3 | vactive_d3):
-                m.d.sync += cnt_busy.eq(cnt_busy + 1)
-            with m.If(starving):
-                m.d.sync += cnt_in.eq(cnt_in + 1)
-        with m.If(self.results.valid & ~self.results.ready):
-            m.d.sync += cnt_out.eq(cnt_out + 1)
+        # what to count this cycle is registered and added a cycle later
+        # (FPGA timing: the 48-bit counters' enables come from flip-flops,
+        # not from the stream handshakes); `done` and `error` are delayed
+        # alike, so the counters are complete when either rises
+        inc_total, inc_busy, inc_in, inc_out = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [inc_total.eq(running), inc_busy.eq(running & (kactive_d4 | vactive_d4)),
+                     inc_in.eq(running & starving),
+                     inc_out.eq(self.results.valid & ~self.results.ready)]
+        for cnt, inc in ((cnt_total, inc_total), (cnt_busy, inc_busy), (cnt_in, inc_in),
+                         (cnt_out, inc_out)):
+            with m.If(inc):
+                m.d.sync += cnt.eq(cnt + 1)
+        done_out = Signal()
+        err_out = Signal(ErrorCode)
+        m.d.sync += [done_out.eq(ended), err_out.eq(err)]
         # useful MACs of a pass: the product is registered before the 48-bit
         # add (FPGA timing: no multiplier output into an adder)
         # (PE pairs of the pass summed from its registered mask, then
@@ -971,7 +1005,7 @@ class SaloTop(wiring.Component):
         with m.If(macs_new):
             m.d.sync += cnt_macs.eq(cnt_macs + macs_inc)
         m.d.comb += [
-            self.error.eq(err), self.done.eq(ended), self.busy.eq(started & ~halted),
+            self.error.eq(err_out), self.done.eq(done_out), self.busy.eq(started & ~halted),
             self.cycles_total.eq(cnt_total), self.cycles_busy.eq(cnt_busy),
             self.cycles_stall_in.eq(cnt_in), self.cycles_stall_out.eq(cnt_out),
             self.useful_macs.eq(cnt_macs), self.passes.eq(n_pass),

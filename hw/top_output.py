@@ -94,7 +94,8 @@ class OutputPath(wiring.Component):
     starts when the tile is complete and ``results`` is not back-pressured
     (the registered tile-complete flag, memory read, then the output
     register); one row per cycle.  STORE_G: 2 cycles after its collector is
-    full.
+    full; the collector takes new elements again from the cycle after its
+    row is in the ``results`` register.
     """
 
     def __init__(self, *, rows: int, global_rows: int, max_head_dim: int, out_width: int,
@@ -216,13 +217,13 @@ class OutputPath(wiring.Component):
         adv = Signal()
         m.d.comb += adv.eq(~res.valid | res.ready)
         sa_valid = Signal()
-        # one-hot source of the row being read: local row r (bit r) or the
-        # global collector (bit R) (FPGA timing: an AND-OR per bit, no
-        # decoder in front of the 1024-bit wide select)
-        sa_sel = Signal(R + 1)
+        # one-hot source of the row being read: local row r (bit r) or global
+        # row g's collector (bit R + g) (FPGA timing: an AND-OR per bit, no
+        # decoder in front of the 1024-bit wide select; the collector is read
+        # in place, not copied under the results handshake)
+        sa_sel = Signal(R + Gr)
         sa_pos = Signal(self.index_width)
         sa_head = Signal(self.head_bits)
-        sa_gdata = Signal(orowl)
         issue = Signal()
         release = Signal()
         # the command's tile is complete: registered from the previous cycle
@@ -253,13 +254,20 @@ class OutputPath(wiring.Component):
                         m.d.sync += cmd_valid.eq(0)
                 with m.Case(StoreKind.STORE_G):
                     for g in range(Gr):
-                        with m.If(_eq(cmd.row, g) & gfull[g] & adv):
+                        # not while this collector's row is still in the read
+                        # stage (it stays full until the results register has it)
+                        with m.If(_eq(cmd.row, g) & gfull[g] & adv
+                                  & ~(sa_valid & sa_sel[R + g])):
                             m.d.comb += issue.eq(1)
-                            m.d.sync += [sa_sel.eq(1 << R), sa_gdata.eq(gcoll[g]),
+                            m.d.sync += [sa_sel.eq(1 << (R + g)),
                                          sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
-                                         gfull[g].eq(0), cmd_valid.eq(0)]
+                                         cmd_valid.eq(0)]
         with m.If(adv):
             m.d.sync += sa_valid.eq(issue)
+        # a collector is free again once the results register holds its row
+        for g in range(Gr):
+            with m.If(adv & sa_valid & sa_sel[R + g]):
+                m.d.sync += gfull[g].eq(0)
         # slot bookkeeping: set by the merge units, cleared by RELEASE (never
         # the same slot in one cycle: RELEASE waits for a full slot)
         for s in range(n_out):
@@ -267,7 +275,7 @@ class OutputPath(wiring.Component):
                 m.d.sync += slot_full[s].eq(1)
             with m.Elif(release & _eq(cmd.slot, s)):
                 m.d.sync += slot_full[s].eq(0)
-        sources = [Value.cast(rp.data) for rp in out_rp] + [sa_gdata.as_value()]
+        sources = [Value.cast(rp.data) for rp in out_rp] + [c.as_value() for c in gcoll]
         sel_row = Signal(orowl)
         acc = 0
         for k, src in enumerate(sources):

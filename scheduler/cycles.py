@@ -6,7 +6,7 @@
 * **Fill/drain**: once per program, the last pass's result appears
   :data:`FEED_LATENCY` (buffer read to the array's ports) + ``3*d`` (V
   phase lag) + ``d`` (weighted-sum elements) + the row chain (R + C + Gc +
-  Rc PEs, plus the PE's p*v register) + :data:`MERGE_LATENCY` cycles after
+  Rc PEs, plus the PE's p*v pipeline) + :data:`MERGE_LATENCY` cycles after
   it started.
 * **Loads**: the host streams :data:`DEFAULT_HOST_WORDS_PER_CYCLE` data
   words per cycle (Q rows, K and V rows, global/random keys: d words each,
@@ -28,12 +28,13 @@ __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "
 #: assumed host stream width in data words per cycle
 DEFAULT_HOST_WORDS_PER_CYCLE = 8
 #: merge unit: last element in to normalized element out (``emit_latency`` of
-#: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 3)
+#: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 4)
 MERGE_LATENCY = 11
-#: pass start to the array's ports (``hw.top.FEED``: buffer read, word register, port register)
-FEED_LATENCY = 4
-#: the PE's p*v register (``hw.pe.PE.ws_latency - 1``)
-PE_WS_EXTRA = 1
+#: pass start to the array's ports (``hw.top.FEED``: buffer read, word register,
+#: buffer output register, port register)
+FEED_LATENCY = 5
+#: the PE's p*v pipeline (``hw.pe.PE.ws_latency - 1``)
+PE_WS_EXTRA = 2
 
 
 def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CYCLE) -> dict:

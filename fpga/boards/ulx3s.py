@@ -40,6 +40,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fpga.uart import UartLoopback
+from hw.dsp import ECP5
 
 __all__ = ["Ulx3sEcho", "Ulx3sSalo", "build_echo", "build_salo", "LPF", "DEVICES",
            "DEFAULT_BOARD_PRESET"]
@@ -127,7 +128,7 @@ def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
     out = _prepare_out_dir(out_dir)
     prog = _Progress(stream)
     t = time.monotonic()
-    (out / f"{name}.v").write_text(verilog.convert(top, name=name, emit_src=False))
+    (out / f"{name}.v").write_text(verilog.convert(top, name=name, platform=ECP5, emit_src=False))
     shutil.copyfile(LPF, out / "ulx3s.lpf")
     times = {"elaborate_s": round(time.monotonic() - t, 2)}
     (out / "synth.ys").write_text(f"read_verilog {name}.v\n"

@@ -68,10 +68,10 @@ def test_bad_paths_and_values(tmp_path, capsys):
 def test_auto_falls_back_and_says_why(monkeypatch):
     real = designs._build_one
 
-    def fake(name, cfg, top_name):
+    def fake(name, cfg, top_name, platform=None):
         if name in ("top", "array"):
             raise DesignUnavailable(f"{name} missing in this test")
-        return real(name, cfg, top_name)
+        return real(name, cfg, top_name, platform)
 
     monkeypatch.setattr(designs, "_build_one", fake)
     d = design_for(TINY, "auto")
@@ -81,7 +81,7 @@ def test_auto_falls_back_and_says_why(monkeypatch):
 
 
 def test_explicit_unavailable_design_is_a_user_error(monkeypatch, capsys):
-    def fake(name, cfg, top_name):
+    def fake(name, cfg, top_name, platform=None):
         raise DesignUnavailable("hw.top does not exist yet")
     monkeypatch.setattr(designs, "_build_one", fake)
     assert main(["synth", "--preset", "small", "--design", "top"]) == 2
@@ -235,6 +235,10 @@ def test_count_variable_multiplications():
             "  assign w = $signed({ 1'h0, 4'h3 }) * v;\n")             # constant
     assert count(text) == 2
     assert count(design_for(dataclasses.replace(TINY, rows=2, cols=3), "mac-grid").verilog) == 6
+    # one PE: q*k and m*v, inferred (no platform) or instantiated (ECP5)
+    assert count(design_for(TINY, "pe").verilog) == 2
+    assert count(design_for(TINY, "pe", "ecp5").verilog) == 2
+    assert "MULT18X18D" in design_for(TINY, "pe", "ecp5").verilog
 
 
 def test_scaling_markdown_sections(tmp_path):

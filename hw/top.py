@@ -76,6 +76,17 @@ def _log2(n: int) -> int:
     return (n - 1).bit_length()
 
 
+def _register_copy(m, value, name):
+    """A register loading ``value`` every cycle, for one group of loads of a
+    high-fanout register (FPGA timing: nextpnr does not replicate registers;
+    each copy's net stays local to its group).  Stored inverted because
+    Yosys merges flip-flops with the same input, and a copy must stay
+    separate; the inverter folds into the loads' LUTs."""
+    inv = Signal(name=f"{name}_n", init=1)
+    m.d.sync += inv.eq(~value)
+    return ~inv
+
+
 #: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
 #: read address (c0+1), memory read, read-word register, the buffer's output
 #: register, port register
@@ -413,6 +424,10 @@ class SaloTop(wiring.Component):
         s_gen, s_gfirst, s_glast = rest[:Gr], rest[Gr:2 * Gr], rest[2 * Gr:]
         s_par = Signal()                             # the starting pass's parity
         m.d.sync += start_pass.eq(go_pass)
+        # copies of start_pass for the wide global key/value row copies and
+        # for the buffer read addresses (see _register_copy)
+        start_rows = _register_copy(m, go_pass, "start_rows")
+        start_addr = _register_copy(m, go_pass, "start_addr")
         with m.If(go_pass):
             m.d.sync += [a.eq(b) for a, b in zip(s_all, p_all)]
             m.d.sync += [s_par.eq(par), par.eq(~par)]
@@ -744,13 +759,16 @@ class SaloTop(wiring.Component):
                                                  s_lo + s_hi + s_glo + s_ghi)]
             m.d.sync += [a.eq(b) for a, b in zip(g_en + g_first + g_last,
                                                  s_gen + s_gfirst + s_glast)]
-            # the global key/value rows (a LOAD_GKV in this cycle writes the
-            # "next" rows at its end: the copies take the values before it)
-            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
             for e in range(2):
                 with m.If(s_par == e):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1), vzero[e].eq(0),
                                  vbase[e].eq(s_base)]
+        # the global key/value rows (a LOAD_GKV in this cycle writes the
+        # "next" rows at its end: the copies take the values before it)
+        with m.If(start_rows):
+            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
+            for e in range(2):
+                with m.If(s_par == e):
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
 
         # residency check of the pass started last cycle, on its registered
@@ -780,7 +798,7 @@ class SaloTop(wiring.Component):
                 m.d.sync += vactive.eq(0)
         vstart = [Signal(name=f"vstart{e}") for e in range(2)]     # comb: V phase e begins
         for e in range(2):
-            with m.If(vpend[e] & ~(start_pass & (s_par == e))):
+            with m.If(vpend[e] & ~(start_addr & (s_par == e))):
                 with m.If(vzero[e]):
                     m.d.comb += vstart[e].eq(1)
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
@@ -799,8 +817,8 @@ class SaloTop(wiring.Component):
         kbase_next = Signal(lgCAP)           # (the row: the base mod kv_capacity)
         vx_next = Signal.like(vx)
         vbase_next = Signal(lgCAP)
-        m.d.comb += [kx_next.eq(Mux(start_pass, 0, Mux(kactive, kx + 1, kx))),
-                     kbase_next.eq(Mux(start_pass, s_base[:lgCAP], kbase[:lgCAP])),
+        m.d.comb += [kx_next.eq(Mux(start_addr, 0, Mux(kactive, kx + 1, kx))),
+                     kbase_next.eq(Mux(start_addr, s_base[:lgCAP], kbase[:lgCAP])),
                      vx_next.eq(Mux(vstart[0] | vstart[1], 0, Mux(vactive, vx + 1, vx))),
                      vbase_next.eq(Mux(vstart[0], vbase[0][:lgCAP],
                                        Mux(vstart[1], vbase[1][:lgCAP], vcur_base[:lgCAP])))]

@@ -41,14 +41,14 @@ A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
 
 Row ends (outputs; row index r < R local rows, R + g global row g).  With
 ``P = C + Gc + Rc`` (chain length of a local row) and ``L`` the PE's
-``exp_latency`` (rest of the score multiplier's pipeline + exp unit, 4):
+``exp_latency`` (rest of the score multiplier's pipeline + exp unit, 5):
 
 * ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
   row sum, at ``T_n + P + d + L`` for a local row, ``T_n + 1 + g + C + d + L``
   for global row g;
 * ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
   ``T_n + P + W + 3d + x`` (local), ``T_n + 1 + g + C + W + 3d + x`` (global
-  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v pipeline, 2).
+  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v pipeline, 3).
 
 The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
 the weighted-sum elements share that exponent.

@@ -13,6 +13,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.align_add import AlignAdd
+from hw.dsp import MUL_LATENCY, PipelinedMultiplier
 
 __all__ = ["MergeUnit", "merge_params", "merge_output_layout", "normalize_cycles"]
 
@@ -141,16 +142,17 @@ class MergeUnit(wiring.Component):
       the last pass's element x is written and the reciprocal is ready (the
       emission follows the merge of the last pass element by element, in
       order): read (1 cycle), read data registered, the multiplier
-      operands registered again in 18-bit pieces (one register per DSP
-      operand, placed next to its block), partial products of
-      O * recip (18x18 DSP blocks) registered, two partial sums registered
+      operands registered again in 18-bit pieces, the partial products of
+      O * recip registered twice (:class:`hw.dsp.PipelinedMultiplier`: on
+      an ECP5 the operand and first product registers are the 18x18 DSP
+      blocks' own, the second is next to the adders), two partial sums registered
       (rounding constant included), the product registered, shift and
       saturate (registered into ``output``): FPGA timing, every multiplier
       and wide adder ends in a register.  Without back-pressure, with the
       last pass's element x arriving at cycle t_x (t_x = t_0 + x) and
-      lam = :attr:`emit_latency` = 10: o[0] is valid at cycle
+      lam = :attr:`emit_latency` = 11: o[0] is valid at cycle
       max(t_0 + lam, R + rs_latency + normalize_cycles + out_latency)
-      (:attr:`rs_latency` = 2, :attr:`out_latency` = 7) and o[x] at
+      (:attr:`rs_latency` = 2, :attr:`out_latency` = 8) and o[x] at
       max(t_x + lam, (cycle of o[x-1]) + 1), i.e. lam cycles after its
       input element when the divider is not the bottleneck.  Under
       back-pressure the read/multiply/round pipeline stalls as a whole (no
@@ -184,12 +186,12 @@ class MergeUnit(wiring.Component):
     #: cycles from an element of a tile's last pass to its output element
     #: (class value: ``min_head_dim < 3``; an instance with ``min_head_dim >= 3``
     #: has one more)
-    emit_latency = 10
+    emit_latency = 8 + MUL_LATENCY
     #: cycles from a row sum to its accumulated sum (the divider may start
     #: then; class value: ``min_head_dim < 3``, one more from 3 on)
     rs_latency = 2
     #: cycles from an emission read to the output register (normalization pipeline)
-    out_latency = 7
+    out_latency = 5 + MUL_LATENCY
 
     def __init__(self, *, head_dim_max: int, out_width: int, out_frac_extra: int, exp_width: int,
                  in_sum_width: int, in_out_width: int, acc_sum_width: int,
@@ -519,8 +521,8 @@ class MergeUnit(wiring.Component):
 
         # normalization product O * recip, pipelined for FPGA timing (every
         # multiplier output and every wide adder ends in a register):
-        #   sa: memory data registered; sc: partial products of <= 18x18
-        #   (DSP blocks) registered; sd: two partial sums registered (the
+        #   sa: memory data registered; sm0..: the multipliers' stages
+        #   (partial products of <= 18x18: DSP blocks); sd: two partial sums registered (the
         #   rounding constant folded in); sb: the product registered
         shift = K - self.out_frac_extra
         aw, bw = self.acc_out_width, K + 1
@@ -541,25 +543,26 @@ class MergeUnit(wiring.Component):
         sa2_recip = Signal(unsigned(bw))
         with m.If(adv):
             m.d.sync += [sa2_data.eq(rd_out.data), sa2_recip.eq(sel(recip, sa_bank))]
-        # sm: the operands of each DSP block registered (its own copy:
-        # FPGA timing, the copies sit next to their blocks)
-        sm = stage("sm", *sa2)
-        sc = stage("sc", *sm)
+        # sm0..: the MUL_LATENCY register stages of every piece's multiplier
+        mul_stages = []
+        prev = sa2
+        for k in range(MUL_LATENCY):
+            prev = stage(f"sm{k}", *prev)
+            mul_stages.append(prev)
+        # (on an ECP5 the first two stages are the DSP block's own
+        # registers, stalled with the pipeline through their clock enable)
         pps = []
         for ai, (alo, ahi) in enumerate(a_parts):
             top_a = ahi == aw
             for bi, (blo, bhi) in enumerate(b_parts):
-                am = Signal(ahi - alo, name=f"mop_a{ai}_{bi}")
-                bm = Signal(bhi - blo, name=f"mop_b{ai}_{bi}")
-                with m.If(adv):
-                    m.d.sync += [am.eq(sa2_data[alo:ahi]), bm.eq(sa2_recip[blo:bhi])]
-                a = am.as_signed() if top_a else am
-                pw_ = (ahi - alo) + (bhi - blo) + 1
-                pp = Signal(signed(pw_), name=f"pp{ai}_{bi}")
-                with m.If(adv):
-                    m.d.sync += pp.eq(a * bm)
-                pps.append((alo + blo, pp))
-        sd = stage("sd", *sc)
+                a_shape = signed(ahi - alo) if top_a else unsigned(ahi - alo)
+                mul = PipelinedMultiplier(a_shape=a_shape, b_shape=unsigned(bhi - blo),
+                                          enable=True)
+                m.submodules[f"mul{ai}_{bi}"] = mul
+                m.d.comb += [mul.a.eq(sa2_data[alo:ahi]), mul.b.eq(sa2_recip[blo:bhi]),
+                             mul.en.eq(adv)]
+                pps.append((alo + blo, mul.p))
+        sd = stage("sd", *prev)
         half = (len(pps) + 1) // 2
         psums = []
         for h, group in enumerate((pps[:half], pps[half:])):
@@ -601,5 +604,6 @@ class MergeUnit(wiring.Component):
 
         m.d.comb += self.idle.eq(
             ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
-            & ~sa_valid & ~sa2[0] & ~sm[0] & ~sc[0] & ~sd[0] & ~sb_valid & ~out.valid)
+            & ~sa_valid & ~sa2[0] & ~Cat(*[st[0] for st in mul_stages]).any() & ~sd[0]
+            & ~sb_valid & ~out.valid)
         return m

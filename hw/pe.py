@@ -16,7 +16,7 @@ runs the four phases of ``docs/arithmetic.md`` section 4:
    t = 3d + x + M
 
 ``t`` is the PE's local time: the cycle its first query element is on
-``q_in``.  ``M`` = :data:`hw.dsp.MUL_LATENCY` = 2: both multipliers (q*k
+``q_in``.  ``M`` = :data:`hw.dsp.MUL_LATENCY` = 3: both multipliers (q*k
 and p*v) are :class:`hw.dsp.PipelinedMultiplier` s, operands and product
 registered (on an ECP5 the DSP block's own registers: FPGA timing, see
 :mod:`hw.dsp`).  ``L`` = :attr:`PE.exp_latency` = M (the rest of the score

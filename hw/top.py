@@ -46,10 +46,11 @@ instruction completes).  Not registered: ``rows_in.ready`` and
 on the ``valid`` of the other (an instruction completes in the cycle its
 last row or its mask record is accepted); a host must not make a ``valid``
 depend combinationally on a ``ready``.  Error codes latch one cycle after
-their cause (the conditions are registered) and reach ``error`` a cycle
-later; ``done`` rises two cycles after END executes.  The performance
-counters add each cycle's increments a cycle late (registered enables), so
-they are complete when ``done`` or ``error`` rises.
+their cause (the conditions are registered) and reach ``error``
+:data:`COUNT_DELAY` = 2 cycles later; ``done`` rises 3 cycles after END
+executes.  The performance counters add each cycle's increments
+:data:`COUNT_DELAY` cycles late (registered enables), so they are complete
+when ``done`` or ``error`` rises.
 """
 
 from __future__ import annotations
@@ -83,9 +84,15 @@ def _register_copy(m, value, name):
     Yosys merges flip-flops with the same input, and a copy must stay
     separate; the inverter folds into the loads' LUTs."""
     inv = Signal(name=f"{name}_n", init=1)
+    out = Signal(name=name)
     m.d.sync += inv.eq(~value)
-    return ~inv
+    m.d.comb += out.eq(~inv)
+    return out
 
+
+#: registers between a cycle's performance-counter increments and the
+#: counters (and, alike, between `ended`/`err` and the `done`/`error` outputs)
+COUNT_DELAY = 2
 
 #: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
 #: read address (c0+1), memory read, read-word register, the buffer's output
@@ -951,11 +958,16 @@ class SaloTop(wiring.Component):
                 m.d.sync += gout[g].eq(gout[g] - 1)
 
         # ------------------------------------------------------ idle / status
+        # the merge units' idle flags registered (FPGA timing: they are far
+        # apart); a unit turns busy only when a row sum arrives, while the
+        # drain counter of its pass still covers all_idle
+        merges_idle_r = Signal()
+        m.d.sync += merges_idle_r.eq(Cat(*[mu.idle for mu in mus]).all())
         m.d.comb += all_idle.eq(
             ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~kactive_d4
             & ~vpend[0] & ~vpend[1]
             & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~vactive_d4 & ~drain.any()
-            & Cat(*[mu.idle for mu in mus]).all()
+            & merges_idle_r
             & op.idle)
 
         # watchdog on input starvation (from the registered wait flags)
@@ -992,21 +1004,26 @@ class SaloTop(wiring.Component):
         cnt_macs = Signal(COUNTER_BITS)
         running = Signal()
         m.d.comb += running.eq((started | (ins.valid & ins.ready)) & ~halted)
-        # what to count this cycle is registered and added a cycle later
-        # (FPGA timing: the 48-bit counters' enables come from flip-flops,
-        # not from the stream handshakes); `done` and `error` are delayed
-        # alike, so the counters are complete when either rises
-        inc_total, inc_busy, inc_in, inc_out = Signal(), Signal(), Signal(), Signal()
-        m.d.sync += [inc_total.eq(running), inc_busy.eq(running & (kactive_d4 | vactive_d4)),
-                     inc_in.eq(running & starving),
-                     inc_out.eq(self.results.valid & ~self.results.ready)]
-        for cnt, inc in ((cnt_total, inc_total), (cnt_busy, inc_busy), (cnt_in, inc_in),
-                         (cnt_out, inc_out)):
+        # what to count this cycle passes through COUNT_DELAY registers
+        # before it is added (FPGA timing: the 48-bit counters' enables come
+        # from flip-flops, and the counters may sit far from the sequencer);
+        # `done` and `error` are delayed alike, so the counters are complete
+        # when either rises
+        incs = {"total": running, "busy": running & (kactive_d4 | vactive_d4),
+                "in": running & starving, "out": self.results.valid & ~self.results.ready}
+        for cnt, (what, inc) in zip((cnt_total, cnt_busy, cnt_in, cnt_out), incs.items()):
+            for k in range(COUNT_DELAY):
+                nxt = Signal(name=f"inc_{what}_d{k + 1}")
+                m.d.sync += nxt.eq(inc)
+                inc = nxt
             with m.If(inc):
                 m.d.sync += cnt.eq(cnt + 1)
-        done_out = Signal()
-        err_out = Signal(ErrorCode)
-        m.d.sync += [done_out.eq(ended), err_out.eq(err)]
+        done_out, err_out = ended, err
+        for k in range(COUNT_DELAY):
+            done_nxt = Signal(name=f"done_d{k + 1}")
+            err_nxt = Signal(ErrorCode, name=f"error_d{k + 1}")
+            m.d.sync += [done_nxt.eq(done_out), err_nxt.eq(err_out)]
+            done_out, err_out = done_nxt, err_nxt
         # useful MACs of a pass: the product is registered before the 48-bit
         # add (FPGA timing: no multiplier output into an adder)
         # (PE pairs of the pass summed from its registered mask, then

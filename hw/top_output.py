@@ -89,7 +89,8 @@ class OutputPath(wiring.Component):
 
     Latency: a local element is written into the buffer 3 cycles after it
     is accepted (the input queue's registered output, then the registered
-    write) when its tile is free; ``tile_done`` pulses in the cycle the last
+    write) when its tile is free (the free flag is registered: the first
+    element of a tile waits at least a cycle after the previous tile's last); ``tile_done`` pulses in the cycle the last
     element is written.  A STORE row leaves 3 cycles after its command
     starts when the tile is complete and ``results`` is not back-pressured
     (the registered tile-complete flag, memory read, then the output
@@ -156,8 +157,14 @@ class OutputPath(wiring.Component):
         slot_full = Signal(n_out)
         wslot = Signal(range(n_out))
         write = Signal()
-        m.d.comb += [write.eq(inq.r_rdy & ~_pick(m, list(slot_full), wslot, 1, "wslot_full")),
-                     inq.r_en.eq(write)]
+        # the write tile is free: registered (FPGA timing), so one cycle
+        # late and never optimistic: not free in the cycle after a tile
+        # ends (wslot moves on), and a RELEASE of the write tile frees it a
+        # cycle later; the only set of slot_full is the tile before wslot
+        wfree = Signal()
+        m.d.sync += wfree.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full")
+                             & ~(write & head.last))
+        m.d.comb += [write.eq(inq.r_rdy & wfree), inq.r_en.eq(write)]
         # the write itself one cycle later from registers (FPGA timing: the
         # buffer is row-wide LUT RAM spread over the chip; its enables,
         # address and data come straight from flip-flops); the tile counts

@@ -29,12 +29,12 @@ __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "
 DEFAULT_HOST_WORDS_PER_CYCLE = 8
 #: merge unit: last element in to normalized element out (``emit_latency`` of
 #: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 4)
-MERGE_LATENCY = 11
+MERGE_LATENCY = 12
 #: pass start to the array's ports (``hw.top.FEED``: buffer read, word register,
 #: buffer output register, port register)
 FEED_LATENCY = 5
 #: the PE's p*v pipeline (``hw.pe.PE.ws_latency - 1``)
-PE_WS_EXTRA = 2
+PE_WS_EXTRA = 3
 
 
 def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CYCLE) -> dict:

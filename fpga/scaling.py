@@ -32,7 +32,7 @@ DEFAULT_SIZES = [(4, 4), (8, 8), (8, 16)]
 
 def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, synth_opts="",
               place_and_route=True, seed=1, config_label="", stream=None, reuse=True,
-              on_result=None):
+              on_result=None, route_timeout_min=0.0):
     """Run the flow for each (rows, cols); returns ``[(rows, cols, report), ...]``.
 
     ``reuse``: sizes whose folder already holds a report of the same Verilog
@@ -48,7 +48,8 @@ def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, s
             rep = run_flow(sized, target=target, design=design, freq_mhz=freq_mhz,
                            synth_opts=synth_opts, place_and_route=place_and_route, seed=seed,
                            config_label=f"{config_label} with rows={r}, cols={c}",
-                           progress_stream=stream, reuse=reuse)
+                           progress_stream=stream, reuse=reuse,
+                           route_timeout_min=route_timeout_min)
         except (FlowError, ConfigError) as e:
             # one size failing (e.g. it does not fit) must not lose the others
             msg = str(e).splitlines()[0]
@@ -150,9 +151,16 @@ def _res(rep, k):
 
 
 def _fmax(rep):
+    if rep.get("route_stopped"):
+        return f"not routed ({rep['times'].get('route_s', 0) / 60:.0f} min limit)"
     if not rep["fmax"]:
         return "n/a (no P&R)"
     return ", ".join(f"{f['achieved_mhz']:.1f}" for f in rep["fmax"].values())
+
+
+def _estimate(rep):
+    est = rep.get("placement_estimate")
+    return f"{est['fmax_mhz']:.1f}" if est and "error" not in est else "-"
 
 
 def _crit(rep):
@@ -168,18 +176,24 @@ def ok_rows(rows):
 
 
 def format_table(rows) -> str:
-    head = ("| size | design | LUT | FF | DSP | BRAM | Fmax MHz | synth s | P&R s |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    head = ("| size | design | LUT | FF | DSP | BRAM | Fmax MHz | est. after placement MHz "
+            "| synth s | place s | route s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r, c, rep in rows:
         if "error" in rep:
-            lines.append(f"| {r}x{c} | FAILED: {rep['error'][:120]} | | | | | | | |")
+            lines.append(f"| {r}x{c} | FAILED: {rep['error'][:120]} | | | | | | | | | |")
             continue
         t = rep["times"]
-        pnr = f"{t['pnr_s']:.0f}" if "pnr_s" in t else "-"
+
+        def sec(key):
+            return f"{t[key]:.0f}" if key in t else "-"
+        place, route = sec("place_s"), sec("route_s")
+        if "pnr_s" in t:                     # flow version 1: one nextpnr call
+            place, route = "-", f"{t['pnr_s']:.0f} (with placement)"
         lines.append(f"| {r}x{c} | {rep['design']['name']} | {_res(rep, 'lut')} | {_res(rep, 'ff')} "
-                     f"| {_res(rep, 'dsp')} | {_res(rep, 'bram')} | {_fmax(rep)} "
-                     f"| {t.get('synth_s', 0):.0f} | {pnr} |")
+                     f"| {_res(rep, 'dsp')} | {_res(rep, 'bram')} | {_fmax(rep)} | {_estimate(rep)} "
+                     f"| {t.get('synth_s', 0):.0f} | {place} | {route} |")
     return "\n".join(lines)
 
 
@@ -187,7 +201,9 @@ LEGEND = (
     "LUT = nextpnr TRELLIS_COMB cells (LUT4s, carry halves and distributed-RAM "
     "halves), FF = TRELLIS_FF, DSP = MULT18X18D, BRAM = DP16KD (18 kbit); "
     "percentages of the device. Fmax is nextpnr's estimate after routing "
-    "(register to register, speed grade 6). Rows without place and route "
+    "(register to register, speed grade 6); the estimate after placement is "
+    "`fpga.sta` over nextpnr's post-placement delays (printed before routing "
+    "starts). Rows without place and route "
     "show Yosys's counts (LUT = LUT4 + 2 per CCU2C carry + 4 per "
     "TRELLIS_DPR16X4 RAM; see each `report.json`).")
 

@@ -51,6 +51,11 @@ def register(sub):
     p.add_argument("--no-pnr", action="store_true",
                    help="synthesis only (resource estimate, no Fmax)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--route-timeout", metavar="MIN", type=float, default=0.0,
+                   help="stop routing after MIN minutes (default 0: no limit); the "
+                        "post-placement estimate, printed before routing starts, stays "
+                        "in the report (the 4x4 accelerator top routes for an hour or "
+                        "more on a 2-core machine)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sweep", metavar="SIZES", type=_sizes,
                    help="run the flow for several array sizes RxC,... (the config's "
@@ -88,11 +93,13 @@ def run(args):
             rows = run_sweep(cfg, args.sweep, target=args.target, design=args.design,
                              freq_mhz=args.freq, synth_opts=args.synth_opts,
                              place_and_route=not args.no_pnr, seed=args.seed,
-                             config_label=label, reuse=not args.rerun, on_result=progress)
+                             config_label=label, reuse=not args.rerun, on_result=progress,
+                             route_timeout_min=args.route_timeout)
             return 1 if any("error" in rep for _, _, rep in rows) else 0
         rep = run_flow(cfg, target=args.target, design=args.design, out_dir=args.out,
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
-                       seed=args.seed, config_label=label)
+                       seed=args.seed, config_label=label,
+                       route_timeout_min=args.route_timeout)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()

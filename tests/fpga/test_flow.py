@@ -153,7 +153,7 @@ def test_synthesis_only_of_a_tiny_design(tmp_path, target):
     on_disk = json.loads((tmp_path / "o" / "report.json").read_text())
     assert on_disk == json.loads(json.dumps(rep))
     assert rep["design"]["name"] == "mac-grid"
-    assert rep["fmax"] == {} and "pnr_s" not in rep["times"]
+    assert rep["fmax"] == {} and "place_s" not in rep["times"] and "route_s" not in rep["times"]
     r = rep["resources"]
     assert r["dsp"]["used"] == 1, rep["synthesis"]["cells"]
     # shell: 20 input bits + 18 output bits; the accumulator: 18
@@ -181,7 +181,12 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert f["constraint_mhz"] == 50.0 and 20.0 < f["achieved_mhz"] < 500.0
     assert rep["resources"]["dsp"] == {"used": 4, "available": 156, "source": "nextpnr"}
     assert rep["resources"]["io"]["used"] == 5      # clk, rst, sdi, load, sdo
-    assert rep["times"]["pnr_s"] > 0 and (out / "nextpnr.log").is_file()
+    assert rep["times"]["place_s"] > 0 and rep["times"]["route_s"] > 0
+    assert (out / "place.log").is_file() and (out / "nextpnr.log").is_file()
+    # the post-placement estimate is reported (printed before routing)
+    est = rep["placement_estimate"]
+    assert "error" not in est and est["endpoints"] > 0 and est["fmax_mhz"] > 1.0
+    assert "estimate " in text and "after placement" in text
     regs = [p for p in rep["critical_paths"] if p["register_to_register"]]
     assert regs and regs[0]["start"] and regs[0]["end"]
     # the every-endpoint analysis agrees with nextpnr's Fmax (same routed delays)
@@ -189,6 +194,17 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert "error" not in ts and ts["endpoints"] > 0
     assert abs(ts["fmax_mhz"] - f["achieved_mhz"]) < 0.02 * f["achieved_mhz"]
     assert "timing   " in text and "endpoints fail" in text
+
+    # a routing time limit too short to route: no routed Fmax, and the
+    # report says so; the placement estimate stays
+    out2 = tmp_path / "o2"
+    assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out2),
+                 "--freq", "50", "--route-timeout", "0.001"]) == 0
+    text2 = capsys.readouterr().out
+    rep2 = json.loads((out2 / "report.json").read_text())
+    assert rep2["fmax"] == {} and "routing stopped after" in rep2["route_stopped"]
+    assert "Fmax     not measured: routing stopped" in text2
+    assert rep2["placement_estimate"]["fmax_mhz"] > 1.0
 
 
 #: the smallest configuration of the real accelerator (2x2, tiny buffers)

@@ -72,7 +72,8 @@ class OutputPath(wiring.Component):
     head_dim : In -- d; elements >= d of a result are sent as 0.
     local[r] : In(stream) -- merge unit r's elements (data, index, last); the
         R streams are in lockstep (same valid, index and last); ``ready`` is
-        common: a 3-entry input queue (registered output) has room.  Element x
+        common and registered: a 4-entry input queue (registered output)
+        had at most 2 entries a cycle earlier.  Element x
         goes to lane x of row r of the current write tile when that tile is
         free (the queue waits otherwise); ``last`` completes the tile.
     glob[g] : In(stream) -- global row g's merge unit; ready while its
@@ -137,22 +138,27 @@ class OutputPath(wiring.Component):
         d = self.head_dim
 
         # ------------------------------------------------ local output buffer
-        # the lockstep local elements enter a 3-entry queue with a registered
-        # output (FPGA timing: the merge units see the queue's `ready`, a
-        # register compare, and the buffer's write enables come from
-        # registers: the element index is queued one-hot)
+        # the lockstep local elements enter a 4-entry queue with a registered
+        # output; its `ready` to the merge units is a register (FPGA timing:
+        # it is the merge pipelines' stall, which reaches their DSP blocks'
+        # clock enables), high when at most 2 entries were used a cycle ago,
+        # so the queue has room for the element it admits; the buffer's
+        # write enables come from registers (the element index is queued
+        # one-hot)
         o0 = self.local[0]
         dw = len(Value.cast(o0.p.data))
         inq_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(dw), R),
                                         "lane": D, "last": 1})
-        m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=3)
+        m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=4)
+        inq_ready = Signal()
+        m.d.sync += inq_ready.eq(inq.level <= 2)
         inq_in = Signal(inq_layout)
         m.d.comb += [inq_in.last.eq(o0.p.last), inq.w_data.eq(inq_in),
-                     inq.w_en.eq(o0.valid)]
+                     inq.w_en.eq(o0.valid & inq_ready)]
         m.d.comb += [inq_in.lane[x].eq(_eq(o0.p.index, x)) for x in range(D)]
         for r in range(R):
             m.d.comb += [inq_in.data[r].eq(self.local[r].p.data),
-                         self.local[r].ready.eq(inq.w_rdy)]
+                         self.local[r].ready.eq(inq_ready)]
         head = Signal(inq_layout)
         m.d.comb += head.eq(inq.r_data)
         slot_full = Signal(n_out)

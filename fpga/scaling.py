@@ -91,13 +91,16 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
   global row + 1 global column, d <= 64, 9-bit data), `salo synth --preset
-  fpga --target ecp5-85f`: no section above yet (no routed result of the
-  final revision; it does not reach 100 MHz).  Every failing endpoint is
-  listed by `python -m fpga.sta DIR` (nextpnr names one path; `salo synth`
-  now also prints the failing endpoints per module).  Measured on
-  2026-11-21 on this machine with nextpnr's post-placement delays (runs with
-  `--no-route --sdf`, analysed with `fpga.sta`; the worst path agrees with
-  nextpnr's own estimate), one revision per row:
+  fpga --target ecp5-85f`: it does not reach 100 MHz, and routing it takes
+  longer than an hour on this 2-core machine (router1 slows to a crawl in
+  the last 10-20k of ~225k arcs; no routed result of any revision of the
+  day).  `salo synth` therefore times every endpoint after placement
+  (printed before routing starts) and takes `--route-timeout`.  Every
+  failing endpoint is listed by `python -m fpga.sta DIR`.  Measured on
+  2026-11-21 on this machine with nextpnr's post-placement delays
+  (`fpga.sta`; its worst path agrees with nextpnr's own estimate), one
+  revision per row; placement alone varies by about +-2 ns of WNS between
+  revisions with the same critical logic:
 
   | revision (cumulative) | LUT4 + CCU2C + DPR16X4 | FF | est. Fmax | failing endpoints | WNS |
   |---|---|---|---|---|---|
@@ -106,22 +109,27 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | two-cycle pass start, d registers, output input queue, row-buffer writes registered, two-step element mux | 31111 + 3087 + 1072 | 31128 | 49.0 MHz | 14165 / 77939 | -10.4 ns |
   | output buffer written from registers, one-hot row select, register rows written from registers, Q banks >= D/8 | 31821 + 3087 + 1072 | 31265 | 63.3 MHz | 3434 / 78109 | -5.8 ns |
   | merge DSP operand registers, row-buffer addresses a cycle ahead, halted and tile-complete registered, residency in 3 stages | 33076 + 3278 + 1072 | 31909 | 64.2 MHz | 3437 / 79091 | -5.6 ns |
+  | PE multipliers with the DSP block's own operand and product registers (`hw.dsp`) | 33039 + 3274 + 1072 | 31280 | 57.2 MHz | 3876 / 79949 | -7.5 ns |
+  | + buffers' output registers (feed 5), global collectors read in place, LOAD_KV beat from registers, counter enables and V-start flag registered, start-pulse copies | 31215 + 3061 + 1072 | 30455 | 66.6 MHz | 1557 / 78090 | -5.0 ns |
+  | + product registered once more in the fabric (3-cycle multipliers), merge multipliers in DSP registers, merge idle and output tile-free flags registered | 31235 + 3061 + 1072 | 31238 | 77.2 MHz | 368 / 79517 | -2.95 ns |
+  | + store commands registered into the output queue, V start without the start-cycle guard | 31261 + 3061 + 1072 | 31274 | 73.3 MHz | 466 / 79596 | -3.65 ns |
 
-  What fails at 100 MHz in the last row, by module (start -> end): the PE
-  array (1068 endpoints, worst -5.6 ns: the m*v operand multiplexer of a
-  PE, `Mux(parity, m1, m0)`, sits far from its MULT18X18D, 5.6 ns of
-  routing into the DSP input); the output path (1306, -5.0 ns: the STORE_G
-  copy of the 1024-bit global collector has its enable from the result
-  register's handshake); K/V buffer to array (96, -5.2 ns: lane select and
-  slot rotation after the block-RAM word register); the sequencer (126,
-  -4.9 ns: row-beat handshake into the LOAD_KV position register).  Routing
-  delays dominate: the logic is 3-8 LUT levels, the nets cross the chip
-  (3-6 ns each).  Next: register the PE's m*v operands next to the DSP
-  (the two pass slots alternate, so the next slot is known a cycle
-  ahead), read the global collector directly in the result multiplexer,
-  register the lane-selected K/V elements (one more feed cycle).
-  Routing: router1 on the fourth revision was still running (16k of
-  ~220k arcs left after 30 min) when this was written.
+  The DSP row was the largest single cause: Yosys maps `*` onto MULT18X18D
+  in its combinational mode (3.9 ns) and keeps every register in the
+  fabric, and in a design this size the placer puts those registers 3-6 ns
+  of routing away from the DSP row on both sides.  `hw.dsp` instantiates
+  MULT18X18D with its own registers on an ECP5 (16-lane 18x18
+  multiply-accumulate benchmark: 134 MHz inferred, 218 MHz with the
+  block's registers) plus one fabric register for the product.  What
+  still fails in the last rows (start -> end): the output path's `ready` into
+  the lockstep merge units, which stalls their pipelines through the DSP
+  clock enables (7 ns of routing: Yosys merges the identical control of
+  the lockstep merge units, so one net reaches all of them; the last
+  revision registers that `ready`, not yet placed); the sequencer's
+  counter/halt logic (-2.8 ns); the K/V buffer's lane select to slot
+  rotation across the block-RAM rows (-2.6 ns); the sequencer's load-beat
+  counter (-1.3 ns).  A routed Fmax of the final revision: see the section
+  of the real top above, if its routing finished within the time limit.
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

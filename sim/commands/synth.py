@@ -123,6 +123,8 @@ def _command_line(args) -> str:
     parts += ["--target", args.target, "--design", args.design, "--freq", f"{args.freq:g}"]
     if args.synth_opts:
         parts += ["--synth-opts", repr(args.synth_opts)]
+    if args.route_timeout:
+        parts += ["--route-timeout", f"{args.route_timeout:g}"]
     if args.no_pnr:
         parts.append("--no-pnr")
     parts += ["--sweep", ",".join(f"{r}x{c}" for r, c in args.sweep), "--md", args.md]

@@ -37,7 +37,7 @@ Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
 
 Passes start every 2d cycles when the program and the host keep up (the
 array's back-to-back rule: the next start is exactly 2d or at least 4d after
-the previous one).  Registered: every array input (S2 registers or gates
+the previous one).  Registered: every array input (S3 registers or gates
 of registers), the ``results`` payload and valid, the status outputs
 (counters, error), ``instructions.ready`` (a 2-word fetch queue's; the
 sequencer takes the next word from the queue in the cycle the current

@@ -130,11 +130,12 @@ class SkewedRowBuffer(wiring.Component):
             # presented a cycle ahead: the bank addresses, the rotation and
             # the lane are registered for the read cycle
             rot = Signal(lgNB, name=f"rot{t}")
-            lane = Signal(range(L), name=f"lane{t}")
-            m.d.sync += [rot.eq(rot_in), lane.eq(r_x >> lgNB)]
+            m.d.sync += rot.eq(rot_in)
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
             if L > 1:                                   # one lane: no lane select
+                lane = Signal(range(L), name=f"lane{t}")
+                m.d.sync += lane.eq(r_x >> lgNB)
                 lane1 = Signal(range(L), name=f"lane{t}_d1")
                 lane2 = Signal(range(L), name=f"lane{t}_d2")
                 m.d.sync += [lane1.eq(lane), lane2.eq(lane1)]

@@ -128,8 +128,18 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   revision registers that `ready`, not yet placed); the sequencer's
   counter/halt logic (-2.8 ns); the K/V buffer's lane select to slot
   rotation across the block-RAM rows (-2.6 ns); the sequencer's load-beat
-  counter (-1.3 ns).  A routed Fmax of the final revision: see the section
-  of the real top above, if its routing finished within the time limit.
+  counter (-1.3 ns).
+* Final revision of the day (last commit of 2026-11-21 session 4), all on
+  this 2-core machine with other jobs running: the `fpga` preset (4x4),
+  `salo synth --preset fpga --target ecp5-85f --route-timeout 45`: Yosys
+  ~5 min, placement 16 min, estimate after placement 78.3 MHz (430 of
+  79723 endpoints fail 10 ns); router1 had 165k of 227k arcs left after
+  25 min, so no routed Fmax.  The 2x2 top (table above): estimate 79.8
+  MHz, its worst groups the K/V buffer's lane select to slot rotation
+  (-2.5 ns), sequencer to K/V buffer addresses (-2.4 ns) and the output
+  path (-1.8 ns): the failing logic is the same at every array size, so
+  the estimate barely moves with the array.  The 2x4 top was stopped
+  during synthesis (session time).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

@@ -133,8 +133,8 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   this 2-core machine with other jobs running: the `fpga` preset (4x4),
   `salo synth --preset fpga --target ecp5-85f --route-timeout 45`: Yosys
   ~5 min, placement 16 min, estimate after placement 78.3 MHz (430 of
-  79723 endpoints fail 10 ns); router1 had 165k of 227k arcs left after
-  25 min, so no routed Fmax.  The 2x2 top (table above): estimate 79.8
+  79723 endpoints fail 10 ns, WNS -2.8 ns); router1 still had 150k of 227k
+  arcs to route when the 45-min limit stopped it, so no routed Fmax.  The 2x2 top (table above): estimate 79.8
   MHz, its worst groups the K/V buffer's lane select to slot rotation
   (-2.5 ns), sequencer to K/V buffer addresses (-2.4 ns) and the output
   path (-1.8 ns): the failing logic is the same at every array size, so

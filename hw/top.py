@@ -60,7 +60,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from hw.array import PEArray, col_index_width
+from hw.array import PEArray, _delay, col_index_width
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -875,9 +875,7 @@ class SaloTop(wiring.Component):
         def staged(value, name):
             # the S2 result registered once more (S3): the array's port
             # registers are far from the register rows (FPGA timing)
-            reg = Signal.like(value, name=name)
-            m.d.sync += reg.eq(value)
-            return reg
+            return _delay(m, value, 1, name)
         # the buffers' registered outputs carry element x at S3
         for s in range(S):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
@@ -909,21 +907,14 @@ class SaloTop(wiring.Component):
             m.d.comb += [arr.grow_lo[g].eq(m_glo[g]), arr.grow_hi[g].eq(m_ghi[g])]
 
         # ------------------------------------------------------ merge units
-        def delay(sig, n, name):
-            for k in range(n):
-                nxt = Signal.like(sig, name=f"{name}_d{k + 1}")
-                m.d.sync += nxt.eq(sig)
-                sig = nxt
-            return sig
-
-        loc_flags = delay(Cat(l_en, l_first, l_last), arr.rs_delay(0) + 1, "lflags")
+        loc_flags = _delay(m, Cat(l_en, l_first, l_last), arr.rs_delay(0) + 1, "lflags")
         for r in range(NRE):
             mu = mus[r]
             if r < R:
                 fl = loc_flags
             else:
                 g = r - R
-                fl = delay(Cat(g_en[g], g_first[g], g_last[g]), arr.rs_delay(r) + 1,
+                fl = _delay(m, Cat(g_en[g], g_first[g], g_last[g]), arr.rs_delay(r) + 1,
                            f"gflags{g}")
             en_par = [Signal(name=f"en_par{r}_{e}") for e in range(2)]
             with m.If(arr.rs_valid[r]):
@@ -1016,18 +1007,10 @@ class SaloTop(wiring.Component):
         incs = {"total": running, "busy": running & (kactive_d4 | vactive_d4),
                 "in": running & starving, "out": self.results.valid & ~self.results.ready}
         for cnt, (what, inc) in zip((cnt_total, cnt_busy, cnt_in, cnt_out), incs.items()):
-            for k in range(COUNT_DELAY):
-                nxt = Signal(name=f"inc_{what}_d{k + 1}")
-                m.d.sync += nxt.eq(inc)
-                inc = nxt
-            with m.If(inc):
+            with m.If(_delay(m, inc, COUNT_DELAY, f"inc_{what}")):
                 m.d.sync += cnt.eq(cnt + 1)
-        done_out, err_out = ended, err
-        for k in range(COUNT_DELAY):
-            done_nxt = Signal(name=f"done_d{k + 1}")
-            err_nxt = Signal(ErrorCode, name=f"error_d{k + 1}")
-            m.d.sync += [done_nxt.eq(done_out), err_nxt.eq(err_out)]
-            done_out, err_out = done_nxt, err_nxt
+        done_out = _delay(m, ended, COUNT_DELAY, "done")
+        err_out = _delay(m, err, COUNT_DELAY, "error")
         # useful MACs of a pass: the product is registered before the 48-bit
         # add (FPGA timing: no multiplier output into an adder)
         # (PE pairs of the pass summed from its registered mask, then

@@ -26,6 +26,27 @@ def _range(shape):
     return 0, (1 << shape.width) - 1
 
 
+def _drive(dut, steps):
+    """Simulate ``dut`` one cycle per (a, b, en) step (en None: no ``en``
+    port); returns ``p`` as seen in each cycle before its clock edge."""
+    seen = []
+
+    async def bench(ctx):
+        for a, b, en in steps:
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            if en is not None:
+                ctx.set(dut.en, en)
+            seen.append(ctx.get(dut.p))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
 @pytest.mark.parametrize("a_shape,b_shape", SHAPES, ids=[f"{a}x{b}" for a, b in SHAPES])
 def test_product_arrives_after_mul_latency(a_shape, b_shape):
     """Random operands every cycle (extremes included): p in cycle
@@ -36,19 +57,7 @@ def test_product_arrives_after_mul_latency(a_shape, b_shape):
     ops = [(alo, blo), (ahi, bhi), (alo, bhi), (ahi, blo), (0, 0)]
     ops += [(int(rng.integers(alo, ahi + 1)), int(rng.integers(blo, bhi + 1)))
             for _ in range(200)]
-    seen = []
-
-    async def bench(ctx):
-        for a, b in ops + [(0, 0)] * MUL_LATENCY:
-            ctx.set(dut.a, a)
-            ctx.set(dut.b, b)
-            seen.append(ctx.get(dut.p))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    seen = _drive(dut, [(a, b, None) for a, b in ops + [(0, 0)] * MUL_LATENCY])
     got = seen[MUL_LATENCY:]
     assert len(got) == len(ops)
     for i, ((a, b), p) in enumerate(zip(ops, got)):
@@ -91,20 +100,7 @@ def test_enable_stalls_both_registers():
     rng = np.random.default_rng(11)
     steps = [(int(rng.integers(-256, 256)), int(rng.integers(0, 1 << 17)),
               int(rng.random() < 0.6)) for _ in range(300)]
-    log = []
-
-    async def bench(ctx):
-        for a, b, en in steps:
-            ctx.set(dut.a, a)
-            ctx.set(dut.b, b)
-            ctx.set(dut.en, en)
-            log.append(ctx.get(dut.p))
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    log = _drive(dut, steps)
     # reference: MUL_LATENCY register stages that load when en is high
     assert MUL_LATENCY == 3
     op_reg, p_reg, p_out = (0, 0), 0, 0

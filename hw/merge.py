@@ -53,6 +53,20 @@ def normalize_cycles(*, recip_frac: int, div_steps_per_cycle: int = 2) -> int:
     return 1 + -(-(recip_frac + 1) // div_steps_per_cycle)
 
 
+def _index_is_last(m, x, step, d_minus_1, name):
+    """A register that is high while the element counter ``x`` equals
+    ``d_minus_1`` (FPGA timing: the counter's users see a flip-flop, not a
+    comparison with ``d``).  ``step``: ``x`` moves on this cycle, to 0 when
+    the flag is high and to ``x + 1`` otherwise.  The three candidate
+    comparisons use registers only; ``step`` merely picks one.  While ``x``
+    holds, the flag is recomputed, so a change of ``d_minus_1`` (only while
+    the unit is idle) is followed a cycle later."""
+    flag = Signal(name=f"{name}_last")
+    m.d.sync += flag.eq(Mux(step, Mux(flag, d_minus_1 == 0, x + 1 == d_minus_1),
+                            x == d_minus_1))
+    return flag
+
+
 class MergeUnit(wiring.Component):
     """Merge unit at the end of one row chain (local or global row).
 
@@ -368,6 +382,8 @@ class MergeUnit(wiring.Component):
         rd_out = mem.read_port()
 
         el_x = Signal(xw)
+        el_step = Signal()          # el_x moves on (to 0 after d-1)
+        el_last = _index_is_last(m, el_x, el_step, d_minus_1, "el")
         cur = Signal(desc_layout)
         m.d.comb += cur.eq(Mux(ep, descs[1], descs[0]))
         s1_valid = Signal()
@@ -384,10 +400,11 @@ class MergeUnit(wiring.Component):
             with m.If(~count.any()):
                 m.d.sync += err.eq(1)
             with m.Else():
+                m.d.comb += el_step.eq(1)
                 m.d.sync += [
                     s1_valid.eq(1), s1_x.eq(el_x), s1_data.eq(self.el_data), s1_desc.eq(cur),
                 ]
-                with m.If(el_x == d_minus_1):
+                with m.If(el_last):
                     m.d.comb += pop.eq(1)
                     m.d.sync += [el_x.eq(0), ep.eq(~ep)]
                 with m.Else():
@@ -497,6 +514,8 @@ class MergeUnit(wiring.Component):
         m.d.comb += adv.eq(~out.valid | out.ready)
         ob = Signal()                   # bank being (or next to be) emitted
         drain_x = Signal(xw)
+        drain_step = Signal()       # drain_x moves on (to 0 after d-1)
+        drain_last = _index_is_last(m, drain_x, drain_step, d_minus_1, "drain")
         can_issue = Signal()
         m.d.comb += [
             can_issue.eq(sel(recip_ok, ob) & (drain_x < sel(fin_cnt, ob))),
@@ -510,8 +529,9 @@ class MergeUnit(wiring.Component):
         with m.If(adv):
             m.d.sync += sa_valid.eq(can_issue)
             with m.If(can_issue):
-                m.d.sync += [sa_x.eq(drain_x), sa_bank.eq(ob), sa_last.eq(drain_x == d_minus_1)]
-                with m.If(drain_x == d_minus_1):
+                m.d.comb += drain_step.eq(1)
+                m.d.sync += [sa_x.eq(drain_x), sa_bank.eq(ob), sa_last.eq(drain_last)]
+                with m.If(drain_last):
                     m.d.sync += [drain_x.eq(0), ob.eq(~ob)]
                     for b in range(2):
                         with m.If(ob == b):

@@ -274,7 +274,12 @@ class SaloTop(wiring.Component):
         fail(ins.valid & ~halted & d_seen & ~d_ok, ErrorCode.BAD_HEAD_DIM)
         n_instr = Signal(COUNTER_BITS)
         with m.If(ins.valid & ins.ready):
-            m.d.sync += [started.eq(1), n_instr.eq(n_instr + 1)]
+            m.d.sync += started.eq(1)
+        # (counted COUNT_DELAY cycles later, like the cycle counters below:
+        # the 48-bit counter's enable comes from a flip-flop, not from the
+        # host handshake)
+        with m.If(_delay(m, ins.valid & ins.ready, COUNT_DELAY, "inc_instr")):
+            m.d.sync += n_instr.eq(n_instr + 1)
         nx = instruction_layout(cfg)(ifetch.r_data)
         nx_range_bad, nx_last_beat = self._predecode(m, nx)
         take = Signal()
@@ -827,11 +832,23 @@ class SaloTop(wiring.Component):
         kbase_next = Signal(lgCAP)           # (the row: the base mod kv_capacity)
         vx_next = Signal.like(vx)
         vbase_next = Signal(lgCAP)
+        # the V starts for the addresses: separate registers, predicted a
+        # cycle ahead (FPGA timing: `vstart` also loads the wide V-row copies
+        # and its net spans the chip).  A V start is exactly the cycle after
+        # the pending timer's last step (vtimer == 1, vzero not yet set)
+        # unless a pass of that parity starts then (an INTERNAL error, above)
+        vstart_addr = [_register_copy(
+            m, vpend[e] & ~vzero[e] & (vtimer[e] == 1) & ~(start_pass & (s_par == e)),
+            f"vstart_addr{e}") for e in range(2)]
         m.d.comb += [kx_next.eq(Mux(start_addr, 0, Mux(kactive, kx + 1, kx))),
                      kbase_next.eq(Mux(start_addr, s_base[:lgCAP], kbase[:lgCAP])),
-                     vx_next.eq(Mux(vstart[0] | vstart[1], 0, Mux(vactive, vx + 1, vx))),
-                     vbase_next.eq(Mux(vstart[0], vbase[0][:lgCAP],
-                                       Mux(vstart[1], vbase[1][:lgCAP], vcur_base[:lgCAP])))]
+                     vx_next.eq(Mux(vstart_addr[0] | vstart_addr[1], 0,
+                                    Mux(vactive, vx + 1, vx))),
+                     vbase_next.eq(Mux(vstart_addr[0], vbase[0][:lgCAP],
+                                       Mux(vstart_addr[1], vbase[1][:lgCAP],
+                                           vcur_base[:lgCAP])))]
+        for e in range(2):
+            fail(vstart_addr[e] != vstart[e], ErrorCode.INTERNAL)
         m.d.comb += [kvbuf.r_row[0].eq(kbase_next), kvbuf.r_x[0].eq(kx_next),
                      kvbuf.r_row[1].eq(vbase_next), kvbuf.r_x[1].eq(vx_next),
                      qbuf.r_x[0].eq(kx_next)]
@@ -849,10 +866,15 @@ class SaloTop(wiring.Component):
                      vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
                      vactive_d3.eq(vactive_d2), vactive_d4.eq(vactive_d3),
                      vx_d1.eq(vx), vx_d2.eq(vx_d1)]
+        # rows beyond the tile's query count are zero: the row mask is taken
+        # with the read (the same Q bank) and travels with it through the
+        # buffer's latency (FPGA timing: the array's q registers are cleared
+        # from a flip-flop, not from the sequencer's bank and count logic)
         qcount_cur = Signal(range(R + 1))
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
+        qrow_on = _delay(m, Cat(*[qcount_cur > i for i in range(R)]), qbuf.latency, "qrow_on")
         for i in range(R):
-            m.d.sync += arr.q[i].eq(Mux(qcount_cur > i, qbuf.r_data[0][i], 0))
+            m.d.sync += arr.q[i].eq(Mux(qrow_on[i], qbuf.r_data[0][i], 0))
 
         def elem(row, idx1, idx2, name):
             # element idx2 of a register row, in two steps (FPGA timing: the

@@ -83,6 +83,9 @@ class SkewedRowBuffer(wiring.Component):
         for nm, v in (("banks", banks), ("rows", rows)):
             if v < 2 or v & (v - 1):
                 raise ValueError(f"{nm} = {v} is invalid: allowed a power of two >= 2")
+        if rows < banks:
+            # (rows r and r + rows would share a word but not a bank rotation)
+            raise ValueError(f"rows = {rows} is invalid: allowed >= banks = {banks}")
         if not 1 <= slots <= banks:
             raise ValueError(f"slots = {slots} is invalid: allowed 1..banks = 1..{banks}")
         if sets < 1:
@@ -139,6 +142,15 @@ class SkewedRowBuffer(wiring.Component):
                 lane1 = Signal(range(L), name=f"lane{t}_d1")
                 lane2 = Signal(range(L), name=f"lane{t}_d2")
                 m.d.sync += [lane1.eq(lane), lane2.eq(lane1)]
+            # bank k's word: row r_row + s for its slot s; with u = (k - r_x)
+            # mod NB and r_row = hi*NB + lo that is (hi + (u < lo))*NB + u
+            # (FPGA timing: one small subtract and compare per bank from the
+            # caller's next-cycle values, no chain of adders)
+            lgR = _log2(self.rows)
+            lo, hi = r_row[:lgNB], r_row[lgNB:lgR]
+            hi_next = Signal(max(1, lgR - lgNB), name=f"rowhi{t}_next")
+            if lgR > lgNB:
+                m.d.comb += hi_next.eq(hi + 1)
             el = []
             for k in range(NB):
                 mem = Memory(shape=unsigned(L * dw), depth=self.rows, init=[],
@@ -146,11 +158,18 @@ class SkewedRowBuffer(wiring.Component):
                 m.submodules[f"set{t}_bank{k}"] = mem
                 wp = mem.write_port()
                 rp = mem.read_port()
-                sk = Signal(lgNB, name=f"set{t}_slot{k}")
+                uk = Signal(lgNB, name=f"set{t}_u{k}")
                 m.d.comb += [wp.en.eq(w_en1[t]), wp.addr.eq(w_row1),
-                             wp.data.eq(wdata[k]), sk.eq(k - rot_in)]
+                             wp.data.eq(wdata[k]), uk.eq(k - r_x[:lgNB])]
                 addr = Signal.like(rp.addr, name=f"set{t}_addr{k}")
-                m.d.sync += addr.eq(r_row + sk)
+                if lgR > lgNB:
+                    # u < lo as the borrow of u - lo (the Q buffer's lo is a
+                    # constant 0: no constant comparison in the Verilog)
+                    diff = Signal(lgNB + 1, name=f"set{t}_ulo{k}")
+                    m.d.comb += diff.eq(uk - lo)
+                    m.d.sync += addr.eq(Cat(uk, Mux(diff[lgNB], hi_next, hi)))
+                else:
+                    m.d.sync += addr.eq(uk)
                 m.d.comb += rp.addr.eq(addr)
                 # the read word registered as it leaves the block RAM (its
                 # clock-to-output delay is long), then the element's lane

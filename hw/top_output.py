@@ -233,14 +233,21 @@ class OutputPath(wiring.Component):
         j = Signal(range(R + 1))
         cmd_new = Signal()                  # the command was taken last cycle
         m.d.sync += cmd_new.eq(0)
-        with m.If(~cmd_valid & fifo.r_rdy):
+        # the buffer is read at the command's slot every cycle (no read
+        # enable: FPGA timing, the results stall does not reach the
+        # thousands of read-data flip-flops), so a new command is not taken
+        # while the read stage holds a stalled row (the read data would
+        # change under it: the new slot is read from the next cycle on)
+        hold = Signal()
+        with m.If(~cmd_valid & fifo.r_rdy & ~hold):
             m.d.comb += fifo.r_en.eq(1)
             m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
-        # read pipeline: issue (memory address) -> read data -> results
-        # register, all stages advance together (stall on back-pressure)
+        # read pipeline: issue -> read stage (the read data) -> results
+        # register; issue and read stage stall on back-pressure
         adv = Signal()
         m.d.comb += adv.eq(~res.valid | res.ready)
         sa_valid = Signal()
+        m.d.comb += hold.eq(sa_valid & ~adv)
         # one-hot source of the row being read: local row r (bit r) or global
         # row g's collector (bit R + g) (FPGA timing: an AND-OR per bit, no
         # decoder in front of the 1024-bit wide select; the collector is read
@@ -260,7 +267,7 @@ class OutputPath(wiring.Component):
         m.d.sync += cur_full_r.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
         m.d.comb += cur_full.eq(cur_full_r & ~cmd_new)
         for rp in out_rp:
-            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(adv)]
+            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(1)]
         with m.If(cmd_valid):
             with m.Switch(cmd.kind):
                 with m.Case(StoreKind.STORE):

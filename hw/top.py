@@ -506,9 +506,15 @@ class SaloTop(wiring.Component):
         m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & rin.valid),
                      kv_advance.eq(kv_beat & ld_cnt[0])]
         kv_pos_now = Signal.like(kv_pos)
-        m.d.comb += kv_pos_now.eq(Mux(ir_fresh, ir.operands.load_kv.addr, kv_pos))
-        m.d.sync += [kv_pos.eq(kv_pos_now + kv_advance),
-                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_now + 1),
+        # kv_pos + 1 kept in a register too (FPGA timing: no increment in
+        # front of the conflict check's subtractions)
+        kv_pos_p1 = Signal.like(kv_pos, init=1)
+        kv_pos_now_p1 = Signal.like(kv_pos)
+        m.d.comb += [kv_pos_now.eq(Mux(ir_fresh, ir.operands.load_kv.addr, kv_pos)),
+                     kv_pos_now_p1.eq(Mux(ir_fresh, ir.operands.load_kv.addr + 1, kv_pos_p1))]
+        m.d.sync += [kv_pos.eq(Mux(kv_advance, kv_pos_now_p1, kv_pos_now)),
+                     kv_pos_p1.eq(Mux(kv_advance, kv_pos_now_p1 + 1, kv_pos_now_p1)),
+                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_now_p1),
                                           kv_conflict(kv_pos_now)))]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]

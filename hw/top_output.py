@@ -168,9 +168,13 @@ class OutputPath(wiring.Component):
         # late and never optimistic: not free in the cycle after a tile
         # ends (wslot moves on), and a RELEASE of the write tile frees it a
         # cycle later; the only set of slot_full is the tile before wslot
+        # (two registers ANDed where used: the slot multiplexer and the
+        # tile end are not in series in front of one flip-flop)
         wfree = Signal()
-        m.d.sync += wfree.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full")
-                             & ~(write & head.last))
+        wslot_free_r, tile_end_r = Signal(), Signal()
+        m.d.sync += [wslot_free_r.eq(~_pick(m, list(slot_full), wslot, 1, "wslot_full")),
+                     tile_end_r.eq(write & head.last)]
+        m.d.comb += wfree.eq(wslot_free_r & ~tile_end_r)
         m.d.comb += [write.eq(inq.r_rdy & wfree), inq.r_en.eq(write)]
         # the write itself one cycle later from registers (FPGA timing: the
         # buffer is row-wide LUT RAM spread over the chip; its enables,

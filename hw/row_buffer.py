@@ -18,9 +18,14 @@ word holds ``lanes = ceil(max_head_dim / banks)`` elements.  So
   banks``): one read per bank per cycle, then a rotation by
   ``(r + x) mod banks`` back to slot order.
 
-Every bank is one :class:`amaranth.lib.memory.Memory` (``lanes *
-data_width`` bits x ``rows`` words, one write port, one synchronous read
-port): a DP16KD/PDPW16KD block on ECP5 (``ram_style = "block"``).
+Every bank is one :class:`amaranth.lib.memory.Memory` of single elements,
+word ``(row, lane)`` (``data_width`` bits x ``rows * 2**ceil(log2(lanes))``
+words), with one write port per lane (a row write: adjacent words, which
+Yosys merges into one wide port) and one synchronous read port: on ECP5 a
+PDPW16KD with a wide write and a narrow read port (``ram_style =
+"block"``), so the block RAM itself selects the lane and one element per
+bank leaves it (before: a word of ``lanes`` elements into a multiplexer
+next to the block RAM, the router's worst hot spot).
 
 Ports
 -----
@@ -36,8 +41,8 @@ r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     registered: FPGA timing).
 r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     ``r_row + s``: valid :attr:`latency` = 4 cycles after ``r_row``/``r_x``
-    were presented, registered (addresses registered, memory read, the read
-    words registered as they leave the block RAM, lane select and rotation
+    were presented, registered (addresses and lane registered, memory read,
+    the read elements registered as they leave the block RAM, the rotation
     to slot order after that register, then the output register: FPGA
     timing, the users sit far from the block RAM).
     A read presented in the cycle of a row's write returns the old contents
@@ -136,12 +141,10 @@ class SkewedRowBuffer(wiring.Component):
             m.d.sync += rot.eq(rot_in)
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
-            if L > 1:                                   # one lane: no lane select
-                lane = Signal(range(L), name=f"lane{t}")
+            lgL = _log2(L) if L > 1 else 0
+            if L > 1:                                   # one lane: no lane address
+                lane = Signal(lgL, name=f"lane{t}")
                 m.d.sync += lane.eq(r_x >> lgNB)
-                lane1 = Signal(range(L), name=f"lane{t}_d1")
-                lane2 = Signal(range(L), name=f"lane{t}_d2")
-                m.d.sync += [lane1.eq(lane), lane2.eq(lane1)]
             # bank k's word: row r_row + s for its slot s; with u = (k - r_x)
             # mod NB and r_row = hi*NB + lo that is (hi + (u < lo))*NB + u
             # (FPGA timing: one small subtract and compare per bank from the
@@ -153,15 +156,24 @@ class SkewedRowBuffer(wiring.Component):
                 m.d.comb += hi_next.eq(hi + 1)
             el = []
             for k in range(NB):
-                mem = Memory(shape=unsigned(L * dw), depth=self.rows, init=[],
+                # one element per word: word (row, lane) (FPGA timing: the
+                # block RAM's narrow read port selects the lane, so one
+                # element per bank leaves it, not a row's worth of lanes into
+                # a multiplexer); a row write is one write port per lane at
+                # adjacent addresses, which Yosys merges into one wide port
+                # (ECP5: PDPW16KD, 36-bit write and 9-bit read)
+                mem = Memory(shape=unsigned(dw), depth=self.rows << lgL, init=[],
                              attrs={"ram_style": "block"})
                 m.submodules[f"set{t}_bank{k}"] = mem
-                wp = mem.write_port()
+                for j in range(L):
+                    wp = mem.write_port()
+                    m.d.comb += [wp.en.eq(w_en1[t]),
+                                 wp.addr.eq(Cat(Const(j, lgL), w_row1) if L > 1 else w_row1),
+                                 wp.data.eq(wdata[k][j * dw:(j + 1) * dw])]
                 rp = mem.read_port()
                 uk = Signal(lgNB, name=f"set{t}_u{k}")
-                m.d.comb += [wp.en.eq(w_en1[t]), wp.addr.eq(w_row1),
-                             wp.data.eq(wdata[k]), uk.eq(k - r_x[:lgNB])]
-                addr = Signal.like(rp.addr, name=f"set{t}_addr{k}")
+                m.d.comb += uk.eq(k - r_x[:lgNB])
+                addr = Signal(lgR, name=f"set{t}_addr{k}")
                 if lgR > lgNB:
                     # u < lo as the borrow of u - lo (the Q buffer's lo is a
                     # constant 0: no constant comparison in the Verilog)
@@ -170,19 +182,11 @@ class SkewedRowBuffer(wiring.Component):
                     m.d.sync += addr.eq(Cat(uk, Mux(diff[lgNB], hi_next, hi)))
                 else:
                     m.d.sync += addr.eq(uk)
-                m.d.comb += rp.addr.eq(addr)
-                # the read word registered as it leaves the block RAM (its
-                # clock-to-output delay is long), then the element's lane
-                word = Signal(L * dw, name=f"set{t}_word{k}")
-                m.d.sync += word.eq(rp.data)
+                m.d.comb += rp.addr.eq(Cat(lane, addr) if L > 1 else addr)
+                # the read element registered as it leaves the block RAM
+                # (its clock-to-output delay is long)
                 e = Signal(signed(dw), name=f"set{t}_el{k}")
-                if L == 1:
-                    m.d.comb += e.eq(word)
-                else:
-                    with m.Switch(lane2):
-                        for j in range(L):
-                            with m.Case(j):
-                                m.d.comb += e.eq(word[j * dw:(j + 1) * dw])
+                m.d.sync += e.eq(rp.data)
                 el.append(e)
             # back to slot order: slot s <- bank (rot + s) mod NB
             out = _rotate(el, rot2, 1)

@@ -61,6 +61,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, _delay, col_index_width
+from hw.dsp import PipelinedMultiplier
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -1047,13 +1048,15 @@ class SaloTop(wiring.Component):
         terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_lo + m_glo, m_hi + m_ghi)]
         terms += [m_gcol[b] for b in range(R * Gc)]
         terms += [m_rcol[b] for b in range(R * Rc)]
+        # (the product in hw.dsp's pipelined multiplier: on an ECP5 the DSP
+        # block's own registers, not its 4 ns combinational mode)
         pairs_reg = Signal(range(cfg.num_pes + 1))
-        pairs_d2, macs_new = Signal(), Signal()
-        macs_inc = Signal(len(pairs_reg) + len(d) + 1)
-        m.d.sync += [pairs_reg.eq(sum(terms)), pairs_d2.eq(pairs_new), macs_new.eq(pairs_d2),
-                     macs_inc.eq(pairs_reg * (d << 1))]
-        with m.If(macs_new):
-            m.d.sync += cnt_macs.eq(cnt_macs + macs_inc)
+        m.d.sync += pairs_reg.eq(sum(terms))
+        m.submodules.macs_mul = macs_mul = PipelinedMultiplier(
+            a_shape=pairs_reg.shape(), b_shape=unsigned(len(d) + 1))
+        m.d.comb += [macs_mul.a.eq(pairs_reg), macs_mul.b.eq(d << 1)]
+        with m.If(_delay(m, pairs_new, 1 + macs_mul.latency, "macs_new")):
+            m.d.sync += cnt_macs.eq(cnt_macs + macs_mul.p)
         m.d.comb += [
             self.error.eq(err_out), self.done.eq(done_out), self.busy.eq(started & ~halted),
             self.cycles_total.eq(cnt_total), self.cycles_busy.eq(cnt_busy),

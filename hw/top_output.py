@@ -8,7 +8,7 @@ Bit-exact content: the merge units' normalized elements, unchanged (elements
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -272,13 +272,22 @@ class OutputPath(wiring.Component):
         m.d.comb += cur_full.eq(cur_full_r & ~cmd_new)
         for rp in out_rp:
             m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(1)]
+        # the read stage's row, position and head are loaded whenever it
+        # advances, from the current command (FPGA timing: their clock
+        # enable is the stall alone, not the issue decision); only sa_valid
+        # says whether they hold a row
+        is_store = Signal()
+        m.d.comb += is_store.eq(cmd.kind == StoreKind.STORE)
+        with m.If(adv):
+            m.d.sync += [
+                sa_sel.eq(Mux(is_store, Cat(*[j == r for r in range(R)]),
+                              Cat(Const(0, R), *[_eq(cmd.row, g) for g in range(Gr)]))),
+                sa_pos.eq(Mux(is_store, cmd.addr + j, cmd.addr)), sa_head.eq(cmd.head)]
         with m.If(cmd_valid):
             with m.Switch(cmd.kind):
                 with m.Case(StoreKind.STORE):
                     with m.If(cur_full & adv):
                         m.d.comb += issue.eq(1)
-                        m.d.sync += [sa_sel.eq(Cat(*[j == r for r in range(R)], 0)),
-                                     sa_pos.eq(cmd.addr + j), sa_head.eq(cmd.head)]
                         with m.If(j == cmd.count - 1):
                             m.d.sync += cmd_valid.eq(0)
                         with m.Else():
@@ -294,9 +303,7 @@ class OutputPath(wiring.Component):
                         with m.If(_eq(cmd.row, g) & gfull[g] & adv
                                   & ~(sa_valid & sa_sel[R + g])):
                             m.d.comb += issue.eq(1)
-                            m.d.sync += [sa_sel.eq(1 << (R + g)),
-                                         sa_pos.eq(cmd.addr), sa_head.eq(cmd.head),
-                                         cmd_valid.eq(0)]
+                            m.d.sync += cmd_valid.eq(0)
         with m.If(adv):
             m.d.sync += sa_valid.eq(issue)
         # a collector is free again once the results register holds its row

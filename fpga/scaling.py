@@ -32,7 +32,7 @@ DEFAULT_SIZES = [(4, 4), (8, 8), (8, 16)]
 
 def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, synth_opts="",
               place_and_route=True, seed=1, config_label="", stream=None, reuse=True,
-              on_result=None, route_timeout_min=0.0):
+              on_result=None, route_timeout_min=0.0, router=None):
     """Run the flow for each (rows, cols); returns ``[(rows, cols, report), ...]``.
 
     ``reuse``: sizes whose folder already holds a report of the same Verilog
@@ -49,7 +49,8 @@ def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, s
                            synth_opts=synth_opts, place_and_route=place_and_route, seed=seed,
                            config_label=f"{config_label} with rows={r}, cols={c}",
                            progress_stream=stream, reuse=reuse,
-                           route_timeout_min=route_timeout_min)
+                           route_timeout_min=route_timeout_min,
+                           **({"router": router} if router else {}))
         except (FlowError, ConfigError) as e:
             # one size failing (e.g. it does not fit) must not lose the others
             msg = str(e).splitlines()[0]
@@ -242,6 +243,8 @@ def section_markdown(rows, *, command: str, pending=()) -> str:
         md += [f"Run {when}; {first['target']['device']}; clock constraint "
                f"{first['options']['freq_mhz']:g} MHz; Yosys `{first['options']['synth_command']}`; "
                f"placement seed {first['options']['seed']}"
+               + (f"; nextpnr {first['options']['router']}" if first["options"].get("router")
+                  and first["options"]["place_and_route"] else "")
                + ("" if first["options"]["place_and_route"] else "; **synthesis only**") + ".", ""]
     md += [format_table(rows), ""]
     if pending:

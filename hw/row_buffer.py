@@ -45,8 +45,15 @@ r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     the read elements registered as they leave the block RAM, the rotation
     to slot order after that register, then the output register: FPGA
     timing, the users sit far from the block RAM).
-    A read presented in the cycle of a row's write returns the old contents
-    of that row (the write is registered first).
+
+Collisions: a read presented in the same cycle as a write of one of its
+rows reaches the block RAM in the cycle of that write.  The simulation
+models (Amaranth, Verilator) then return the old contents; on an FPGA the
+result is undefined (the memories carry Yosys's ``no_rw_check``, which
+saves the emulation logic).  The accelerator top never reads a row in the
+cycle it is written where the data is used: K/V writes wait while a pass in
+flight reads the row (its ring hazard check) and LOAD_Q writes the Q bank
+not being read.
 """
 
 from __future__ import annotations
@@ -162,8 +169,11 @@ class SkewedRowBuffer(wiring.Component):
                 # a multiplexer); a row write is one write port per lane at
                 # adjacent addresses, which Yosys merges into one wide port
                 # (ECP5: PDPW16KD, 36-bit write and 9-bit read)
+                # no_rw_check: Yosys adds no logic to give a read in the
+                # cycle of a write to the same word the old contents (about
+                # 60 flip-flops and 50 LUTs per bank); see "Collisions" above
                 mem = Memory(shape=unsigned(dw), depth=self.rows << lgL, init=[],
-                             attrs={"ram_style": "block"})
+                             attrs={"ram_style": "block", "no_rw_check": 1})
                 m.submodules[f"set{t}_bank{k}"] = mem
                 for j in range(L):
                     wp = mem.write_port()

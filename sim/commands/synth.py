@@ -21,7 +21,7 @@ def _sizes(text: str):
 
 def register(sub):
     from fpga.designs import DESIGNS
-    from fpga.flow import TARGETS
+    from fpga.flow import DEFAULT_ROUTER, ROUTERS, TARGETS
     p = sub.add_parser(
         "synth", help="synthesize (and place and route) the accelerator for an FPGA",
         description="Synthesize a design with Yosys and place and route it with "
@@ -56,6 +56,10 @@ def register(sub):
                         "post-placement estimate, printed before routing starts, stays "
                         "in the report (the 4x4 accelerator top routes for an hour or "
                         "more on a 2-core machine)")
+    p.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER,
+                   help=f"nextpnr router (default {DEFAULT_ROUTER}: on the accelerator top "
+                        "it converges where router1 crawls through the last few thousand "
+                        "arcs)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sweep", metavar="SIZES", type=_sizes,
                    help="run the flow for several array sizes RxC,... (the config's "
@@ -94,12 +98,12 @@ def run(args):
                              freq_mhz=args.freq, synth_opts=args.synth_opts,
                              place_and_route=not args.no_pnr, seed=args.seed,
                              config_label=label, reuse=not args.rerun, on_result=progress,
-                             route_timeout_min=args.route_timeout)
+                             route_timeout_min=args.route_timeout, router=args.router)
             return 1 if any("error" in rep for _, _, rep in rows) else 0
         rep = run_flow(cfg, target=args.target, design=args.design, out_dir=args.out,
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
                        seed=args.seed, config_label=label,
-                       route_timeout_min=args.route_timeout)
+                       route_timeout_min=args.route_timeout, router=args.router)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()
@@ -125,6 +129,9 @@ def _command_line(args) -> str:
         parts += ["--synth-opts", repr(args.synth_opts)]
     if args.route_timeout:
         parts += ["--route-timeout", f"{args.route_timeout:g}"]
+    from fpga.flow import DEFAULT_ROUTER
+    if args.router != DEFAULT_ROUTER:
+        parts += ["--router", args.router]
     if args.no_pnr:
         parts.append("--no-pnr")
     parts += ["--sweep", ",".join(f"{r}x{c}" for r, c in args.sweep), "--md", args.md]

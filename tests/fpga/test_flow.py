@@ -33,12 +33,15 @@ def test_arguments_parse():
     assert a.sweep == [(4, 4), (8, 16)]
     d = build_parser().parse_args(["synth"])
     assert (d.target, d.design, d.freq, d.synth_opts, d.out) == ("ecp5-85f", "auto", 100.0, "", None)
+    assert d.router == "router2"
+    assert build_parser().parse_args(["synth", "--router", "router1"]).router == "router1"
 
 
 @pytest.mark.parametrize("argv, msg", [
     (["synth", "--target", "ice40"], "invalid choice: 'ice40'"),
     (["synth", "--design", "cpu"], "invalid choice: 'cpu'"),
     (["synth", "--sweep", "4by4"], "bad size '4by4'"),
+    (["synth", "--router", "router3"], "invalid choice: 'router3'"),
 ])
 def test_bad_arguments_are_rejected(argv, msg, capsys):
     with pytest.raises(SystemExit) as e:
@@ -60,6 +63,8 @@ def test_bad_paths_and_values(tmp_path, capsys):
         run_flow(TINY, target="virtex2")
     with pytest.raises(FlowError, match="out of range"):
         run_flow(TINY, freq_mhz=0)
+    with pytest.raises(FlowError, match="--router 'vpr' is invalid: allowed router1, router2"):
+        run_flow(TINY, router="vpr")
     with pytest.raises(FlowError, match="no ';'"):
         run_flow(TINY, design="mac-grid", synth_opts="-dff; shell", out_dir=tmp_path / "o")
 
@@ -183,6 +188,12 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert rep["resources"]["io"]["used"] == 5      # clk, rst, sdi, load, sdo
     assert rep["times"]["place_s"] > 0 and rep["times"]["route_s"] > 0
     assert (out / "place.log").is_file() and (out / "nextpnr.log").is_file()
+    # the router (default router2) is given to both nextpnr calls: the placed
+    # netlist stores it, and routing from it uses the stored one
+    assert rep["options"]["router"] == "router2"
+    placed = json.loads((out / "placed.json").read_text())
+    assert {m.get("settings", {}).get("router") for m in placed["modules"].values()} >= {"router2"}
+    assert "Running router2" in (out / "nextpnr.log").read_text()
     # the post-placement estimate is reported (printed before routing)
     est = rep["placement_estimate"]
     assert "error" not in est and est["endpoints"] > 0 and est["fmax_mhz"] > 1.0

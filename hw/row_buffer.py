@@ -187,9 +187,9 @@ class SkewedRowBuffer(wiring.Component):
                 if lgR > lgNB:
                     # u < lo as the borrow of u - lo (the Q buffer's lo is a
                     # constant 0: no constant comparison in the Verilog)
-                    diff = Signal(lgNB + 1, name=f"set{t}_ulo{k}")
-                    m.d.comb += diff.eq(uk - lo)
-                    m.d.sync += addr.eq(Cat(uk, Mux(diff[lgNB], hi_next, hi)))
+                    borrow = Signal(name=f"set{t}_u_lt_lo{k}")
+                    m.d.comb += borrow.eq((uk - lo)[lgNB])
+                    m.d.sync += addr.eq(Cat(uk, Mux(borrow, hi_next, hi)))
                 else:
                     m.d.sync += addr.eq(uk)
                 m.d.comb += rp.addr.eq(Cat(lane, addr) if L > 1 else addr)

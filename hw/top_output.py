@@ -14,6 +14,8 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.fanout import DUP_MARK, register_copies
+
 __all__ = ["OutputPath", "StoreKind", "store_command_layout"]
 
 
@@ -56,6 +58,11 @@ def _pick(m, items, idx, shape, name):
             with m.Case(i):
                 m.d.comb += out.eq(it)
     return out
+
+
+#: bits of a result row per group of the read/select/results registers
+#: that share one copy of their select, address and valid (FPGA routing)
+GROUP_BITS = 128
 
 
 class OutputPath(wiring.Component):
@@ -243,9 +250,19 @@ class OutputPath(wiring.Component):
         # while the read stage holds a stalled row (the read data would
         # change under it: the new slot is read from the next cycle on)
         hold = Signal()
-        with m.If(~cmd_valid & fifo.r_rdy & ~hold):
+        take = Signal()
+        m.d.comb += take.eq(~cmd_valid & fifo.r_rdy & ~hold)
+        with m.If(take):
             m.d.comb += fifo.r_en.eq(1)
             m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
+        # the row-wide paths below are split into groups of about
+        # GROUP_BITS bits, each with its own copies of the select, address
+        # and valid registers (hw.fanout: FPGA routing, no one net reaches
+        # all of a thousand-bit multiplexer)
+        n_grp = max(1, min(D, -(-D * len(Value.cast(self.local[0].p.data)) // GROUP_BITS)))
+        grp_of = [x * n_grp // D for x in range(D)]
+        slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R, "out_slot",
+                                      enable=take)
         # read pipeline: issue -> read stage (the read data) -> results
         # register; issue and read stage stall on back-pressure
         adv = Signal()
@@ -270,19 +287,21 @@ class OutputPath(wiring.Component):
         cur_full_r = Signal()
         m.d.sync += cur_full_r.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
         m.d.comb += cur_full.eq(cur_full_r & ~cmd_new)
-        for rp in out_rp:
-            m.d.comb += [rp.addr.eq(cmd.slot), rp.en.eq(1)]
+        for rp, slot in zip(out_rp, slot_copies):
+            m.d.comb += [rp.addr.eq(slot), rp.en.eq(1)]
         # the read stage's row, position and head are loaded whenever it
         # advances, from the current command (FPGA timing: their clock
         # enable is the stall alone, not the issue decision); only sa_valid
         # says whether they hold a row
         is_store = Signal()
         m.d.comb += is_store.eq(cmd.kind == StoreKind.STORE)
+        sa_sel_next = Signal.like(sa_sel)
+        m.d.comb += sa_sel_next.eq(Mux(is_store, Cat(*[j == r for r in range(R)]),
+                                       Cat(Const(0, R), *[_eq(cmd.row, g) for g in range(Gr)])))
+        sel_copies = register_copies(m, sa_sel_next, n_grp, "sa_sel", enable=adv)
         with m.If(adv):
-            m.d.sync += [
-                sa_sel.eq(Mux(is_store, Cat(*[j == r for r in range(R)]),
-                              Cat(Const(0, R), *[_eq(cmd.row, g) for g in range(Gr)]))),
-                sa_pos.eq(Mux(is_store, cmd.addr + j, cmd.addr)), sa_head.eq(cmd.head)]
+            m.d.sync += [sa_sel.eq(sa_sel_next),
+                         sa_pos.eq(Mux(is_store, cmd.addr + j, cmd.addr)), sa_head.eq(cmd.head)]
         with m.If(cmd_valid):
             with m.Switch(cmd.kind):
                 with m.Case(StoreKind.STORE):
@@ -317,12 +336,14 @@ class OutputPath(wiring.Component):
                 m.d.sync += slot_full[s].eq(1)
             with m.Elif(release & _eq(cmd.slot, s)):
                 m.d.sync += slot_full[s].eq(0)
-        sources = [Value.cast(rp.data) for rp in out_rp] + [c.as_value() for c in gcoll]
+        sources = [rp.data for rp in out_rp] + gcoll
         sel_row = Signal(orowl)
-        acc = 0
-        for k, src in enumerate(sources):
-            acc = acc | (src & sa_sel[k].replicate(len(src)))
-        m.d.comb += sel_row.eq(acc)
+        for x in range(D):
+            sel = sel_copies[grp_of[x]]
+            acc = 0
+            for k, src in enumerate(sources):
+                acc = acc | (Value.cast(src[x]) & sel[k].replicate(len(Value.cast(src[x]))))
+            m.d.comb += sel_row[x].eq(acc)
         # elements >= d are zero (the buffers are not cleared by reset and
         # may hold a longer row of an earlier run); the lane mask is a
         # register (d is constant while running; FPGA timing)
@@ -330,7 +351,15 @@ class OutputPath(wiring.Component):
         m.d.sync += [lane_on[x].eq(d > x) for x in range(D)]
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
-            m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0)) for x in range(D)]
+        # each group's data registers advance with their own copy of the
+        # results valid (equal to res.valid: same reset, same loads)
+        for g in range(n_grp):
+            valid_g = Signal(name=f"res_valid{DUP_MARK}{g}")
+            adv_g = ~valid_g | res.ready
+            with m.If(adv_g):
+                m.d.sync += valid_g.eq(sa_valid)
+                m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0))
+                             for x in range(D) if grp_of[x] == g]
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any())
         return m

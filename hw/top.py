@@ -62,6 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, _delay, col_index_width
 from hw.dsp import PipelinedMultiplier
+from hw.fanout import register_copies
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -513,12 +514,18 @@ class SaloTop(wiring.Component):
         kv_pos_now_p1 = Signal.like(kv_pos)
         m.d.comb += [kv_pos_now.eq(Mux(ir_fresh, ir.operands.load_kv.addr, kv_pos)),
                      kv_pos_now_p1.eq(Mux(ir_fresh, ir.operands.load_kv.addr + 1, kv_pos_p1))]
-        m.d.sync += [kv_pos.eq(Mux(kv_advance, kv_pos_now_p1, kv_pos_now)),
+        kv_pos_next = Signal.like(kv_pos)
+        m.d.comb += kv_pos_next.eq(Mux(kv_advance, kv_pos_now_p1, kv_pos_now))
+        # the K/V buffer's write row is a copy (hw.fanout: its write rotation
+        # fans every bit out to hundreds of LUTs; kv_pos itself stays near
+        # the conflict check)
+        (kv_wrow,) = register_copies(m, kv_pos_next[:lgCAP], 1, "kv_wrow")
+        m.d.sync += [kv_pos.eq(kv_pos_next),
                      kv_pos_p1.eq(Mux(kv_advance, kv_pos_now_p1 + 1, kv_pos_now_p1)),
                      kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_now_p1),
                                           kv_conflict(kv_pos_now)))]
         # (unconditional: only the enables depend on the instruction)
-        m.d.comb += [kvbuf.w_row.eq(kv_pos[:lgCAP]), kvbuf.w_data.eq(rin.payload)]
+        m.d.comb += [kvbuf.w_row.eq(kv_wrow), kvbuf.w_data.eq(rin.payload)]
 
         kactive_d1, kactive_d2, kactive_d3, kactive_d4 = Signal(), Signal(), Signal(), Signal()
         vactive_d1, vactive_d2, vactive_d3, vactive_d4 = Signal(), Signal(), Signal(), Signal()

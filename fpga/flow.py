@@ -38,7 +38,7 @@ from pathlib import Path
 from fpga.designs import DESIGNS, Design, DesignUnavailable, build_design
 from fpga.sta import analyze, shorten
 from hw.dsp import ECP5
-from hw.fanout import yosys_keep_copies_command
+from hw.fanout import yosys_keep_apart_command
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION",
@@ -421,7 +421,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     else:
         synth_cmd = f"synth_xilinx -family xc7 -top {TOP_NAME}{extra}"
     script = ("read_verilog design.v\n"
-              f"{yosys_keep_copies_command()}\n"
+              f"{yosys_keep_apart_command()}\n"
               f"{synth_cmd}\n"
               "tee -q -o stat.json stat -json\n"
               "tee -o stat.txt stat\n")

@@ -92,10 +92,10 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
   global row + 1 global column, d <= 64, 9-bit data), `salo synth --preset
-  fpga --target ecp5-85f`: it does not reach 100 MHz, and routing it takes
-  longer than an hour on this 2-core machine (router1 slows to a crawl in
-  the last 10-20k of ~225k arcs; no routed result of any revision of the
-  day).  `salo synth` therefore times every endpoint after placement
+  fpga --target ecp5-85f`: it does not reach 100 MHz; in session 4
+  routing it took longer than an hour on this 2-core machine (router1
+  slows to a crawl in the last 10-20k of ~225k arcs; no routed result of
+  any revision that day; session 5 below routes it).  `salo synth` therefore times every endpoint after placement
   (printed before routing starts) and takes `--route-timeout`.  Every
   failing endpoint is listed by `python -m fpga.sta DIR`.  Measured on
   2026-11-21 on this machine with nextpnr's post-placement delays
@@ -141,6 +141,38 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   path (-1.8 ns): the failing logic is the same at every array size, so
   the estimate barely moves with the array.  The 2x4 top was stopped
   during synthesis (session time).
+* Session 5 (2026-11-21, afternoon): the top routes.  router2's
+  congestion heatmaps (`--router2-heatmap`) showed where the overused
+  wires were: the K/V buffer's lane multiplexers next to the block RAMs
+  (each bank read a word of d/8 elements into a d/8:1 multiplexer), the
+  output path's row select and LUT-RAM read address (one register each for
+  1024 bits), the LOAD_KV position (the K/V write rotation hangs on it) and,
+  after routing, the PEs' control flags (Yosys merges the identical flag
+  registers of the lockstep rows into one per column).  Changes: the
+  buffers hold one element per block-RAM word (Yosys merges the per-lane
+  write ports into one wide port: PDPW16KD, 36-bit write, 9-bit read, the
+  block RAM selects the lane); `no_rw_check` on those memories (no
+  collision-emulation logic: K/V buffer 4190 -> 2024 LUT4 and 3757 -> 840
+  FF, Q buffer 2326 -> 1801 LUT4 and 2343 -> 660 FF); register copies the
+  flow keeps apart (`hw.fanout`: Yosys `keep` on the flip-flops of signals
+  with the `salo_keep_apart` attribute); router2 is `salo synth`'s default
+  (`--router`).  Measured with revision 0075940 (buffers and router2, not
+  yet the copies), seed 1, this machine with other jobs running:
+
+  | design | TRELLIS_COMB | FF | est. after placement | routed Fmax | failing after routing | synth / place / route |
+  |---|---|---|---|---|---|---|
+  | `fpga` preset (d <= 64) | 43977 (52%) | 27427 | 77.7 MHz (25 failing) | 74.8 MHz | 683 / 71885 | 6 / 16.5 / 12.9 min (router2 converged in 77 iterations) |
+  | same with `max_head_dim` 32 | 34601 (41%) | 20754 | 92.7 MHz (1 failing) | 81.3 MHz | 364 / 48637 | 4 / 11 / 6.4 min (30 iterations) |
+
+  Before these changes router2 stalled on the `fpga` preset (16k overused
+  wires after 8 iterations, stopped) and router1 crawled (150k of 227k
+  arcs left after 45 min).  The routed failing groups of the `fpga` row
+  (`python -m fpga.sta` on routed.json): the K/V and Q write rotation from
+  the LOAD_KV position and the load-beat counter (-3.0 / -2.9 ns, 247
+  endpoints), the PEs' merged MAC clear flags (-2.8 ns, 305), the
+  register-row element multiplexers' select (`kx_d2` into the global query
+  row's element pick, -3.4 ns), the output path (-1.5 ns); all but the
+  element select have copies kept apart since (later revisions).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

@@ -1,32 +1,45 @@
-"""Register copies for high-fanout control signals (FPGA routing).
+"""Registers the FPGA flow keeps apart (routing of high-fanout control).
 
 nextpnr does not replicate registers, and Yosys's ``opt_merge`` merges
-flip-flops with the same input, so a select that drives a thousand-bit
-multiplexer stays one net across the chip.  :func:`register_copies` makes
-``n`` registers loaded alike, named ``<name>_dup<k>``; the FPGA flow marks
-the flip-flops of every signal whose name contains :data:`DUP_MARK` with
-Yosys's ``keep`` (:func:`yosys_keep_copies_command`), so they stay separate
-and each copy's net stays local to its group of loads.  In simulation and
-in other flows they are ordinary registers (merging them is harmless).
+flip-flops with the same input: a select that drives a thousand-bit
+multiplexer stays one net across the chip, and the identical control
+registers of lockstep units (the PEs of one array column, the merge units)
+become one register whose net reaches all of them.
+
+A register made by :func:`kept_apart_signal` or :func:`register_copies`
+carries the Verilog attribute :data:`KEEP_APART_ATTR`.  The FPGA flow sets
+Yosys's ``keep`` on the flip-flops driving such signals
+(:func:`yosys_keep_apart_command`, run before ``synth_*``), so
+``opt_merge`` leaves them separate and each one's net stays local to its
+own loads.  In simulation and other flows the attribute does nothing
+(merging them there is harmless).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Signal, Value
 
-__all__ = ["DUP_MARK", "register_copies", "yosys_keep_copies_command"]
+__all__ = ["KEEP_APART_ATTR", "kept_apart_signal", "register_copies",
+           "yosys_keep_apart_command"]
 
-#: the part of a copy's name the flow looks for
-DUP_MARK = "_dup"
+#: Verilog attribute on the registers the flow keeps apart
+KEEP_APART_ATTR = "salo_keep_apart"
+
+
+def kept_apart_signal(shape=1, *, name: str, **kwargs) -> Signal:
+    """A :class:`~amaranth.hdl.Signal` carrying :data:`KEEP_APART_ATTR`
+    (meant to be a register: the attribute marks its flip-flops)."""
+    return Signal(shape, name=name, attrs={KEEP_APART_ATTR: 1}, **kwargs)
 
 
 def register_copies(m, value, n: int, name: str, enable=None) -> list[Signal]:
-    """``n`` registers loading ``value`` (when ``enable`` is high, every
-    cycle if None); latency 1, like one register."""
+    """``n`` registers ``<name>_dup<k>`` loading ``value`` (when ``enable``
+    is high, every cycle if None); latency 1, like one register; each is
+    kept apart by the FPGA flow, so each can serve one group of loads."""
     if n < 1:
         raise ValueError(f"n = {n} is invalid: allowed >= 1")
     shape = Value.cast(value).shape()
-    copies = [Signal(shape, name=f"{name}{DUP_MARK}{k}") for k in range(n)]
+    copies = [kept_apart_signal(shape, name=f"{name}_dup{k}") for k in range(n)]
     for c in copies:
         if enable is None:
             m.d.sync += c.eq(value)
@@ -36,11 +49,11 @@ def register_copies(m, value, n: int, name: str, enable=None) -> list[Signal]:
     return copies
 
 
-def yosys_keep_copies_command() -> str:
+def yosys_keep_apart_command() -> str:
     """Yosys commands (after ``read_verilog``, before ``synth_*``) that set
-    ``keep`` on the flip-flops driving the copies' wires, so ``opt_merge``
-    leaves them apart.  ``proc`` first turns the processes into flip-flop
-    cells (synth runs it again; it is idempotent)."""
+    ``keep`` on the flip-flops driving wires with :data:`KEEP_APART_ATTR`.
+    ``proc`` first turns the processes into flip-flop cells (synth runs it
+    again; it is idempotent)."""
     ffs = " ".join(f"t:${t}" for t in ("dff", "dffe", "sdff", "sdffe", "sdffce", "adff"))
     unions = " ".join(["%u"] * 5)
-    return f"proc; setattr -set keep 1 w:*{DUP_MARK}* %ci1 {ffs} {unions} %i"
+    return (f"proc; setattr -set keep 1 w:* a:{KEEP_APART_ATTR} %i %ci1 {ffs} {unions} %i")

@@ -77,6 +77,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
+from hw.fanout import kept_apart_signal
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 
@@ -169,11 +170,14 @@ class PE(wiring.Component):
 
         # ---- pass-through registers (horizontal and diagonal)
         if self.pass_q:
-            m.d.sync += [
-                self.q_out.eq(self.q_in), self.q_valid_out.eq(self.q_valid_in),
-                self.q_first_out.eq(self.q_first_in), self.q_last_out.eq(self.q_last_in),
-                self.q_parity_out.eq(self.q_parity_in),
-            ]
+            m.d.sync += self.q_out.eq(self.q_in)
+            # the control flags are kept apart (hw.fanout): the rows of the
+            # array are in lockstep, and Yosys would otherwise merge one
+            # column's flag registers into one net reaching every row
+            for flag in ("q_valid", "q_first", "q_last", "q_parity"):
+                r = kept_apart_signal(name=f"{flag}_r")
+                m.d.sync += r.eq(getattr(self, f"{flag}_in"))
+                m.d.comb += getattr(self, f"{flag}_out").eq(r)
         if self.pass_kv:
             m.d.sync += self.kv_out.eq(self.kv_in)
 

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
+from hw.fanout import kept_apart_signal
 
 __all__ = ["ScoreMac"]
 
@@ -64,7 +65,9 @@ class ScoreMac(wiring.Component):
             m.d.comb += [mul.a.eq(self.q), mul.b.eq(self.k)]
             prod, en, clear = mul.p, self.en, self.clear
             for n in range(mul.latency):
-                en_d, clear_d = Signal(name=f"en_d{n}"), Signal(name=f"clear_d{n}")
+                # (kept apart, hw.fanout: the same in every row of a column)
+                en_d = kept_apart_signal(name=f"en_d{n}")
+                clear_d = kept_apart_signal(name=f"clear_d{n}")
                 m.d.sync += [en_d.eq(en), clear_d.eq(clear)]
                 en, clear = en_d, clear_d
         else:

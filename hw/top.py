@@ -300,8 +300,14 @@ class SaloTop(wiring.Component):
         ld_cnt = Signal(range(max_beats + 1))
         last_beat = Signal()
         m.d.comb += last_beat.eq(ld_cnt == ir_last_beat)
+        # (its next value is a comb signal: the Q buffer's write row is a
+        # copy of it, hw.fanout: the write rotation fans out to hundreds of
+        # LUTs; ld_cnt itself stays near the sequencer)
+        ld_cnt_next = Signal.like(ld_cnt)
+        m.d.comb += ld_cnt_next.eq(ld_cnt)
+        m.d.sync += ld_cnt.eq(ld_cnt_next)
         with m.If(ir_done):
-            m.d.sync += ld_cnt.eq(0)
+            m.d.comb += ld_cnt_next.eq(0)
         rin = self.rows_in
         beat = Signal()
         m.d.comb += beat.eq(rin.valid & rin.ready)
@@ -324,7 +330,8 @@ class SaloTop(wiring.Component):
         m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
                                                    data_width=dw, slots=R)
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
-        m.d.comb += q_wrow.eq(ld_cnt)
+        (ld_cnt_copy,) = register_copies(m, ld_cnt_next[:len(q_wrow)], 1, "q_wrow")
+        m.d.comb += q_wrow.eq(ld_cnt_copy)
         m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
                      qbuf.r_row[0].eq(Cat(Const(0, lgNBQ), qcur))]
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
@@ -579,7 +586,7 @@ class SaloTop(wiring.Component):
                                 with m.Else():
                                     m.d.sync += qcount[1].eq(cnt)
                             with m.Else():
-                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
                 with m.Case(Opcode.LOAD_KV):
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -593,7 +600,7 @@ class SaloTop(wiring.Component):
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
-                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
                 with m.Case(Opcode.LOAD_GQ):
                     row = OP.load_gq.row
                     with m.If(ir_range_bad):
@@ -625,7 +632,7 @@ class SaloTop(wiring.Component):
                             with m.If(ld_cnt[0]):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
-                                m.d.sync += ld_cnt.eq(1)
+                                m.d.comb += ld_cnt_next.eq(1)
                 with m.Case(Opcode.LOAD_RKV):
                     if Rc == 0:
                         fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -653,7 +660,7 @@ class SaloTop(wiring.Component):
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
-                                m.d.sync += ld_cnt.eq(ld_cnt + 1)
+                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
                 with m.Case(Opcode.PASS):
                     f = OP["pass"]
                     rec = self.masks.payload

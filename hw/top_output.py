@@ -14,7 +14,7 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fanout import DUP_MARK, register_copies
+from hw.fanout import kept_apart_signal, register_copies
 
 __all__ = ["OutputPath", "StoreKind", "store_command_layout"]
 
@@ -354,7 +354,7 @@ class OutputPath(wiring.Component):
         # each group's data registers advance with their own copy of the
         # results valid (equal to res.valid: same reset, same loads)
         for g in range(n_grp):
-            valid_g = Signal(name=f"res_valid{DUP_MARK}{g}")
+            valid_g = kept_apart_signal(name=f"res_valid_dup{g}")
             adv_g = ~valid_g | res.ready
             with m.If(adv_g):
                 m.d.sync += valid_g.eq(sa_valid)

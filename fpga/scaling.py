@@ -172,7 +172,19 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   endpoints), the PEs' merged MAC clear flags (-2.8 ns, 305), the
   register-row element multiplexers' select (`kx_d2` into the global query
   row's element pick, -3.4 ns), the output path (-1.5 ns); all but the
-  element select have copies kept apart since (later revisions).
+  element select have copies kept apart since.
+  With those copies (revision d4d87a0), `salo synth --preset fpga
+  --target ecp5-85f --route-timeout 40`: 43983 TRELLIS_COMB (52%), 27904
+  FF, 79 DSP, 58 BRAM; estimate after placement **92.2 MHz** (9 of 72434
+  endpoints fail, WNS -0.85 ns), but routed only **59.7 MHz** (router2
+  converged in 40 iterations; 636 endpoints fail): router2 resolves
+  congestion first and detoured the register-row element select
+  (`kx_d1` into the global query row's group pick, -6.8 ns; the other
+  groups: sequencer -> Q buffer write -3.7 ns, residency -2.5 ns, K/V
+  buffer -1.6 ns, array -1.5 ns).  Wall times: elaborate 12 s, Yosys
+  359 s, placement 1024 s, fpga.sta 23 s, routing 576 s, total 34 min.
+  The last commit of the session gives every register row its own copies
+  of that select index (not placed or routed yet).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

@@ -877,16 +877,13 @@ class SaloTop(wiring.Component):
         # ------------------------------------ S2 (c0+3+x), S3 (c0+4+x) -> ports
         kx_d1, kx_d2, kx_d3, kx_d4 = (Signal.like(kx, name=f"kx_d{k}") for k in range(1, 5))
         # register-row element multiplexers pick groups of GRP elements a
-        # cycle ahead (see elem below): vx_d2 only selects within a group
+        # cycle ahead (see elem below)
         GRP = 8
-        vx_d1 = Signal.like(vx)
-        vx_d2 = Signal(range(D) if D <= GRP else GRP.bit_length() - 1)
         m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1),
                      kactive_d3.eq(kactive_d2), kactive_d4.eq(kactive_d3),
                      kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2), kx_d4.eq(kx_d3),
                      vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
-                     vactive_d3.eq(vactive_d2), vactive_d4.eq(vactive_d3),
-                     vx_d1.eq(vx), vx_d2.eq(vx_d1)]
+                     vactive_d3.eq(vactive_d2), vactive_d4.eq(vactive_d3)]
         # rows beyond the tile's query count are zero: the row mask is taken
         # with the read (the same Q bank) and travels with it through the
         # buffer's latency (FPGA timing: the array's q registers are cleared
@@ -897,23 +894,28 @@ class SaloTop(wiring.Component):
         for i in range(R):
             m.d.sync += arr.q[i].eq(Mux(qrow_on[i], qbuf.r_data[0][i], 0))
 
-        def elem(row, idx1, idx2, name):
-            # element idx2 of a register row, in two steps (FPGA timing: the
-            # row's flip-flops are spread out): the group of GRP elements
-            # holding it is picked one cycle ahead with idx1 (= idx2 one
-            # cycle earlier) and registered; the row does not change in
-            # between (its writes are outside the read windows: see the
-            # load hazards and the start/V-start copies)
+        def elem(row, idx, name):
+            # element idx (two cycles ago) of a register row, in two steps
+            # (FPGA timing: the row's flip-flops are spread out): the group
+            # of GRP elements holding it is picked one cycle ahead and
+            # registered; the row does not change in between (its writes
+            # are outside the read windows: see the load hazards and the
+            # start/V-start copies).  Each row has its own copies of the
+            # delayed index (hw.fanout: a shared one fans out to every
+            # row's multiplexers across the chip)
+            (idx1,) = register_copies(m, idx, 1, f"{name}_i1")
             items = [Value.cast(row[x]) for x in range(D)]
             if D <= GRP:
+                (idx2,) = register_copies(m, idx1, 1, f"{name}_i2")
                 return _pick(m, items, idx2, signed(dw), name)
             lo = GRP.bit_length() - 1
+            (idx2,) = register_copies(m, idx1[:lo], 1, f"{name}_i2")
             items += [Const(0, dw)] * (-D % GRP)
             groups = [Cat(*items[g0:g0 + GRP]) for g0 in range(0, len(items), GRP)]
             grp = Signal(GRP * dw, name=f"{name}_grp")
             m.d.sync += grp.eq(_pick(m, groups, idx1[lo:], unsigned(GRP * dw), f"{name}_g"))
             return _pick(m, [grp[k * dw:(k + 1) * dw].as_signed() for k in range(GRP)],
-                         idx2[:lo], signed(dw), name)
+                         idx2, signed(dw), name)
 
         def staged(value, name):
             # the S2 result registered once more (S3): the array's port
@@ -924,16 +926,16 @@ class SaloTop(wiring.Component):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
             m.d.sync += arr.gkv[g].eq(staged(
-                Mux(kactive_d2, elem(gk_cur[g], kx_d1, kx_d2, f"gk_el{g}"),
-                    elem(gv_cur[g], vx_d1, vx_d2, f"gv_el{g}")), f"gkv_s3_{g}"))
+                Mux(kactive_d2, elem(gk_cur[g], kx, f"gk_el{g}"),
+                    elem(gv_cur[g], vx, f"gv_el{g}")), f"gkv_s3_{g}"))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
             m.d.sync += arr.rkv[j].eq(staged(
-                Mux(kactive_d2, elem(rowl(rk_cur), kx_d1, kx_d2, f"rk_el{j}"),
-                    elem(rowl(rv_cur), vx_d1, vx_d2, f"rv_el{j}")), f"rkv_s3_{j}"))
+                Mux(kactive_d2, elem(rowl(rk_cur), kx, f"rk_el{j}"),
+                    elem(rowl(rv_cur), vx, f"rv_el{j}")), f"rkv_s3_{j}"))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(staged(elem(gq_reg[g], kx_d1, kx_d2, f"gq_el{g}"),
+            m.d.sync += arr.gq[g].eq(staged(elem(gq_reg[g], kx, f"gq_el{g}"),
                                             f"gq_s3_{g}"))
         m.d.comb += [
             arr.q_valid.eq(kactive_d4), arr.q_first.eq(kactive_d4 & _eq(kx_d4, 0)),

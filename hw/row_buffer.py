@@ -148,7 +148,7 @@ class SkewedRowBuffer(wiring.Component):
             m.d.sync += rot.eq(rot_in)
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
-            lgL = _log2(L) if L > 1 else 0
+            lgL = _log2(L)
             if L > 1:                                   # one lane: no lane address
                 lane = Signal(lgL, name=f"lane{t}")
                 m.d.sync += lane.eq(r_x >> lgNB)
@@ -158,8 +158,8 @@ class SkewedRowBuffer(wiring.Component):
             # caller's next-cycle values, no chain of adders)
             lgR = _log2(self.rows)
             lo, hi = r_row[:lgNB], r_row[lgNB:lgR]
-            hi_next = Signal(max(1, lgR - lgNB), name=f"rowhi{t}_next")
             if lgR > lgNB:
+                hi_next = Signal(lgR - lgNB, name=f"rowhi{t}_next")
                 m.d.comb += hi_next.eq(hi + 1)
             el = []
             for k in range(NB):

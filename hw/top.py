@@ -79,19 +79,6 @@ def _log2(n: int) -> int:
     return (n - 1).bit_length()
 
 
-def _register_copy(m, value, name):
-    """A register loading ``value`` every cycle, for one group of loads of a
-    high-fanout register (FPGA timing: nextpnr does not replicate registers;
-    each copy's net stays local to its group).  Stored inverted because
-    Yosys merges flip-flops with the same input, and a copy must stay
-    separate; the inverter folds into the loads' LUTs."""
-    inv = Signal(name=f"{name}_n", init=1)
-    out = Signal(name=f"{name}_copy")
-    m.d.sync += inv.eq(~value)
-    m.d.comb += out.eq(~inv)
-    return out
-
-
 #: registers between a cycle's performance-counter increments and the
 #: counters (and, alike, between `ended`/`err` and the `done`/`error` outputs)
 COUNT_DELAY = 2
@@ -446,9 +433,9 @@ class SaloTop(wiring.Component):
         s_par = Signal()                             # the starting pass's parity
         m.d.sync += start_pass.eq(go_pass)
         # copies of start_pass for the wide global key/value row copies and
-        # for the buffer read addresses (see _register_copy)
-        start_rows = _register_copy(m, go_pass, "start_rows")
-        start_addr = _register_copy(m, go_pass, "start_addr")
+        # for the buffer read addresses (hw.fanout: each net stays local)
+        (start_rows,) = register_copies(m, go_pass, 1, "start_rows")
+        (start_addr,) = register_copies(m, go_pass, 1, "start_addr")
         with m.If(go_pass):
             m.d.sync += [a.eq(b) for a, b in zip(s_all, p_all)]
             m.d.sync += [s_par.eq(par), par.eq(~par)]
@@ -858,9 +845,9 @@ class SaloTop(wiring.Component):
         # and its net spans the chip).  A V start is exactly the cycle after
         # the pending timer's last step (vtimer == 1, vzero not yet set)
         # unless a pass of that parity starts then (an INTERNAL error, above)
-        vstart_addr = [_register_copy(
+        vstart_addr = [register_copies(
             m, vpend[e] & ~vzero[e] & (vtimer[e] == 1) & ~(start_pass & (s_par == e)),
-            f"vstart_addr{e}") for e in range(2)]
+            1, f"vstart_addr{e}")[0] for e in range(2)]
         m.d.comb += [kx_next.eq(Mux(start_addr, 0, Mux(kactive, kx + 1, kx))),
                      kbase_next.eq(Mux(start_addr, s_base[:lgCAP], kbase[:lgCAP])),
                      vx_next.eq(Mux(vstart_addr[0] | vstart_addr[1], 0,

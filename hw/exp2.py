@@ -113,7 +113,9 @@ class Exp2Pwl(wiring.Component):
         # ---- stage 1 registers: product, base, exponent and range flags
         if low_bits:
             s1_prod = Signal(slope_w + low_bits)
-        s1_base = Signal(base_w)
+        # (reset value: a table entry, so the bits every entry shares are
+        # constants, not flip-flops that Yosys would merge across all PEs)
+        s1_base = Signal(base_w, init=base_t[0])
         s1_exp = Signal(signed(self.exp_width), init=exp_min)
         s1_over = Signal()
         s1_under = Signal()

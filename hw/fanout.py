@@ -13,6 +13,12 @@ Yosys's ``keep`` on the flip-flops driving such signals
 ``opt_merge`` leaves them separate and each one's net stays local to its
 own loads.  In simulation and other flows the attribute does nothing
 (merging them there is harmless).
+
+A plain register with the same input as a kept copy is still merged, into
+that copy (``opt_merge`` keeps the cell marked ``keep`` and folds identical
+unmarked ones into it): the copy then drives the plain register's loads
+too, wherever they are.  Make such a register a :func:`kept_apart_signal`
+as well (as :mod:`hw.top` does for ``start_pass``, ``kv_pos`` and ``kx_d1``).
 """
 
 from __future__ import annotations

@@ -16,27 +16,32 @@ the ``used`` slots whose row does not hold exactly that position.
 
 Ports:
 
-* ``write_en``, ``write_pos``: mark ``write_pos`` resident (takes effect
-  the next cycle);
-* ``clear``: forget every row (SET_HEAD); wins over a write in the same cycle;
+* ``write_en``, ``write_pos``: mark ``write_pos`` resident (registered per
+  bank on the way in: takes effect two cycles later, so a check presented
+  one cycle after the write sees it);
+* ``clear``: forget every row (SET_HEAD; registered alike); wins over a
+  write in the same cycle;
 * ``check_en``, ``check_base`` (signed), ``check_used`` (bit s = slot s is
   read by a valid pair): the check;
 * ``fault``: registered, high :attr:`KvResidency.latency` = 3 cycles after a
   check that found a used slot not resident.
 
-Latency: ``fault`` 3 cycles after ``check_en``.  Registered: the tags, the
-valid bits, the position bits above the bank index per bank (first cycle),
-the per-bank hit of a check (second cycle: one ``bank_depth``:1 multiplexer
-and a tag compare per bank) and ``fault`` (third cycle: the per-bank hits
+Latency: ``fault`` 3 cycles after ``check_en``.  Registered: per bank a
+kept-apart copy of the write (enable, position) and of the clear (FPGA
+routing: the tags are spread out), the tags, the valid bits, the position bits above the bank index per bank (first cycle),
+the per-bank hit of a check (second cycle: per bank a tag compare per row,
+then a ``bank_depth``:1 multiplexer of the results) and ``fault`` (third cycle: the per-bank hits
 rotated onto the slots, masked with the used slots).  The check reads the
 tags of its second cycle.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from hw.fanout import register_copies
 
 __all__ = ["KvResidency"]
 
@@ -83,13 +88,16 @@ class KvResidency(wiring.Component):
         tags = [[Signal(tag_w, name=f"tag{k}_{r}") for r in range(BD)] for k in range(NB)]
 
         wp = self.write_pos
-        w_bank, w_row = wp[:lg_nb], wp[lg_nb:lg_cap]
+        w_bank = wp[:lg_nb]
         for k in range(NB):
+            (wen,) = register_copies(m, self.write_en & (w_bank == k), 1, f"wen{k}")
+            (wpos,) = register_copies(m, wp[lg_nb:iw], 1, f"wpos{k}")
+            (clear,) = register_copies(m, self.clear, 1, f"clear{k}")
             for r in range(BD):
-                with m.If(self.clear):
+                with m.If(clear):
                     m.d.sync += valid[k][r].eq(0)
-                with m.Elif(self.write_en & (w_bank == k) & (w_row == r)):
-                    m.d.sync += [valid[k][r].eq(1), tags[k][r].eq(wp[lg_cap:iw])]
+                with m.Elif(wen & (wpos[:lg_bd] == r)):
+                    m.d.sync += [valid[k][r].eq(1), tags[k][r].eq(wpos[lg_bd:])]
 
         # bank k serves position base + ((k - base) mod NB): its bits above
         # the bank index are those of base, plus one where k < base mod NB
@@ -105,8 +113,12 @@ class KvResidency(wiring.Component):
             pos_hi = Signal(signed(hi_w + 1), name=f"pos_hi{k}")
             m.d.sync += pos_hi.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi) if k < NB - 1 else b_hi)
             row = pos_hi[:lg_bd]
-            m.d.sync += hits[k].eq(Array(valid[k])[row]
-                                   & (Array(tags[k])[row] == pos_hi[lg_bd:iw - lg_nb])
+            # every row's tag compared, then the row's result selected (FPGA
+            # timing: a 1-bit multiplexer after the compares instead of a
+            # tag-wide one in front of a compare)
+            row_hit = Cat(*[valid[k][r] & (tags[k][r] == pos_hi[lg_bd:iw - lg_nb])
+                            for r in range(BD)])
+            m.d.sync += hits[k].eq((row_hit >> row)[0]
                                    & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
         en0, en1 = Signal(), Signal()
         used0, used1 = Signal(S), Signal(S)

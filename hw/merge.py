@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.align_add import AlignAdd
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
+from hw.saturate import saturate
 
 __all__ = ["MergeUnit", "merge_params", "merge_output_layout", "normalize_cycles"]
 
@@ -598,12 +599,10 @@ class MergeUnit(wiring.Component):
         with m.If(adv):
             m.d.sync += sb_prod.eq(psums[0] + psums[1])
 
-        smax = (1 << (self.out_width - 1)) - 1
-        smin = -(1 << (self.out_width - 1))
         rounded = Signal(signed(prod_shape.width - shift + 1))
         m.d.comb += rounded.eq(sb_prod >> shift)
         sat = Signal(signed(self.out_width))
-        m.d.comb += sat.eq(Mux(rounded > smax, smax, Mux(rounded < smin, smin, rounded)))
+        m.d.comb += sat.eq(saturate(rounded, self.out_width))
         out_bank = Signal()
         with m.If(adv):
             m.d.sync += [

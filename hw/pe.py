@@ -269,9 +269,14 @@ class PE(wiring.Component):
             m.d.sync += [part_d.eq(sh_part), prod_d.eq(sh_prod)]
             sh_part, sh_prod = part_d, prod_d
         # stage B (t = 3d + x + MUL_LATENCY): aligned add with the left partial, registered
-        m.d.sync += [self.ws_out.eq((self.ws_in >> sh_part) + (prod >> sh_prod)),
-                     self.ws_valid_out.eq(self.ws_valid_in),
-                     self.ws_parity_out.eq(self.ws_parity_in)]
+        m.d.sync += self.ws_out.eq((self.ws_in >> sh_part) + (prod >> sh_prod))
+        # (the weighted-sum control is kept apart, hw.fanout: every row's
+        # first PE takes the same value-phase control, and Yosys would merge
+        # a column's registers into one net reaching every row)
+        for flag in ("ws_valid", "ws_parity"):
+            r = kept_apart_signal(name=f"{flag}_r")
+            m.d.sync += r.eq(getattr(self, f"{flag}_in"))
+            m.d.comb += getattr(self, f"{flag}_out").eq(r)
         return m
 
 

@@ -32,9 +32,11 @@ Ports
 w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
     ``data_width`` elements, element 0 in the low bits) at row address
     ``w_row`` (``rows`` is a power of two; the caller gives the position mod
-    ``rows``).  Registered (rotated) on the way in: the banks are written
-    one cycle later, so a read presented up to one cycle after the write
-    returns the old contents.
+    ``rows``).  Registered on the way in (the row, and per bank its
+    rotation, word address and enables); each bank's lane selects sit
+    between those registers and its write ports.  The banks are written one
+    cycle later, so a read presented up to one cycle after the write returns
+    the old contents.
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     s = 0 .. slots-1, presented one cycle before the memory read (the
     per-bank addresses, the rotation and the lane are computed then and
@@ -58,10 +60,12 @@ not being read.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from hw.fanout import kept_apart_signal, register_copies
 
 __all__ = ["SkewedRowBuffer"]
 
@@ -122,20 +126,32 @@ class SkewedRowBuffer(wiring.Component):
         zero = Const(0, dw)
         flat = self.w_data.as_value()
 
-        # write: bank k, lane j <- element j*NB + ((k - r) mod NB), r = w_row mod NB
-        wr = self.w_row[:lgNB]
-        lanes = []
-        for j in range(L):
-            vec = [flat[x * dw:(x + 1) * dw] if x < D else zero
+        # write: bank k, lane j <- element j*NB + ((k - r) mod NB), r = w_row
+        # mod NB.  The row, and per bank its rotation, word address and
+        # enables, are registered on the way in; each bank then selects its
+        # lanes out of the registered row into its write ports.  Every bank
+        # has its own kept-apart registers (hw.fanout; FPGA timing: a single
+        # rotation register fanned out to every bank's selects was detoured
+        # by the router, 10 ns)
+        # (the row register is kept apart too: Yosys would otherwise merge
+        # the Q and K/V buffers' copies of the host row with the top's, one
+        # register feeding every bank of both buffers: the router's worst
+        # congestion, router2 stalled at 21k overused wires)
+        (w_data1,) = register_copies(m, flat, 1, "w_data1")
+        wsel, waddr, wen = [], [], []
+        for k in range(NB):
+            (sel,) = register_copies(m, (k - self.w_row[:lgNB])[:lgNB], 1, f"wsel{k}")
+            (addr,) = register_copies(m, self.w_row, 1, f"waddr{k}")
+            (en,) = register_copies(m, self.w_en, 1, f"wen{k}")
+            wsel.append(sel)
+            waddr.append(addr)
+            wen.append(en)
+
+        def write_element(k, j):
+            """Bank k's lane-j element of the registered row."""
+            vec = [w_data1[x * dw:(x + 1) * dw] if x < D else zero
                    for x in range(j * NB, (j + 1) * NB)]
-            lanes.append(_rotate(vec, wr, -1))
-        # the rotated row, its address and enables registered before the
-        # banks (FPGA timing: the host's row fans out to every bank)
-        wdata = [Signal(L * dw, name=f"wdata{k}") for k in range(NB)]
-        w_row1 = Signal.like(self.w_row)
-        w_en1 = Signal.like(self.w_en)
-        m.d.sync += [wdata[k].eq(Cat(*[lanes[j][k] for j in range(L)])) for k in range(NB)]
-        m.d.sync += [w_row1.eq(self.w_row), w_en1.eq(self.w_en)]
+            return Array(vec)[wsel[k]]
 
         for t in range(self.sets):
             r_row, r_x = self.r_row[t], self.r_x[t]
@@ -150,7 +166,9 @@ class SkewedRowBuffer(wiring.Component):
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
             lgL = _log2(L)
             if L > 1:                                   # one lane: no lane address
-                lane = Signal(lgL, name=f"lane{t}")
+                # (kept apart, hw.fanout: the Q and K buffers take the same
+                # r_x, and a merged lane register would reach both)
+                lane = kept_apart_signal(lgL, name=f"lane{t}")
                 m.d.sync += lane.eq(r_x >> lgNB)
             # bank k's word: row r_row + s for its slot s; with u = (k - r_x)
             # mod NB and r_row = hi*NB + lo that is (hi + (u < lo))*NB + u
@@ -177,9 +195,9 @@ class SkewedRowBuffer(wiring.Component):
                 m.submodules[f"set{t}_bank{k}"] = mem
                 for j in range(L):
                     wp = mem.write_port()
-                    m.d.comb += [wp.en.eq(w_en1[t]),
-                                 wp.addr.eq(Cat(Const(j, lgL), w_row1) if L > 1 else w_row1),
-                                 wp.data.eq(wdata[k][j * dw:(j + 1) * dw])]
+                    m.d.comb += [wp.en.eq(wen[k][t]),
+                                 wp.addr.eq(Cat(Const(j, lgL), waddr[k]) if L > 1 else waddr[k]),
+                                 wp.data.eq(write_element(k, j))]
                 rp = mem.read_port()
                 uk = Signal(lgNB, name=f"set{t}_u{k}")
                 m.d.comb += uk.eq(k - r_x[:lgNB])

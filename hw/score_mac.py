@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
 from hw.fanout import kept_apart_signal
+from hw.saturate import saturate
 
 __all__ = ["ScoreMac"]
 
@@ -57,7 +58,6 @@ class ScoreMac(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.acc_width
-        hi, lo = (1 << (w - 1)) - 1, -(1 << (w - 1))
         # exact: max(acc_width, 2*data_width) + 1 bits, no overflow before saturation
         if self.product_reg:
             m.submodules.mul = mul = PipelinedMultiplier(a_shape=signed(self.data_width),
@@ -76,10 +76,5 @@ class ScoreMac(wiring.Component):
         total = Signal(signed(max(w, 2 * self.data_width) + 1))
         m.d.comb += total.eq(base + prod)
         with m.If(en):
-            with m.If(total > hi):
-                m.d.sync += self.acc.eq(hi)
-            with m.Elif(total < lo):
-                m.d.sync += self.acc.eq(lo)
-            with m.Else():
-                m.d.sync += self.acc.eq(total)
+            m.d.sync += self.acc.eq(saturate(total, w))
         return m

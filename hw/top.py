@@ -62,7 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, _delay, col_index_width
 from hw.dsp import PipelinedMultiplier
-from hw.fanout import register_copies
+from hw.fanout import kept_apart_signal, register_copies
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -82,6 +82,10 @@ def _log2(n: int) -> int:
 #: registers between a cycle's performance-counter increments and the
 #: counters (and, alike, between `ended`/`err` and the `done`/`error` outputs)
 COUNT_DELAY = 2
+
+#: elements per group of a register row written under one copy of its
+#: write enable (FPGA routing)
+ROW_GROUP = 8
 
 #: cycles from a pass start (sequencer, cycle c0) to the array's T_n: buffer
 #: read address (c0+1), memory read, read-word register, the buffer's output
@@ -287,9 +291,6 @@ class SaloTop(wiring.Component):
         ld_cnt = Signal(range(max_beats + 1))
         last_beat = Signal()
         m.d.comb += last_beat.eq(ld_cnt == ir_last_beat)
-        # (its next value is a comb signal: the Q buffer's write row is a
-        # copy of it, hw.fanout: the write rotation fans out to hundreds of
-        # LUTs; ld_cnt itself stays near the sequencer)
         ld_cnt_next = Signal.like(ld_cnt)
         m.d.comb += ld_cnt_next.eq(ld_cnt)
         m.d.sync += ld_cnt.eq(ld_cnt_next)
@@ -316,10 +317,18 @@ class SaloTop(wiring.Component):
         lgNBQ = _log2(NBQ)
         m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
                                                    data_width=dw, slots=R)
+        # a LOAD_Q row beat and the tile row it writes, decoded here from
+        # registers and the row valid, not through the sequencer's opcode
+        # switch (FPGA timing: the switch's next beat count is deep logic);
+        # the row counts the beats of one LOAD_Q (its last beat resets it)
+        q_beat = Signal()
+        m.d.comb += q_beat.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_Q)
+                              & ~ir_range_bad & rin.valid)
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
-        (ld_cnt_copy,) = register_copies(m, ld_cnt_next[:len(q_wrow)], 1, "q_wrow")
-        m.d.comb += q_wrow.eq(ld_cnt_copy)
-        m.d.comb += [qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
+        with m.If(q_beat):
+            m.d.sync += q_wrow.eq(Mux(last_beat, 0, q_wrow + 1))
+        m.d.comb += [qbuf.w_en.eq(q_beat),
+                     qbuf.w_row.eq(Cat(q_wrow, ~qcur)), qbuf.w_data.eq(rin.payload),
                      qbuf.r_row[0].eq(Cat(Const(0, lgNBQ), qcur))]
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
         # top_geometry); K and V rows share the write data path
@@ -359,10 +368,13 @@ class SaloTop(wiring.Component):
         for en, dst in ([*zip(wr_gq, gq_reg), *zip(wr_gk, gk_next), *zip(wr_gv, gv_next)]
                         + [(a, b) for e in range(2) for a, b in zip(wr_rk[e], rk_reg[e])]
                         + [(a, b) for e in range(2) for a, b in zip(wr_rv[e], rv_reg[e])]):
-            en_r = Signal(name=f"{en.name}_r")
-            m.d.sync += en_r.eq(en)
-            with m.If(en_r):
-                m.d.sync += dst.eq(row_r)
+            # (one copy of the enable per group of ROW_GROUP elements,
+            # hw.fanout: a single one would be the clock enable of the whole
+            # row, hundreds of flip-flops spread out)
+            groups = range(0, D, ROW_GROUP)
+            for g0, en_r in zip(groups, register_copies(m, en, len(groups), f"{en.name}_r")):
+                with m.If(en_r):
+                    m.d.sync += [dst[x].eq(row_r[x]) for x in range(g0, min(D, g0 + ROW_GROUP))]
 
         # ------------------------------------------------------- pass engine
         sw = cfg.index_width + 2                     # kv_base width (ISA)
@@ -407,7 +419,8 @@ class SaloTop(wiring.Component):
         # registers.  Sequencer bookkeeping (tile, Q bank, output slots,
         # parity) happens at the decision.
         go_pass = Signal()
-        start_pass = Signal()
+        # (kept apart: it has copies below, hw.fanout)
+        start_pass = kept_apart_signal(name="start_pass")
         p_base = Signal(signed(sw))
         p_lo = [Signal(cw, name=f"p_lo{i}") for i in range(R)]
         p_hi = [Signal(cw, name=f"p_hi{i}") for i in range(R)]
@@ -436,9 +449,14 @@ class SaloTop(wiring.Component):
         # for the buffer read addresses (hw.fanout: each net stays local)
         (start_rows,) = register_copies(m, go_pass, 1, "start_rows")
         (start_addr,) = register_copies(m, go_pass, 1, "start_addr")
+        # the parameters are registered every cycle, not only at a decision
+        # (FPGA timing: the decision would be the clock enable of all of
+        # them); every reader of s_* is gated by start_pass or one of its
+        # copies, i.e. reads them in the cycle right after the decision
+        m.d.sync += [a.eq(b) for a, b in zip(s_all, p_all)]
+        m.d.sync += s_par.eq(par)
         with m.If(go_pass):
-            m.d.sync += [a.eq(b) for a, b in zip(s_all, p_all)]
-            m.d.sync += [s_par.eq(par), par.eq(~par)]
+            m.d.sync += par.eq(~par)
 
         two_d = Signal(range(2 * D + 1))
         four_d = Signal(range(4 * D + 1))
@@ -491,7 +509,7 @@ class SaloTop(wiring.Component):
         # cycle (no beat then) and advances with a V row; its beat is decoded
         # here from registers and the row valid, not through the sequencer's
         # opcode switch (FPGA timing: no clock enable from the fetch logic)
-        kv_pos = Signal(iw + 1)
+        kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
         kv_conflict_r = Signal()
         ir_is_kv = Signal()
         m.d.comb += ir_is_kv.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_KV)
@@ -528,9 +546,11 @@ class SaloTop(wiring.Component):
         m.submodules.kv_residency = kv_res = KvResidency(
             banks=NB, bank_depth=BD, slots=S, index_width=iw, base_width=sw)
         # its write (a V row) and clear (SET_HEAD) registered on the way
-        # (FPGA timing): they take effect a cycle later, still before any
-        # pass that could depend on them is checked (start + 1 at the earliest
-        # two cycles after the instruction)
+        # (FPGA timing), and once more per bank inside: they take effect in
+        # the tags 3 cycles after the beat or the SET_HEAD, still before any
+        # pass that could depend on them reads the tags (a pass decided in
+        # the next cycle starts a cycle later, its check reads the tags 2
+        # cycles after its start: 4 cycles after the beat)
         res_clear, res_write = Signal(), Signal()
         m.d.sync += [kv_res.clear.eq(res_clear), kv_res.write_en.eq(res_write),
                      kv_res.write_pos.eq(kv_pos)]
@@ -564,7 +584,6 @@ class SaloTop(wiring.Component):
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                         with m.If(beat):
-                            m.d.comb += qbuf.w_en.eq(1)
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                                 m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
@@ -862,7 +881,10 @@ class SaloTop(wiring.Component):
                      qbuf.r_x[0].eq(kx_next)]
 
         # ------------------------------------ S2 (c0+3+x), S3 (c0+4+x) -> ports
-        kx_d1, kx_d2, kx_d3, kx_d4 = (Signal.like(kx, name=f"kx_d{k}") for k in range(1, 5))
+        # (kx_d1 kept apart: the register rows' element multiplexers
+        # register kx too, hw.fanout)
+        kx_d1 = kept_apart_signal(kx.shape(), name="kx_d1")
+        kx_d2, kx_d3, kx_d4 = (Signal.like(kx, name=f"kx_d{k}") for k in range(2, 5))
         # register-row element multiplexers pick groups of GRP elements a
         # cycle ahead (see elem below)
         GRP = 8

@@ -157,15 +157,16 @@ class OutputPath(wiring.Component):
         inq_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(dw), R),
                                         "lane": D, "last": 1})
         m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=4)
-        inq_ready = Signal()
-        m.d.sync += inq_ready.eq(inq.level <= 2)
+        # (one copy of that register per merge unit and one for the queue's
+        # write enable, hw.fanout: the merge units are spread over the chip)
+        inq_ready = register_copies(m, inq.level <= 2, R + 1, "inq_ready")
         inq_in = Signal(inq_layout)
         m.d.comb += [inq_in.last.eq(o0.p.last), inq.w_data.eq(inq_in),
-                     inq.w_en.eq(o0.valid & inq_ready)]
+                     inq.w_en.eq(o0.valid & inq_ready[R])]
         m.d.comb += [inq_in.lane[x].eq(_eq(o0.p.index, x)) for x in range(D)]
         for r in range(R):
             m.d.comb += [inq_in.data[r].eq(self.local[r].p.data),
-                         self.local[r].ready.eq(inq_ready)]
+                         self.local[r].ready.eq(inq_ready[r])]
         head = Signal(inq_layout)
         m.d.comb += head.eq(inq.r_data)
         slot_full = Signal(n_out)
@@ -187,22 +188,36 @@ class OutputPath(wiring.Component):
         # buffer is row-wide LUT RAM spread over the chip; its enables,
         # address and data come straight from flip-flops); the tile counts
         # as written (slot_full, tile_done) in that cycle
+        # the row-wide paths are split into groups of about GROUP_BITS bits
+        # (FPGA routing: no one net reaches all of a thousand-bit memory or
+        # multiplexer): each local row's buffer is one memory per group,
+        # and every (row, group) has its own copies of the write address,
+        # write data and read address, every group its own copies of the
+        # read select and results valid (hw.fanout)
+        n_grp = max(1, min(D, -(-D * dw // GROUP_BITS)))
+        grp_of = [x * n_grp // D for x in range(D)]
+        grp_lanes = [[x for x in range(D) if grp_of[x] == g] for g in range(n_grp)]
         we_r = Signal(D)
-        wa_r = Signal.like(wslot)
-        wd_r = [Signal(dw, name=f"wd_r{r}") for r in range(R)]
+        # (bookkeeping copy: slot_full, idle; kept apart from wa_copies)
+        wa_r = kept_apart_signal(wslot.shape(), name="wa_r")
         set_slot = Signal()                 # registered: a tile's last element is written
         m.d.sync += [we_r.eq(Cat(*[write & head.lane[x] for x in range(D)])), wa_r.eq(wslot),
                      set_slot.eq(write & head.last)]
-        m.d.sync += [wd_r[r].eq(head.data[r]) for r in range(R)]
-        out_rp = []
+        wa_copies = register_copies(m, wslot, R * n_grp, "wa")
+        wd_copies = [register_copies(m, head.data[r], n_grp, f"wd{r}") for r in range(R)]
+        out_rp = []                         # out_rp[r][g]: row r, group g's read port
         for r in range(R):
-            mem = Memory(shape=orowl, depth=n_out, init=[])
-            m.submodules[f"obuf{r}"] = mem
-            wp = mem.write_port(granularity=1)
-            rp = mem.read_port()
-            out_rp.append(rp)
-            m.d.comb += [wp.addr.eq(wa_r), wp.en.eq(we_r)]
-            m.d.comb += [wp.data[x].eq(wd_r[r]) for x in range(D)]
+            ports = []
+            for g, lanes in enumerate(grp_lanes):
+                mem = Memory(shape=data.ArrayLayout(signed(self.out_width), len(lanes)),
+                             depth=n_out, init=[])
+                m.submodules[f"obuf{r}_{g}"] = mem
+                wp = mem.write_port(granularity=1)
+                ports.append(mem.read_port())
+                m.d.comb += [wp.addr.eq(wa_copies[r * n_grp + g]),
+                             wp.en.eq(Cat(*[we_r[x] for x in lanes]))]
+                m.d.comb += [wp.data[k].eq(wd_copies[r][g]) for k in range(len(lanes))]
+            out_rp.append(ports)
         m.d.comb += self.tile_done.eq(set_slot)
         with m.If(write & head.last):
             m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
@@ -211,18 +226,26 @@ class OutputPath(wiring.Component):
                 Cat(*[self.local[r].valid != o0.valid for r in range(1, R)]).any())
 
         # ---------------------------------------------- global row collectors
+        # an accepted element is written a cycle later from registers: its
+        # lane's enable, and one copy of the element per group (hw.fanout:
+        # the collector's flip-flops sit with the row select they feed,
+        # spread over the output path).  A STORE_G reads the collector 2
+        # cycles after the full flag is set at the last element, so that
+        # element is in by then.
         gcoll = [Signal(orowl, name=f"gcoll{g}") for g in range(Gr)]
         gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
+        gwe = [Signal(D, name=f"gwe{g}") for g in range(Gr)]
         for g in range(Gr):
             o = self.glob[g]
-            m.d.comb += [o.ready.eq(~gfull[g]),
-                         self.grow_done[g].eq(o.valid & o.ready & o.p.last)]
-            with m.If(o.valid & o.ready):
-                for x in range(D):
-                    with m.If(_eq(o.p.index, x)):
-                        m.d.sync += gcoll[g][x].eq(o.p.data)
-                with m.If(o.p.last):
-                    m.d.sync += gfull[g].eq(1)
+            accept = o.valid & o.ready
+            m.d.comb += [o.ready.eq(~gfull[g]), self.grow_done[g].eq(accept & o.p.last)]
+            m.d.sync += gwe[g].eq(Cat(*[accept & _eq(o.p.index, x) for x in range(D)]))
+            gdata = register_copies(m, o.p.data, n_grp, f"gdata{g}")
+            for x in range(D):
+                with m.If(gwe[g][x]):
+                    m.d.sync += gcoll[g][x].eq(gdata[grp_of[x]])
+            with m.If(accept & o.p.last):
+                m.d.sync += gfull[g].eq(1)
 
         # -------------------------------------------------------- store unit
         # a command is registered on its way into the queue (FPGA timing: the
@@ -239,7 +262,7 @@ class OutputPath(wiring.Component):
         m.d.comb += [fifo.w_data.eq(cmd_in), fifo.w_en.eq(cmd_in_valid),
                      self.commands.ready.eq(fifo.level + cmd_in_valid < self.queue_depth)]
         res = self.results
-        cmd = Signal(self.cmd_layout)
+        cmd = kept_apart_signal(self.cmd_layout, name="cmd")   # (slot_copies: hw.fanout)
         cmd_valid = Signal()
         j = Signal(range(R + 1))
         cmd_new = Signal()                  # the command was taken last cycle
@@ -255,14 +278,9 @@ class OutputPath(wiring.Component):
         with m.If(take):
             m.d.comb += fifo.r_en.eq(1)
             m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
-        # the row-wide paths below are split into groups of about
-        # GROUP_BITS bits, each with its own copies of the select, address
-        # and valid registers (hw.fanout: FPGA routing, no one net reaches
-        # all of a thousand-bit multiplexer)
-        n_grp = max(1, min(D, -(-D * len(Value.cast(self.local[0].p.data)) // GROUP_BITS)))
-        grp_of = [x * n_grp // D for x in range(D)]
-        slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R, "out_slot",
-                                      enable=take)
+        # (row-wide paths in groups: see the output buffer above)
+        slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R * n_grp,
+                                      "out_slot", enable=take)
         # read pipeline: issue -> read stage (the read data) -> results
         # register; issue and read stage stall on back-pressure
         adv = Signal()
@@ -273,7 +291,7 @@ class OutputPath(wiring.Component):
         # row g's collector (bit R + g) (FPGA timing: an AND-OR per bit, no
         # decoder in front of the 1024-bit wide select; the collector is read
         # in place, not copied under the results handshake)
-        sa_sel = Signal(R + Gr)
+        sa_sel = kept_apart_signal(R + Gr, name="sa_sel")      # (sel_copies: hw.fanout)
         sa_pos = Signal(self.index_width)
         sa_head = Signal(self.head_bits)
         issue = Signal()
@@ -287,8 +305,10 @@ class OutputPath(wiring.Component):
         cur_full_r = Signal()
         m.d.sync += cur_full_r.eq(_pick(m, list(slot_full), cmd.slot, 1, "cmd_slot_full"))
         m.d.comb += cur_full.eq(cur_full_r & ~cmd_new)
-        for rp, slot in zip(out_rp, slot_copies):
-            m.d.comb += [rp.addr.eq(slot), rp.en.eq(1)]
+        for r in range(R):
+            for g in range(n_grp):
+                m.d.comb += [out_rp[r][g].addr.eq(slot_copies[r * n_grp + g]),
+                             out_rp[r][g].en.eq(1)]
         # the read stage's row, position and head are loaded whenever it
         # advances, from the current command (FPGA timing: their clock
         # enable is the stall alone, not the issue decision); only sa_valid
@@ -336,7 +356,9 @@ class OutputPath(wiring.Component):
                 m.d.sync += slot_full[s].eq(1)
             with m.Elif(release & _eq(cmd.slot, s)):
                 m.d.sync += slot_full[s].eq(0)
-        sources = [rp.data for rp in out_rp] + gcoll
+        # row r's element x: lane x's position inside its group's memory
+        sources = [[out_rp[r][grp_of[x]].data[grp_lanes[grp_of[x]].index(x)] for x in range(D)]
+                   for r in range(R)] + gcoll
         sel_row = Signal(orowl)
         for x in range(D):
             sel = sel_copies[grp_of[x]]
@@ -361,5 +383,6 @@ class OutputPath(wiring.Component):
                 m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0))
                              for x in range(D) if grp_of[x] == g]
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
-                                 & (inq.level == 0) & ~we_r.any())
+                                 & (inq.level == 0) & ~we_r.any()
+                                 & ~Cat(*[w.any() for w in gwe]).any())
         return m

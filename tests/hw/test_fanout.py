@@ -7,25 +7,35 @@ from __future__ import annotations
 import re
 import subprocess
 from amaranth.back import verilog
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from fpga.flow import _tool
-from hw.fanout import register_copies, yosys_keep_apart_command
+from hw.fanout import kept_apart_signal, register_copies, yosys_keep_apart_command
 
 
 class _Copies(wiring.Component):
-    """8 copies of a 3-bit register, each decoded into 8 outputs."""
+    """8 copies of a 3-bit register, each decoded into 8 outputs; with
+    ``original``, also a register of the same input (plain or kept apart)
+    decoded into 8 more outputs."""
 
-    def __init__(self):
-        super().__init__({"a": In(3), "en": In(1), "o": Out(64)})
+    def __init__(self, original=None):
+        self.original = original
+        super().__init__({"a": In(3), "en": In(1), "o": Out(64 + 8 * bool(original))})
 
     def elaborate(self, platform):
         m = Module()
         self.copies = register_copies(m, self.a, 8, "sel", enable=self.en)
-        for k, r in enumerate(self.copies):
+        regs = list(self.copies)
+        if self.original:
+            orig = (kept_apart_signal(3, name="orig") if self.original == "kept"
+                    else Signal(3, name="orig"))
+            with m.If(self.en):
+                m.d.sync += orig.eq(self.a)
+            regs.append(orig)
+        for k, r in enumerate(regs):
             for j in range(8):
                 m.d.comb += self.o[k * 8 + j].eq(r == j)
         return m
@@ -65,3 +75,13 @@ def test_flow_keeps_copies_apart(tmp_path):
     text = verilog.convert(_Copies(), name="c")
     assert _ff_count(tmp_path, text, "") == 3                       # merged into one
     assert _ff_count(tmp_path, text, yosys_keep_apart_command() + ";") == 24
+
+
+def test_plain_original_merges_into_a_copy(tmp_path):
+    """The rule in hw.fanout's docstring: a plain register with the copies'
+    input is folded into one of them; kept apart, it stays separate."""
+    keep = yosys_keep_apart_command() + ";"
+    plain = verilog.convert(_Copies(original="plain"), name="c")
+    kept = verilog.convert(_Copies(original="kept"), name="c")
+    assert _ff_count(tmp_path, plain, keep) == 24
+    assert _ff_count(tmp_path, kept, keep) == 27

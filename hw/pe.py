@@ -10,10 +10,10 @@ runs the four phases of ``docs/arithmetic.md`` section 4:
 3. row sum     (the formula of :class:`hw.align_add.AlignAdd`, in two halves):
                                                      exponent max and shift amounts at
                                                      t = d + L - 1, shifted sum at t = d + L
-4. weighted sum(the formula of :class:`hw.weighted_acc.WeightedAcc`, in two
+4. weighted sum(the formula of :class:`hw.weighted_acc.WeightedAcc`, in three
    stages): value element x on ``kv_in`` at t = 3d + x, p*v through the
-   pipelined multiplier, aligned add with the left neighbour's partial at
-   t = 3d + x + M
+   pipelined multiplier, the product shifted at t = 3d + x + M, aligned
+   add with the left neighbour's partial at t = 3d + x + M + 1
 
 ``t`` is the PE's local time: the cycle its first query element is on
 ``q_in``.  ``M`` = :data:`hw.dsp.MUL_LATENCY` = 3: both multipliers (q*k
@@ -62,10 +62,10 @@ Registered (all outputs are registers, latency 1 from input to output):
   and ``rs_valid_out`` by one register to pair them with it;
 * ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in`` one
   cycle later (they reach the right neighbour with its value element);
-* ``ws_out``: the weighted-sum step result, M + 1 cycles after
-  ``ws_valid_in`` (:attr:`PE.ws_latency`; one cycle after ``ws_in``), i.e. M
-  cycles after ``ws_valid_out``: a row end delays the valid/parity by M
-  registers to pair them with the data.
+* ``ws_out``: the weighted-sum step result, M + 2 cycles after
+  ``ws_valid_in`` (:attr:`PE.ws_latency`; one cycle after ``ws_in``), i.e.
+  M + 1 cycles after ``ws_valid_out``: a row end delays the valid/parity by
+  M + 1 registers to pair them with the data.
 
 No output depends combinationally on an input.
 """
@@ -112,8 +112,9 @@ class PE(wiring.Component):
     #: row-sum step: the rest of the score multiplier's pipeline + the exp unit
     exp_latency = MUL_LATENCY + Exp2Pwl.latency
     #: cycles from a value element on ``kv_in`` (with ``ws_valid_in``) to its
-    #: weighted-sum result on ``ws_out``: the multiplier's pipeline + the add
-    ws_latency = MUL_LATENCY + 1
+    #: weighted-sum result on ``ws_out``: the multiplier's pipeline, the
+    #: product's shift, the add
+    ws_latency = MUL_LATENCY + 2
     #: cycles ``rs_exp_out``/``rs_valid_out`` lead ``rs_sum_out``
     rs_lead = 1
 
@@ -261,15 +262,23 @@ class PE(wiring.Component):
         sel = self.ws_parity_in
         m.submodules.mv = mv = PipelinedMultiplier(a_shape=unsigned(pw), b_shape=signed(dw))
         m.d.comb += [mv.a.eq(Mux(sel, slot_m[1], slot_m[0])), mv.b.eq(self.kv_in)]
-        prod = mv.p
         sh_part = Mux(sel, slot_sp[1], slot_sp[0])
         sh_prod = Mux(sel, slot_spr[1], slot_spr[0])
         for n in range(mv.latency):
-            part_d, prod_d = Signal(sw, name=f"shift_partial_d{n}"), Signal(sw, name=f"shift_product_d{n}")
-            m.d.sync += [part_d.eq(sh_part), prod_d.eq(sh_prod)]
-            sh_part, sh_prod = part_d, prod_d
-        # stage B (t = 3d + x + MUL_LATENCY): aligned add with the left partial, registered
-        m.d.sync += self.ws_out.eq((self.ws_in >> sh_part) + (prod >> sh_prod))
+            prod_d = Signal(sw, name=f"shift_product_d{n}")
+            m.d.sync += prod_d.eq(sh_prod)
+            sh_prod = prod_d
+        for n in range(mv.latency + 1):
+            part_d = Signal(sw, name=f"shift_partial_d{n}")
+            m.d.sync += part_d.eq(sh_part)
+            sh_part = part_d
+        # stage B (t = 3d + x + MUL_LATENCY): the product shifted, registered
+        # (FPGA timing: one shifter per cycle, not two in front of the adder)
+        prod = Signal(mv.p.shape(), name="product_shifted")
+        m.d.sync += prod.eq(mv.p >> sh_prod)
+        # stage C (t = 3d + x + MUL_LATENCY + 1): aligned add with the left
+        # partial, registered
+        m.d.sync += self.ws_out.eq((self.ws_in >> sh_part) + prod)
         # (the weighted-sum control is kept apart, hw.fanout: every row's
         # first PE takes the same value-phase control, and Yosys would merge
         # a column's registers into one net reaching every row)

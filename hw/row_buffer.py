@@ -18,25 +18,30 @@ word holds ``lanes = ceil(max_head_dim / banks)`` elements.  So
   banks``): one read per bank per cycle, then a rotation by
   ``(r + x) mod banks`` back to slot order.
 
-Every bank is one :class:`amaranth.lib.memory.Memory` of single elements,
-word ``(row, lane)`` (``data_width`` bits x ``rows * 2**ceil(log2(lanes))``
-words), with one write port per lane (a row write: adjacent words, which
-Yosys merges into one wide port) and one synchronous read port: on ECP5 a
+Every bank is one or more :class:`amaranth.lib.memory.Memory` parts of
+single elements, word ``(row, lane)``, each holding as many lanes as fit
+one :data:`BLOCK_RAM_WORD_BITS`-bit block-RAM write word (a power of two),
+with one write port per lane (a row write: adjacent words, which Yosys
+merges into one wide port) and one synchronous read port: on ECP5 a
 PDPW16KD with a wide write and a narrow read port (``ram_style =
 "block"``), so the block RAM itself selects the lane and one element per
-bank leaves it (before: a word of ``lanes`` elements into a multiplexer
-next to the block RAM, the router's worst hot spot).
+part leaves it, straight into a register (before: a word of ``lanes``
+elements into a multiplexer next to the block RAM, the router's worst hot
+spot; then a bank wider than a block-RAM word, which Yosys split into
+block RAMs whose outputs met in a multiplexer before the register).  The
+parts' registered elements are selected by the lane's high bits in the
+rotation stage.
 
 Ports
 -----
 w_en, w_row, w_data : In -- write row ``w_data`` (``max_head_dim`` signed
     ``data_width`` elements, element 0 in the low bits) at row address
     ``w_row`` (``rows`` is a power of two; the caller gives the position mod
-    ``rows``).  Registered on the way in (the row, and per bank its
-    rotation, word address and enables); each bank's lane selects sit
-    between those registers and its write ports.  The banks are written one
-    cycle later, so a read presented up to one cycle after the write returns
-    the old contents.
+    ``rows``).  Registered twice on the way in (the row with its address
+    and enables, then the row rotated onto the banks with per-bank copies
+    of the address and enables): the banks are written two cycles later, so
+    a read presented up to one cycle after the write returns the old
+    contents and one presented two or more cycles after it the new.
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     s = 0 .. slots-1, presented one cycle before the memory read (the
     per-bank addresses, the rotation and the lane are computed then and
@@ -48,8 +53,8 @@ r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     to slot order after that register, then the output register: FPGA
     timing, the users sit far from the block RAM).
 
-Collisions: a read presented in the same cycle as a write of one of its
-rows reaches the block RAM in the cycle of that write.  The simulation
+Collisions: a read presented one cycle after a write of one of its rows
+reaches the block RAM in the cycle of that write.  The simulation
 models (Amaranth, Verilator) then return the old contents; on an FPGA the
 result is undefined (the memories carry Yosys's ``no_rw_check``, which
 saves the emulation logic).  The accelerator top never reads a row in the
@@ -67,7 +72,14 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fanout import kept_apart_signal, register_copies
 
-__all__ = ["SkewedRowBuffer"]
+__all__ = ["SkewedRowBuffer", "BLOCK_RAM_WORD_BITS"]
+
+#: the widest write word of a block RAM (ECP5 DP16KD as PDPW16KD: 36 bits);
+#: a bank whose row part is wider is split into part memories of at most
+#: this many bits, each read straight into a register (a wider memory is
+#: split by Yosys into block RAMs whose outputs meet in a multiplexer before
+#: any register, after the block RAM's 5.8 ns clock-to-output)
+BLOCK_RAM_WORD_BITS = 36
 
 
 def _log2(n: int) -> int:
@@ -127,32 +139,43 @@ class SkewedRowBuffer(wiring.Component):
         flat = self.w_data.as_value()
 
         # write: bank k, lane j <- element j*NB + ((k - r) mod NB), r = w_row
-        # mod NB.  The row, and per bank its rotation, word address and
-        # enables, are registered on the way in; each bank then selects its
-        # lanes out of the registered row into its write ports.  Every bank
-        # has its own kept-apart registers (hw.fanout; FPGA timing: a single
-        # rotation register fanned out to every bank's selects was detoured
-        # by the router, 10 ns)
-        # (the row register is kept apart too: Yosys would otherwise merge
-        # the Q and K/V buffers' copies of the host row with the top's, one
-        # register feeding every bank of both buffers: the router's worst
-        # congestion, router2 stalled at 21k overused wires)
+        # mod NB, in two registered stages (FPGA routing and timing):
+        # 1. the row, its row address and enables, and one copy of the
+        #    rotation r per lane, registered (all kept apart, hw.fanout: the
+        #    Q and K/V buffers take the same host row as the top's register
+        #    rows, and Yosys would merge their registers into one feeding
+        #    every bank of both buffers);
+        # 2. each lane's NB elements rotated by r (a barrel of 2:1 levels)
+        #    into per-bank registers, with per-bank copies of the address
+        #    and enables, next to the bank's block RAM.
+        # (Selecting every bank's lanes next to the bank straight from the
+        # stage-1 row needs the whole row at every bank: router2 stalled at
+        # 18-21k overused wires.)
         (w_data1,) = register_copies(m, flat, 1, "w_data1")
-        wsel, waddr, wen = [], [], []
-        for k in range(NB):
-            (sel,) = register_copies(m, (k - self.w_row[:lgNB])[:lgNB], 1, f"wsel{k}")
-            (addr,) = register_copies(m, self.w_row, 1, f"waddr{k}")
-            (en,) = register_copies(m, self.w_en, 1, f"wen{k}")
-            wsel.append(sel)
-            waddr.append(addr)
-            wen.append(en)
-
-        def write_element(k, j):
-            """Bank k's lane-j element of the registered row."""
+        w_row1 = kept_apart_signal(self.w_row.shape(), name="w_row1")
+        w_en1 = kept_apart_signal(self.w_en.shape(), name="w_en1")
+        m.d.sync += [w_row1.eq(self.w_row), w_en1.eq(self.w_en)]
+        w_rot = register_copies(m, self.w_row[:lgNB], L, "w_rot")
+        wdata = [[Signal(dw, name=f"wdata{k}_{j}") for j in range(L)] for k in range(NB)]
+        for j in range(L):
             vec = [w_data1[x * dw:(x + 1) * dw] if x < D else zero
                    for x in range(j * NB, (j + 1) * NB)]
-            return Array(vec)[wsel[k]]
+            rotated = _rotate(vec, w_rot[j], -1)
+            m.d.sync += [wdata[k][j].eq(rotated[k]) for k in range(NB)]
+        waddr = [register_copies(m, w_row1, 1, f"waddr{k}")[0] for k in range(NB)]
+        wen = [register_copies(m, w_en1, 1, f"wen{k}")[0] for k in range(NB)]
 
+        def write_element(k, j):
+            """Bank k's lane-j element (stage 2 register)."""
+            return wdata[k][j]
+
+        # a bank is P part memories of LW lanes each (a power of two), so
+        # that a row write is at most one block-RAM word per part
+        # (BLOCK_RAM_WORD_BITS); lanes j*LW .. j*LW+LW-1 in part j
+        lgL = _log2(L)
+        LW = 1 << min(lgL, max(0, (BLOCK_RAM_WORD_BITS // dw).bit_length() - 1))
+        lgLW = _log2(LW)
+        P = (1 << lgL) // LW
         for t in range(self.sets):
             r_row, r_x = self.r_row[t], self.r_x[t]
             # read: bank k serves slot s = (k - r_row - r_x) mod NB
@@ -164,7 +187,6 @@ class SkewedRowBuffer(wiring.Component):
             m.d.sync += rot.eq(rot_in)
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
-            lgL = _log2(L)
             if L > 1:                                   # one lane: no lane address
                 # (kept apart, hw.fanout: the Q and K buffers take the same
                 # r_x, and a merged lane register would reach both)
@@ -179,43 +201,58 @@ class SkewedRowBuffer(wiring.Component):
             if lgR > lgNB:
                 hi_next = Signal(lgR - lgNB, name=f"rowhi{t}_next")
                 m.d.comb += hi_next.eq(hi + 1)
+            # the part memory of a lane: its high lane bits, registered
+            # along with the read (two cycles after the lane register)
+            lane_part = Signal(max(1, lgL - lgLW), name=f"lane_part{t}")
+            if P > 1:
+                lane_part1 = Signal.like(lane_part, name=f"lane_part{t}_d1")
+                m.d.sync += [lane_part1.eq(lane[lgLW:]), lane_part.eq(lane_part1)]
             el = []
             for k in range(NB):
-                # one element per word: word (row, lane) (FPGA timing: the
-                # block RAM's narrow read port selects the lane, so one
-                # element per bank leaves it, not a row's worth of lanes into
-                # a multiplexer); a row write is one write port per lane at
-                # adjacent addresses, which Yosys merges into one wide port
-                # (ECP5: PDPW16KD, 36-bit write and 9-bit read)
-                # no_rw_check: Yosys adds no logic to give a read in the
-                # cycle of a write to the same word the old contents (about
-                # 60 flip-flops and 50 LUTs per bank); see "Collisions" above
-                mem = Memory(shape=unsigned(dw), depth=self.rows << lgL, init=[],
-                             attrs={"ram_style": "block", "no_rw_check": 1})
-                m.submodules[f"set{t}_bank{k}"] = mem
-                for j in range(L):
-                    wp = mem.write_port()
-                    m.d.comb += [wp.en.eq(wen[k][t]),
-                                 wp.addr.eq(Cat(Const(j, lgL), waddr[k]) if L > 1 else waddr[k]),
-                                 wp.data.eq(write_element(k, j))]
-                rp = mem.read_port()
                 uk = Signal(lgNB, name=f"set{t}_u{k}")
                 m.d.comb += uk.eq(k - r_x[:lgNB])
-                addr = Signal(lgR, name=f"set{t}_addr{k}")
+                word = Signal(lgR, name=f"set{t}_word{k}")
                 if lgR > lgNB:
                     # u < lo as the borrow of u - lo (the Q buffer's lo is a
                     # constant 0: no constant comparison in the Verilog)
                     borrow = Signal(name=f"set{t}_u_lt_lo{k}")
-                    m.d.comb += borrow.eq((uk - lo)[lgNB])
-                    m.d.sync += addr.eq(Cat(uk, Mux(borrow, hi_next, hi)))
+                    m.d.comb += [borrow.eq((uk - lo)[lgNB]),
+                                 word.eq(Cat(uk, Mux(borrow, hi_next, hi)))]
                 else:
-                    m.d.sync += addr.eq(uk)
-                m.d.comb += rp.addr.eq(Cat(lane, addr) if L > 1 else addr)
-                # the read element registered as it leaves the block RAM
-                # (its clock-to-output delay is long)
-                e = Signal(signed(dw), name=f"set{t}_el{k}")
-                m.d.sync += e.eq(rp.data)
-                el.append(e)
+                    m.d.comb += word.eq(uk)
+                # one register copy of the word address per part memory
+                # (hw.fanout: the parts' block RAMs may sit apart)
+                addrs = register_copies(m, word, P, f"set{t}_addr{k}")
+                parts = []
+                for h in range(P):
+                    # one element per word: word (row, lane) (FPGA timing:
+                    # the block RAM's narrow read port selects the lane, so
+                    # one element per part leaves it, not a row's worth of
+                    # lanes into a multiplexer); a row write is one write
+                    # port per lane at adjacent addresses, which Yosys
+                    # merges into one wide port (ECP5: PDPW16KD, 36-bit
+                    # write and 9-bit read).  no_rw_check: Yosys adds no
+                    # logic to give a read in the cycle of a write to the
+                    # same word the old contents (about 60 flip-flops and
+                    # 50 LUTs per bank); see "Collisions" above
+                    mem = Memory(shape=unsigned(dw), depth=self.rows << lgLW, init=[],
+                                 attrs={"ram_style": "block", "no_rw_check": 1})
+                    m.submodules[f"set{t}_bank{k}" + (f"_{h}" if P > 1 else "")] = mem
+                    for j in range(h * LW, min(L, (h + 1) * LW)):
+                        wp = mem.write_port()
+                        m.d.comb += [wp.en.eq(wen[k][t]),
+                                     wp.addr.eq(Cat(Const(j - h * LW, lgLW), waddr[k])
+                                                if LW > 1 else waddr[k]),
+                                     wp.data.eq(write_element(k, j))]
+                    rp = mem.read_port()
+                    m.d.comb += rp.addr.eq(Cat(lane[:lgLW], addrs[h]) if LW > 1 else addrs[h])
+                    # the read element registered as it leaves the block
+                    # RAM (its clock-to-output delay is long: nothing
+                    # between the two)
+                    e = Signal(signed(dw), name=f"set{t}_el{k}" + (f"_{h}" if P > 1 else ""))
+                    m.d.sync += e.eq(rp.data)
+                    parts.append(e)
+                el.append(parts[0] if P == 1 else Array(parts)[lane_part])
             # back to slot order: slot s <- bank (rot + s) mod NB
             out = _rotate(el, rot2, 1)
             m.d.sync += [self.r_data[t][s].eq(out[s]) for s in range(S)]

@@ -34,7 +34,7 @@ MERGE_LATENCY = 12
 #: buffer output register, port register)
 FEED_LATENCY = 5
 #: the PE's p*v pipeline (``hw.pe.PE.ws_latency - 1``)
-PE_WS_EXTRA = 3
+PE_WS_EXTRA = 4
 
 
 def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CYCLE) -> dict:

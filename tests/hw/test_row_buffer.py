@@ -4,7 +4,8 @@ a plain row store: whole rows written, then a read per cycle of element x of
 ``slots`` consecutive rows (wrapping at ``rows``), pipelined, each checked
 ``latency`` cycles after it was presented.  Geometries: the Q and K/V buffers
 of the presets and corner cases (rows == banks, one lane, one slot, d not a
-multiple of banks); fewer rows than banks is refused."""
+multiple of banks, banks split into part memories); fewer rows than banks
+is refused."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ GEOMETRIES = [
     (4, 16, 10, 3, 2),      # d not a multiple of banks
     (4, 4, 4, 4, 1),        # rows == banks, one lane
     (2, 16, 3, 1, 1),       # one slot, two lanes with a padded one
+    (4, 16, 20, 3, 1),      # 5 lanes: two part memories, the second with one lane
 ]
 
 
@@ -72,3 +74,35 @@ def test_row_buffer_reads_match_rows(banks, rows, dmax, slots, sets):
 def test_row_buffer_refuses_fewer_rows_than_banks():
     with pytest.raises(ValueError, match="rows = 2 is invalid: allowed >= banks = 8"):
         SkewedRowBuffer(banks=8, rows=2, max_head_dim=5, data_width=9, slots=8)
+
+
+def test_write_to_read_distance():
+    """The docstring's timing: a read presented one cycle after a row's
+    write returns the old contents, two cycles after it the new."""
+    dw, banks, rows, dmax = 9, 4, 8, 8
+    dut = SkewedRowBuffer(banks=banks, rows=rows, max_head_dim=dmax, data_width=dw, slots=1)
+    got = {}
+
+    async def bench(ctx):
+        for val, gap in ((5, 1), (7, 2)):
+            ctx.set(dut.w_en, 1)
+            ctx.set(dut.w_row, 3)
+            ctx.set(dut.w_data, [val] * dmax)
+            await ctx.tick()
+            ctx.set(dut.w_en, 0)
+            for _ in range(gap - 1):
+                await ctx.tick()
+            ctx.set(dut.r_row[0], 3)
+            ctx.set(dut.r_x[0], 0)
+            for _ in range(dut.latency):
+                await ctx.tick()
+            got[gap] = ctx.get(dut.r_data[0][0])
+            for _ in range(4):                  # both writes settled before the next
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    # gap 1: the row still holds its reset contents (0); gap 2: the new row
+    assert got == {1: 0, 2: 7}

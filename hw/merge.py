@@ -49,9 +49,11 @@ def merge_output_layout(*, head_dim_max: int, out_width: int) -> data.StructLayo
 
 
 def normalize_cycles(*, recip_frac: int, div_steps_per_cycle: int = 2) -> int:
-    """Cycles the reciprocal divider is busy per tile: one load cycle plus
-    ceil((recip_frac + 1) / div_steps_per_cycle) step cycles."""
-    return 1 + -(-(recip_frac + 1) // div_steps_per_cycle)
+    """Cycles from the start of a tile's reciprocal to its use: one load
+    cycle, ceil((recip_frac + 1) / div_steps_per_cycle) step cycles and one
+    cycle to copy the quotient into the bank's reciprocal register (the
+    divider itself takes the next tile in that cycle)."""
+    return 2 + -(-(recip_frac + 1) // div_steps_per_cycle)
 
 
 def _index_is_last(m, x, step, d_minus_1, name):
@@ -149,10 +151,11 @@ class MergeUnit(wiring.Component):
       with d = 1 are fine).
     * Reciprocal: when the last pass's row sum is merged, a restoring divider
       computes floor(2**K / S) (0 when S = 0): it starts at R+rs_latency (if idle;
-      banks are served in order) and is busy
-      ``normalize_cycles(recip_frac, div_steps_per_cycle)`` cycles
-      (1 + ceil((K+1)/steps)); the reciprocal is usable from cycle
-      R + rs_latency + normalize_cycles.
+      banks are served in order) and is busy 1 + ceil((K+1)/steps) cycles;
+      the quotient is copied into the bank's reciprocal register in the
+      next cycle, so the reciprocal is usable from cycle
+      R + rs_latency + ``normalize_cycles(recip_frac, div_steps_per_cycle)``
+      (= 2 + ceil((K+1)/steps)).
     * Emission: element x of a tile is read for normalization as soon as
       the last pass's element x is written and the reciprocal is ready (the
       emission follows the merge of the last pass element by element, in
@@ -189,7 +192,7 @@ class MergeUnit(wiring.Component):
       g <= 3d - lam and normalize_cycles <= min(2d, 3d - rs_latency -
       out_latency) (tested with
       g = 2d - 2; small preset with the default 2 steps/cycle:
-      normalize_cycles = 18, so d >= 9).  Longer tiles only relax this.
+      normalize_cycles = 22, so d >= 11).  Longer tiles only relax this.
     * At most two passes may be waiting for their elements; a pass's elements
       arrive on d consecutive cycles.
     * Elements of consecutive passes may follow each other without a gap;
@@ -476,6 +479,8 @@ class MergeUnit(wiring.Component):
         # chain in a step cycle): the first step, a zero divisor
         div_first = Signal()
         div_zero = Signal()
+        div_done = Signal()                  # quo holds the finished reciprocal
+        done_bank = Signal()                 # of bank done_bank
         assert 0 <= pad < steps              # the numerator's 1 is in the first cycle
 
         with m.If(~div_busy):
@@ -504,10 +509,17 @@ class MergeUnit(wiring.Component):
                 r, q = r_next, Cat(ge, q)
             m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1), div_first.eq(0)]
             with m.If(div_cnt == n_cycles - 1):
-                m.d.sync += [div_busy.eq(0), db.eq(~db)]
-                for b in range(2):
-                    with m.If(db == b):
-                        m.d.sync += [recip[b].eq(Mux(div_zero, 0, q)), recip_ok[b].eq(1)]
+                m.d.sync += [div_busy.eq(0), db.eq(~db), div_done.eq(1), done_bank.eq(db)]
+        # the reciprocal is copied from the quotient register in the cycle
+        # after the last step (FPGA timing: the reciprocal registers sit by
+        # the normalization multipliers, away from the subtract-compare
+        # chain); a division starting in that cycle replaces quo and
+        # div_zero only at its end
+        with m.If(div_done):
+            m.d.sync += div_done.eq(0)
+            for b in range(2):
+                with m.If(done_bank == b):
+                    m.d.sync += [recip[b].eq(Mux(div_zero, 0, quo)), recip_ok[b].eq(1)]
 
         # ------------------------------------------- emission (stall pipeline)
         out = self.output
@@ -623,6 +635,7 @@ class MergeUnit(wiring.Component):
 
         m.d.comb += self.idle.eq(
             ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
+            & ~div_done
             & ~sa_valid & ~sa2[0] & ~Cat(*[st[0] for st in mul_stages]).any() & ~sd[0]
             & ~sb_valid & ~out.valid)
         return m

@@ -279,9 +279,15 @@ class SaloTop(wiring.Component):
         m.d.comb += [take.eq(ifetch.r_rdy & ~halted & (~ir_valid | ir_done)),
                      ifetch.r_en.eq(take)]
         m.d.sync += ir_fresh.eq(take)
+        # the register-row loads' opcodes, decoded into flags with the word
+        # (their row beats are decoded from registers below: FPGA timing)
+        ir_op_gq, ir_op_gkv, ir_op_rkv = Signal(), Signal(), Signal()
         with m.If(take):
             m.d.sync += [ir_raw.eq(ifetch.r_data), ir_valid.eq(1),
-                         ir_range_bad.eq(nx_range_bad), ir_last_beat.eq(nx_last_beat)]
+                         ir_range_bad.eq(nx_range_bad), ir_last_beat.eq(nx_last_beat),
+                         ir_op_gq.eq(nx.opcode == Opcode.LOAD_GQ),
+                         ir_op_gkv.eq(nx.opcode == Opcode.LOAD_GKV),
+                         ir_op_rkv.eq(nx.opcode == Opcode.LOAD_RKV)]
         with m.Elif(ir_done):
             m.d.sync += ir_valid.eq(0)
         ops = ir.operands
@@ -556,12 +562,58 @@ class SaloTop(wiring.Component):
                      kv_res.write_pos.eq(kv_pos)]
 
         # ------------------------------------------------------- all idle?
-        # all_idle_r: nothing was in flight last cycle (registered, FPGA
-        # timing); SYNC/END also skip their first cycle, so the previous
+        # all_idle_r: nothing was in flight two cycles ago (FPGA timing: the
+        # idle flags of the sequencer, the drain counter, the merge units and
+        # the output path are registered where they are, then ANDed and
+        # registered); SYNC/END skip their first two cycles, so the previous
         # instruction's effects (a pass start, a queued store) are seen
-        all_idle = Signal()
         all_idle_r = Signal()
-        m.d.sync += all_idle_r.eq(all_idle)
+        ir_fresh_d1 = Signal()
+        m.d.sync += ir_fresh_d1.eq(ir_fresh)
+        settled = Signal()              # the current instruction's third cycle or later
+        m.d.comb += settled.eq(~ir_fresh & ~ir_fresh_d1)
+
+        # ------------------------------------- register-row loads (row beats)
+        # a LOAD_GQ / LOAD_GKV / LOAD_RKV row beat and the register row it
+        # writes, decoded from registers (opcode flags of the word, the
+        # hazards) and the row valid, not through the sequencer's opcode
+        # switch (FPGA timing: the enables have a copy per 8 elements of the
+        # row, spread along it)
+        ld_ok = Signal()
+        m.d.comb += ld_ok.eq(ir_valid & ~halted & ~ir_range_bad)
+        # the global query registers are read in the K phase (S0/S1)
+        gq_hz = Signal()
+        m.d.comb += gq_hz.eq(start_pass | kactive | kactive_d1 | kactive_d2)
+        gq_beat, gkv_beat, rkv_beat = Signal(), Signal(), Signal()
+        m.d.comb += [gq_beat.eq(ld_ok & ir_op_gq & ~gq_hz & rin.valid),
+                     gkv_beat.eq(ld_ok & ir_op_gkv & rin.valid)]
+        for g in range(Gr):
+            with m.If(gq_beat & _eq(ops.load_gq.row, g)):
+                m.d.comb += wr_gq[g].eq(1)
+                m.d.sync += [gq_loaded[g].eq(1), gfirst_pend[g].eq(1)]
+        for g in range(Gc):
+            with m.If(gkv_beat & _eq(ops.load_gkv.col, g)):
+                with m.If(ld_cnt[0]):
+                    m.d.comb += wr_gv[g].eq(1)
+                    m.d.sync += gk_loaded[g].eq(1)
+                with m.Else():
+                    m.d.comb += wr_gk[g].eq(1)
+        # LOAD_RKV: set `par` (the next pass's) is free once no pass of that
+        # parity is in its K phase or before the end of its V phase
+        rkv_hz = Signal()
+        if Rc:
+            m.d.comb += [rkv_hz.eq(Mux(par, vpend[1], vpend[0])
+                                   | ((vactive | vactive_d1 | vactive_d2) & (vcur_par == par))
+                                   | ((kactive | kactive_d1 | kactive_d2) & (kpar == par))),
+                         rkv_beat.eq(ld_ok & ir_op_rkv & ~rkv_hz & rin.valid)]
+            idx = ld_cnt >> 1
+            for j in range(R * Rc):
+                for e in range(2):
+                    with m.If(rkv_beat & _eq(idx, j) & (par == e)):
+                        with m.If(ld_cnt[0]):
+                            m.d.comb += wr_rv[e][j].eq(1)
+                        with m.Else():
+                            m.d.comb += wr_rk[e][j].eq(1)
 
         # ------------------------------------------------------ the sequencer
         OP = ops
@@ -608,33 +660,18 @@ class SaloTop(wiring.Component):
                             with m.Else():
                                 m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
                 with m.Case(Opcode.LOAD_GQ):
-                    row = OP.load_gq.row
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        # the global query registers are read in the K phase (S0/S1)
-                        hz = start_pass | kactive | kactive_d1 | kactive_d2
-                        m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
-                        with m.If(beat):
+                        m.d.comb += [rin.ready.eq(~gq_hz), wait_data.eq(~rin.valid & ~gq_hz)]
+                        with m.If(gq_beat):
                             m.d.comb += ir_done.eq(1)
-                            for g in range(Gr):
-                                with m.If(_eq(row, g)):
-                                    m.d.comb += wr_gq[g].eq(1)
-                                    m.d.sync += [gq_loaded[g].eq(1), gfirst_pend[g].eq(1)]
                 with m.Case(Opcode.LOAD_GKV):
-                    col = OP.load_gkv.col
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
                         m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
-                        with m.If(beat):
-                            for g in range(Gc):
-                                with m.If(_eq(col, g)):
-                                    with m.If(ld_cnt[0]):
-                                        m.d.comb += wr_gv[g].eq(1)
-                                        m.d.sync += gk_loaded[g].eq(1)
-                                    with m.Else():
-                                        m.d.comb += wr_gk[g].eq(1)
+                        with m.If(gkv_beat):
                             with m.If(ld_cnt[0]):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -643,26 +680,8 @@ class SaloTop(wiring.Component):
                     if Rc == 0:
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     else:
-                        # set `par` (the next pass's) is free once no pass of
-                        # that parity is in its K phase or before the end of
-                        # its V phase
-                        hz = Signal()
-                        m.d.comb += hz.eq(Mux(par, vpend[1], vpend[0])
-                                          | ((vactive | vactive_d1 | vactive_d2)
-                                             & (vcur_par == par))
-                                          | ((kactive | kactive_d1 | kactive_d2)
-                                             & (kpar == par)))
-                        m.d.comb += [rin.ready.eq(~hz), wait_data.eq(~rin.valid & ~hz)]
-                        idx = ld_cnt >> 1
-                        with m.If(beat):
-                            for j in range(R * Rc):
-                                with m.If(_eq(idx, j)):
-                                    for e in range(2):
-                                        with m.If(par == e):
-                                            with m.If(ld_cnt[0]):
-                                                m.d.comb += wr_rv[e][j].eq(1)
-                                            with m.Else():
-                                                m.d.comb += wr_rk[e][j].eq(1)
+                        m.d.comb += [rin.ready.eq(~rkv_hz), wait_data.eq(~rin.valid & ~rkv_hz)]
+                        with m.If(rkv_beat):
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
                             with m.Else():
@@ -768,10 +787,10 @@ class SaloTop(wiring.Component):
                                     m.d.comb += gout_inc[g].eq(1)
                                     m.d.sync += gfirst_pend[g].eq(1)
                 with m.Case(Opcode.SYNC):
-                    with m.If(all_idle_r & ~ir_fresh):
+                    with m.If(all_idle_r & settled):
                         m.d.comb += ir_done.eq(1)
                 with m.Case(Opcode.END):
-                    with m.If(all_idle_r & ~ir_fresh):
+                    with m.If(all_idle_r & settled):
                         m.d.comb += ir_done.eq(1)
                         m.d.sync += [ended.eq(1), halted.eq(1)]
                 with m.Default():
@@ -1007,17 +1026,22 @@ class SaloTop(wiring.Component):
                 m.d.sync += gout[g].eq(gout[g] - 1)
 
         # ------------------------------------------------------ idle / status
-        # the merge units' idle flags registered (FPGA timing: they are far
-        # apart); a unit turns busy only when a row sum arrives, while the
-        # drain counter of its pass still covers all_idle
-        merges_idle_r = Signal()
-        m.d.sync += merges_idle_r.eq(Cat(*[mu.idle for mu in mus]).all())
-        m.d.comb += all_idle.eq(
-            ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~kactive_d4
-            & ~vpend[0] & ~vpend[1]
-            & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~vactive_d4 & ~drain.any()
-            & merges_idle_r
-            & op.idle)
+        # (see all_idle_r above) a merge unit turns busy only when a row sum
+        # arrives, while the drain counter of its pass still covers it
+        idle_parts = {
+            "seq": ~start_pass & ~kactive & ~kactive_d1 & ~kactive_d2 & ~kactive_d3 & ~kactive_d4
+                   & ~vpend[0] & ~vpend[1]
+                   & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~vactive_d4,
+            "drain": ~drain.any(),
+            "merges": Cat(*[mu.idle for mu in mus]).all(),
+            "output": op.idle,
+        }
+        idle_regs = []
+        for name, value in idle_parts.items():
+            r = Signal(name=f"idle_{name}_r")
+            m.d.sync += r.eq(value)
+            idle_regs.append(r)
+        m.d.sync += all_idle_r.eq(Cat(*idle_regs).all())
 
         # watchdog on input starvation (from the registered wait flags)
         wd = Signal(WATCHDOG_BITS)

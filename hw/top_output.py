@@ -60,6 +60,9 @@ def _pick(m, items, idx, shape, name):
     return out
 
 
+#: entries of the local elements' input queue (its `ready` is 2 cycles old)
+INQ_DEPTH = 6
+
 #: bits of a result row per group of the read/select/results registers
 #: that share one copy of their select, address and valid (FPGA routing)
 GROUP_BITS = 128
@@ -79,8 +82,8 @@ class OutputPath(wiring.Component):
     head_dim : In -- d; elements >= d of a result are sent as 0.
     local[r] : In(stream) -- merge unit r's elements (data, index, last); the
         R streams are in lockstep (same valid, index and last); ``ready`` is
-        common and registered: a 4-entry input queue (registered output)
-        had at most 2 entries a cycle earlier.  Element x
+        common and registered twice: a 6-entry input queue (registered
+        output) had at most 3 entries two cycles earlier.  Element x
         goes to lane x of row r of the current write tile when that tile is
         free (the queue waits otherwise); ``last`` completes the tile.
     glob[g] : In(stream) -- global row g's merge unit; ready while its
@@ -145,21 +148,23 @@ class OutputPath(wiring.Component):
         d = self.head_dim
 
         # ------------------------------------------------ local output buffer
-        # the lockstep local elements enter a 4-entry queue with a registered
-        # output; its `ready` to the merge units is a register (FPGA timing:
-        # it is the merge pipelines' stall, which reaches their DSP blocks'
-        # clock enables), high when at most 2 entries were used a cycle ago,
-        # so the queue has room for the element it admits; the buffer's
-        # write enables come from registers (the element index is queued
-        # one-hot)
+        # the lockstep local elements enter a 6-entry queue with a registered
+        # output; its `ready` to the merge units comes through two registers
+        # (FPGA timing: it is the merge pipelines' stall, which reaches their
+        # DSP blocks' clock enables; the second register is one kept-apart
+        # copy per merge unit, next to it), high when at most 3 entries were
+        # used two cycles ago, so the queue has room for the element it
+        # admits (at most two more arrived since); the buffer's write
+        # enables come from registers (the element index is queued one-hot)
         o0 = self.local[0]
         dw = len(Value.cast(o0.p.data))
         inq_layout = data.StructLayout({"data": data.ArrayLayout(unsigned(dw), R),
                                         "lane": D, "last": 1})
-        m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=4)
-        # (one copy of that register per merge unit and one for the queue's
-        # write enable, hw.fanout: the merge units are spread over the chip)
-        inq_ready = register_copies(m, inq.level <= 2, R + 1, "inq_ready")
+        m.submodules.inq = inq = SyncFIFOBuffered(width=inq_layout.size, depth=INQ_DEPTH)
+        inq_room = Signal()
+        m.d.sync += inq_room.eq(inq.level <= INQ_DEPTH - 3)
+        # (one copy per merge unit and one for the queue's write enable)
+        inq_ready = register_copies(m, inq_room, R + 1, "inq_ready")
         inq_in = Signal(inq_layout)
         m.d.comb += [inq_in.last.eq(o0.p.last), inq.w_data.eq(inq_in),
                      inq.w_en.eq(o0.valid & inq_ready[R])]
@@ -256,9 +261,10 @@ class OutputPath(wiring.Component):
         cmd_in = Signal(self.cmd_layout)
         cmd_in_valid = Signal()
         take_cmd = self.commands.valid & self.commands.ready
-        m.d.sync += cmd_in_valid.eq(take_cmd)
-        with m.If(take_cmd):
-            m.d.sync += cmd_in.eq(self.commands.payload)
+        # (the command itself is registered every cycle, FPGA timing: the
+        # sequencer's decision is not its clock enable; only cmd_in_valid
+        # says whether it holds one)
+        m.d.sync += [cmd_in_valid.eq(take_cmd), cmd_in.eq(self.commands.payload)]
         m.d.comb += [fifo.w_data.eq(cmd_in), fifo.w_en.eq(cmd_in_valid),
                      self.commands.ready.eq(fifo.level + cmd_in_valid < self.queue_depth)]
         res = self.results

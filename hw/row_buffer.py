@@ -138,6 +138,14 @@ class SkewedRowBuffer(wiring.Component):
         zero = Const(0, dw)
         flat = self.w_data.as_value()
 
+        # a bank is P part memories of LW lanes each (a power of two), so
+        # that a row write is at most one block-RAM word per part
+        # (BLOCK_RAM_WORD_BITS); lanes j*LW .. j*LW+LW-1 in part j
+        lgL = _log2(L)
+        LW = 1 << min(lgL, max(0, (BLOCK_RAM_WORD_BITS // dw).bit_length() - 1))
+        lgLW = _log2(LW)
+        P = (1 << lgL) // LW
+
         # write: bank k, lane j <- element j*NB + ((k - r) mod NB), r = w_row
         # mod NB, in two registered stages (FPGA routing and timing):
         # 1. the row, its row address and enables, and one copy of the
@@ -146,8 +154,8 @@ class SkewedRowBuffer(wiring.Component):
         #    rows, and Yosys would merge their registers into one feeding
         #    every bank of both buffers);
         # 2. each lane's NB elements rotated by r (a barrel of 2:1 levels)
-        #    into per-bank registers, with per-bank copies of the address
-        #    and enables, next to the bank's block RAM.
+        #    into per-(set, bank) registers, with per-(set, bank, part)
+        #    copies of the address and enable, next to the block RAMs.
         # (Selecting every bank's lanes next to the bank straight from the
         # stage-1 row needs the whole row at every bank: router2 stalled at
         # 18-21k overused wires.)
@@ -156,26 +164,22 @@ class SkewedRowBuffer(wiring.Component):
         w_en1 = kept_apart_signal(self.w_en.shape(), name="w_en1")
         m.d.sync += [w_row1.eq(self.w_row), w_en1.eq(self.w_en)]
         w_rot = register_copies(m, self.w_row[:lgNB], L, "w_rot")
-        wdata = [[Signal(dw, name=f"wdata{k}_{j}") for j in range(L)] for k in range(NB)]
+        # (stage 2 registers per set too: a set's bank k sits apart from the
+        # other set's)
+        wdata = [[[kept_apart_signal(dw, name=f"wdata{t}_{k}_{j}") for j in range(L)]
+                  for k in range(NB)] for t in range(self.sets)]
         for j in range(L):
             vec = [w_data1[x * dw:(x + 1) * dw] if x < D else zero
                    for x in range(j * NB, (j + 1) * NB)]
             rotated = _rotate(vec, w_rot[j], -1)
-            m.d.sync += [wdata[k][j].eq(rotated[k]) for k in range(NB)]
-        waddr = [register_copies(m, w_row1, 1, f"waddr{k}")[0] for k in range(NB)]
-        wen = [register_copies(m, w_en1, 1, f"wen{k}")[0] for k in range(NB)]
+            m.d.sync += [wdata[t][k][j].eq(rotated[k])
+                         for t in range(self.sets) for k in range(NB)]
+        # (address and enable: a copy per part memory, see below)
+        waddr = [[register_copies(m, w_row1, P, f"waddr{t}_{k}") for k in range(NB)]
+                 for t in range(self.sets)]
+        wen = [[register_copies(m, w_en1[t], P, f"wen{t}_{k}") for k in range(NB)]
+               for t in range(self.sets)]
 
-        def write_element(k, j):
-            """Bank k's lane-j element (stage 2 register)."""
-            return wdata[k][j]
-
-        # a bank is P part memories of LW lanes each (a power of two), so
-        # that a row write is at most one block-RAM word per part
-        # (BLOCK_RAM_WORD_BITS); lanes j*LW .. j*LW+LW-1 in part j
-        lgL = _log2(L)
-        LW = 1 << min(lgL, max(0, (BLOCK_RAM_WORD_BITS // dw).bit_length() - 1))
-        lgLW = _log2(LW)
-        P = (1 << lgL) // LW
         for t in range(self.sets):
             r_row, r_x = self.r_row[t], self.r_x[t]
             # read: bank k serves slot s = (k - r_row - r_x) mod NB
@@ -187,11 +191,13 @@ class SkewedRowBuffer(wiring.Component):
             m.d.sync += rot.eq(rot_in)
             rot1, rot2 = Signal(lgNB, name=f"rot{t}_d1"), Signal(lgNB, name=f"rot{t}_d2")
             m.d.sync += [rot1.eq(rot), rot2.eq(rot1)]
-            if L > 1:                                   # one lane: no lane address
-                # (kept apart, hw.fanout: the Q and K buffers take the same
-                # r_x, and a merged lane register would reach both)
-                lane = kept_apart_signal(lgL, name=f"lane{t}")
-                m.d.sync += lane.eq(r_x >> lgNB)
+            # the lane (r_x div NB): its low bits address a word inside the
+            # part memories (a register copy per part memory, below), its
+            # high bits pick the part (kept apart, hw.fanout: the Q and K
+            # buffers take the same r_x, and merged registers would reach
+            # both)
+            lane_next = Signal(max(1, lgL), name=f"lane{t}_next")
+            m.d.comb += lane_next.eq(r_x >> lgNB)
             # bank k's word: row r_row + s for its slot s; with u = (k - r_x)
             # mod NB and r_row = hi*NB + lo that is (hi + (u < lo))*NB + u
             # (FPGA timing: one small subtract and compare per bank from the
@@ -203,10 +209,10 @@ class SkewedRowBuffer(wiring.Component):
                 m.d.comb += hi_next.eq(hi + 1)
             # the part memory of a lane: its high lane bits, registered
             # along with the read (two cycles after the lane register)
-            lane_part = Signal(max(1, lgL - lgLW), name=f"lane_part{t}")
             if P > 1:
-                lane_part1 = Signal.like(lane_part, name=f"lane_part{t}_d1")
-                m.d.sync += [lane_part1.eq(lane[lgLW:]), lane_part.eq(lane_part1)]
+                lane_part0 = kept_apart_signal(lgL - lgLW, name=f"lane_part{t}_d0")
+                lane_part1 = Signal.like(lane_part0, name=f"lane_part{t}_d1")
+                m.d.sync += [lane_part0.eq(lane_next[lgLW:]), lane_part1.eq(lane_part0)]
             el = []
             for k in range(NB):
                 uk = Signal(lgNB, name=f"set{t}_u{k}")
@@ -220,9 +226,11 @@ class SkewedRowBuffer(wiring.Component):
                                  word.eq(Cat(uk, Mux(borrow, hi_next, hi)))]
                 else:
                     m.d.comb += word.eq(uk)
-                # one register copy of the word address per part memory
-                # (hw.fanout: the parts' block RAMs may sit apart)
+                # one register copy of the word address and the lane per
+                # part memory (hw.fanout: the parts' block RAMs sit apart)
                 addrs = register_copies(m, word, P, f"set{t}_addr{k}")
+                if LW > 1:
+                    lanes = register_copies(m, lane_next[:lgLW], P, f"set{t}_lane{k}")
                 parts = []
                 for h in range(P):
                     # one element per word: word (row, lane) (FPGA timing:
@@ -240,19 +248,24 @@ class SkewedRowBuffer(wiring.Component):
                     m.submodules[f"set{t}_bank{k}" + (f"_{h}" if P > 1 else "")] = mem
                     for j in range(h * LW, min(L, (h + 1) * LW)):
                         wp = mem.write_port()
-                        m.d.comb += [wp.en.eq(wen[k][t]),
-                                     wp.addr.eq(Cat(Const(j - h * LW, lgLW), waddr[k])
-                                                if LW > 1 else waddr[k]),
-                                     wp.data.eq(write_element(k, j))]
+                        m.d.comb += [wp.en.eq(wen[t][k][h]),
+                                     wp.addr.eq(Cat(Const(j - h * LW, lgLW), waddr[t][k][h])
+                                                if LW > 1 else waddr[t][k][h]),
+                                     wp.data.eq(wdata[t][k][j])]
                     rp = mem.read_port()
-                    m.d.comb += rp.addr.eq(Cat(lane[:lgLW], addrs[h]) if LW > 1 else addrs[h])
+                    m.d.comb += rp.addr.eq(Cat(lanes[h], addrs[h]) if LW > 1 else addrs[h])
                     # the read element registered as it leaves the block
                     # RAM (its clock-to-output delay is long: nothing
                     # between the two)
                     e = Signal(signed(dw), name=f"set{t}_el{k}" + (f"_{h}" if P > 1 else ""))
                     m.d.sync += e.eq(rp.data)
                     parts.append(e)
-                el.append(parts[0] if P == 1 else Array(parts)[lane_part])
+                if P == 1:
+                    el.append(parts[0])
+                else:
+                    # (the part select: a copy per bank, next to its parts)
+                    (lane_part,) = register_copies(m, lane_part1, 1, f"set{t}_part{k}")
+                    el.append(Array(parts)[lane_part])
             # back to slot order: slot s <- bank (rot + s) mod NB
             out = _rotate(el, rot2, 1)
             m.d.sync += [self.r_data[t][s].eq(out[s]) for s in range(S)]

@@ -352,9 +352,16 @@ class SaloTop(wiring.Component):
         # gv_pend[its parity], which moves to gv_cur when its V phase starts
         gk_next = [Signal(rowl, name=f"gk_next{g}") for g in range(Gc)]
         gv_next = [Signal(rowl, name=f"gv_next{g}") for g in range(Gc)]
-        gk_cur = [Signal(rowl, name=f"gk_cur{g}") for g in range(Gc)]
         gv_pend = [[Signal(rowl, name=f"gv_pend{e}_{g}") for g in range(Gc)] for e in range(2)]
-        gv_cur = [Signal(rowl, name=f"gv_cur{g}") for g in range(Gc)]
+        # the rows a phase reads (global key, global value, global query) are
+        # copied into shift registers when it starts and move one element
+        # towards element 0 per cycle of the phase, so element x is always
+        # read from the same flip-flops (FPGA routing: no multiplexer over a
+        # row spread out over the chip; before, its select nets were the
+        # router's worst detours)
+        gk_cur = [Signal(D * dw, name=f"gk_cur{g}") for g in range(Gc)]
+        gv_cur = [Signal(D * dw, name=f"gv_cur{g}") for g in range(Gc)]
+        gq_cur = [Signal(D * dw, name=f"gq_cur{g}") for g in range(Gr)]
         gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
         # random keys/values: two sets indexed by pass parity, so LOAD_RKV
         # for pass n+1 may run while pass n still reads its own set
@@ -822,9 +829,15 @@ class SaloTop(wiring.Component):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1), vzero[e].eq(0),
                                  vbase[e].eq(s_base)]
         # the global key/value rows (a LOAD_GKV in this cycle writes the
-        # "next" rows at its end: the copies take the values before it)
+        # "next" rows at its end: the copies take the values before it);
+        # the key and query shift registers move during the K phase (a
+        # start is never in a K phase: the next one begins 2d >= d cycles
+        # later)
+        with m.If(kactive):
+            m.d.sync += [r.eq(r >> dw) for r in gk_cur + gq_cur]
         with m.If(start_rows):
             m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
+            m.d.sync += [a.eq(b) for a, b in zip(gq_cur, gq_reg)]
             for e in range(2):
                 with m.If(s_par == e):
                     m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
@@ -855,6 +868,10 @@ class SaloTop(wiring.Component):
             with m.If(vx == d_m1):
                 m.d.sync += vactive.eq(0)
         vstart = [Signal(name=f"vstart{e}") for e in range(2)]     # comb: V phase e begins
+        # (the value shift registers move during the V phase; a V start,
+        # below, loads them instead)
+        with m.If(vactive):
+            m.d.sync += [r.eq(r >> dw) for r in gv_cur]
         # (a start never meets a pending V phase of its own parity: the next
         # pass of a parity starts >= 4d after the previous one, whose V phase
         # began 3d after it; checked below, so the V start needs no guard)
@@ -922,7 +939,15 @@ class SaloTop(wiring.Component):
         for i in range(R):
             m.d.sync += arr.q[i].eq(Mux(qrow_on[i], qbuf.r_data[0][i], 0))
 
+        def head_element(shift_row, name):
+            # element 0 of a shift register row two cycles ago: the element
+            # its phase reads then (as elem() below, for a row that moves
+            # one element per cycle of the phase)
+            return _delay(m, shift_row[:dw].as_signed(), 2, name)
+
         def elem(row, idx, name):
+            # (the random key/value rows: two parity sets of R*Rc rows, read
+            # in place rather than copied into shift registers)
             # element idx (two cycles ago) of a register row, in two steps
             # (FPGA timing: the row's flip-flops are spread out): the group
             # of GRP elements holding it is picked one cycle ahead and
@@ -954,8 +979,8 @@ class SaloTop(wiring.Component):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
         for g in range(Gc):
             m.d.sync += arr.gkv[g].eq(staged(
-                Mux(kactive_d2, elem(gk_cur[g], kx, f"gk_el{g}"),
-                    elem(gv_cur[g], vx, f"gv_el{g}")), f"gkv_s3_{g}"))
+                Mux(kactive_d2, head_element(gk_cur[g], f"gk_el{g}"),
+                    head_element(gv_cur[g], f"gv_el{g}")), f"gkv_s3_{g}"))
         for j in range(R * Rc):
             rk_cur = Mux(kpar, rk_reg[1][j].as_value(), rk_reg[0][j].as_value())
             rv_cur = Mux(vcur_par, rv_reg[1][j].as_value(), rv_reg[0][j].as_value())
@@ -963,7 +988,7 @@ class SaloTop(wiring.Component):
                 Mux(kactive_d2, elem(rowl(rk_cur), kx, f"rk_el{j}"),
                     elem(rowl(rv_cur), vx, f"rv_el{j}")), f"rkv_s3_{j}"))
         for g in range(Gr):
-            m.d.sync += arr.gq[g].eq(staged(elem(gq_reg[g], kx, f"gq_el{g}"),
+            m.d.sync += arr.gq[g].eq(staged(head_element(gq_cur[g], f"gq_el{g}"),
                                             f"gq_s3_{g}"))
         m.d.comb += [
             arr.q_valid.eq(kactive_d4), arr.q_first.eq(kactive_d4 & _eq(kx_d4, 0)),

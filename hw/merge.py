@@ -23,6 +23,11 @@ def _clog2(n: int) -> int:
     return max(0, (n - 1).bit_length())
 
 
+#: bits of an unsigned operand piece of the normalization product (an 18x18
+#: signed DSP multiplier)
+_MUL_CHUNK = 17
+
+
 def merge_params(cfg, *, div_steps_per_cycle: int | None = None) -> dict:
     """The keyword parameters of :class:`MergeUnit` taken from an
     :class:`hw.config.AcceleratorConfig` (``div_steps_per_cycle``: the
@@ -163,14 +168,15 @@ class MergeUnit(wiring.Component):
       operands registered again in 18-bit pieces, the partial products of
       O * recip registered twice (:class:`hw.dsp.PipelinedMultiplier`: on
       an ECP5 the operand and first product registers are the 18x18 DSP
-      blocks' own, the second is next to the adders), two partial sums registered
-      (rounding constant included), the product registered, shift and
+      blocks' own, the second is next to the adders), the partial products
+      and the rounding constant summed by a tree of two-input adders
+      (:attr:`add_levels` register levels, 3 for 6 pieces), shift and
       saturate (registered into ``output``): FPGA timing, every multiplier
       and wide adder ends in a register.  Without back-pressure, with the
       last pass's element x arriving at cycle t_x (t_x = t_0 + x) and
-      lam = :attr:`emit_latency` = 11: o[0] is valid at cycle
+      lam = :attr:`emit_latency` (12 with 6 pieces): o[0] is valid at cycle
       max(t_0 + lam, R + rs_latency + normalize_cycles + out_latency)
-      (:attr:`rs_latency` = 2, :attr:`out_latency` = 8) and o[x] at
+      (:attr:`rs_latency` = 2, :attr:`out_latency` = 9 with 6 pieces) and o[x] at
       max(t_x + lam, (cycle of o[x-1]) + 1), i.e. lam cycles after its
       input element when the divider is not the bottleneck.  Under
       back-pressure the read/multiply/round pipeline stalls as a whole (no
@@ -201,15 +207,9 @@ class MergeUnit(wiring.Component):
     * ``head_dim`` may change only while ``idle``.
     """
 
-    #: cycles from an element of a tile's last pass to its output element
-    #: (class value: ``min_head_dim < 3``; an instance with ``min_head_dim >= 3``
-    #: has one more)
-    emit_latency = 8 + MUL_LATENCY
     #: cycles from a row sum to its accumulated sum (the divider may start
     #: then; class value: ``min_head_dim < 3``, one more from 3 on)
     rs_latency = 2
-    #: cycles from an emission read to the output register (normalization pipeline)
-    out_latency = 5 + MUL_LATENCY
 
     def __init__(self, *, head_dim_max: int, out_width: int, out_frac_extra: int, exp_width: int,
                  in_sum_width: int, in_out_width: int, acc_sum_width: int,
@@ -231,8 +231,20 @@ class MergeUnit(wiring.Component):
         # write) without forwarding: a word is read again at least 3 cycles
         # after it was read
         self.deep = min_head_dim >= 3
-        self.emit_latency = type(self).emit_latency + int(self.deep)
         self.rs_latency = type(self).rs_latency + int(self.deep)
+        # the normalization product O * recip: 18x18 pieces (17-bit unsigned
+        # chunks, the top chunk of O signed) summed with the rounding
+        # constant by a tree of two-input adders, one register level each
+        # (FPGA timing: one carry chain per cycle)
+        n_pieces = -(-acc_out_width // _MUL_CHUNK) * -(-(recip_frac + 1) // _MUL_CHUNK)
+        #: register levels of the adder tree (ceil(log2(pieces + 1)))
+        self.add_levels = _clog2(n_pieces + 1)
+        #: cycles from an emission read to the output register: read data,
+        #: operand pieces, the multipliers, the adder tree, shift/saturate
+        self.out_latency = 3 + MUL_LATENCY + self.add_levels
+        #: cycles from an element of a tile's last pass to its output
+        #: element (one more with ``min_head_dim >= 3``)
+        self.emit_latency = 3 + self.out_latency + int(self.deep)
         if not 0 <= out_frac_extra < recip_frac:
             raise ValueError(f"out_frac_extra = {out_frac_extra} is invalid: "
                              f"allowed 0..recip_frac-1 = 0..{recip_frac - 1}")
@@ -560,7 +572,7 @@ class MergeUnit(wiring.Component):
         shift = K - self.out_frac_extra
         aw, bw = self.acc_out_width, K + 1
         prod_shape = signed(aw + bw + 1)
-        chunk = 17                        # unsigned chunk of an 18x18 signed multiplier
+        chunk = _MUL_CHUNK
         a_parts = [(lo, min(lo + chunk, aw)) for lo in range(0, aw, chunk)]
         b_parts = [(lo, min(lo + chunk, bw)) for lo in range(0, bw, chunk)]
 
@@ -595,21 +607,24 @@ class MergeUnit(wiring.Component):
                 m.d.comb += [mul.a.eq(sa2_data[alo:ahi]), mul.b.eq(sa2_recip[blo:bhi]),
                              mul.en.eq(adv)]
                 pps.append((alo + blo, mul.p))
-        sd = stage("sd", *prev)
-        half = (len(pps) + 1) // 2
-        psums = []
-        for h, group in enumerate((pps[:half], pps[half:])):
-            ps = Signal(prod_shape, name=f"psum{h}")
-            terms = [pp << off for off, pp in group]
-            if h == 0:
-                terms.append(Const(1 << (shift - 1), prod_shape))   # rounding constant
-            with m.If(adv):
-                m.d.sync += ps.eq(sum(terms[1:], terms[0]) if terms else 0)
-            psums.append(ps)
-        sb_valid, sb_x, sb_bank, sb_last = stage("sb", *sd)
-        sb_prod = Signal(prod_shape)
-        with m.If(adv):
-            m.d.sync += sb_prod.eq(psums[0] + psums[1])
+        # the pieces and the rounding constant summed pairwise, a register
+        # level per tree level (self.add_levels)
+        terms = [pp << off for off, pp in pps] + [Const(1 << (shift - 1), prod_shape)]
+        add_stages = []
+        for level in range(self.add_levels):
+            prev = stage(f"add{level}", *prev)
+            add_stages.append(prev)
+            sums = []
+            for i in range(0, len(terms), 2):
+                ps = Signal(prod_shape, name=f"psum{level}_{i // 2}")
+                with m.If(adv):
+                    m.d.sync += ps.eq(terms[i] + terms[i + 1] if i + 1 < len(terms)
+                                      else terms[i])
+                sums.append(ps)
+            terms = sums
+        assert len(terms) == 1
+        sb_valid, sb_x, sb_bank, sb_last = prev
+        sb_prod = terms[0]
 
         rounded = Signal(signed(prod_shape.width - shift + 1))
         m.d.comb += rounded.eq(sb_prod >> shift)
@@ -636,6 +651,6 @@ class MergeUnit(wiring.Component):
         m.d.comb += self.idle.eq(
             ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy
             & ~div_done
-            & ~sa_valid & ~sa2[0] & ~Cat(*[st[0] for st in mul_stages]).any() & ~sd[0]
-            & ~sb_valid & ~out.valid)
+            & ~sa_valid & ~sa2[0] & ~Cat(*[st[0] for st in mul_stages + add_stages]).any()
+            & ~out.valid)
         return m

@@ -83,6 +83,9 @@ def _log2(n: int) -> int:
 #: counters (and, alike, between `ended`/`err` and the `done`/`error` outputs)
 COUNT_DELAY = 2
 
+#: registers between the array's row ends and the merge units' inputs
+MERGE_INPUT_LATENCY = 1
+
 #: elements per group of a register row written under one copy of its
 #: write enable (FPGA routing)
 ROW_GROUP = 8
@@ -1019,13 +1022,20 @@ class SaloTop(wiring.Component):
                 for e in range(2):
                     with m.If(arr.rs_parity[r] == e):
                         m.d.sync += en_par[e].eq(fl[0])
-            m.d.comb += [
-                mu.head_dim.eq(d),
-                mu.rs_valid.eq(arr.rs_valid[r] & fl[0]), mu.rs_sum.eq(arr.rs_sum[r]),
-                mu.rs_exp.eq(arr.rs_exp[r]), mu.rs_first.eq(fl[1]), mu.rs_last.eq(fl[2]),
-                mu.el_valid.eq(arr.ws_valid[r] & Mux(arr.ws_parity[r], en_par[1], en_par[0])),
+            # the merge unit's inputs registered (FPGA timing: the row ends
+            # and the merge units sit apart; the row sum and the elements
+            # are delayed alike, MERGE_INPUT_LATENCY); its control kept
+            # apart (hw.fanout: the local rows' flags are the same)
+            ctl = {n: kept_apart_signal(name=f"mu{r}_{n}")
+                   for n in ("rs_valid", "rs_first", "rs_last", "el_valid")}
+            m.d.sync += [
+                ctl["rs_valid"].eq(arr.rs_valid[r] & fl[0]),
+                ctl["rs_first"].eq(fl[1]), ctl["rs_last"].eq(fl[2]),
+                ctl["el_valid"].eq(arr.ws_valid[r] & Mux(arr.ws_parity[r], en_par[1], en_par[0])),
+                mu.rs_sum.eq(arr.rs_sum[r]), mu.rs_exp.eq(arr.rs_exp[r]),
                 mu.el_data.eq(arr.ws[r]),
             ]
+            m.d.comb += [mu.head_dim.eq(d)] + [getattr(mu, n).eq(v) for n, v in ctl.items()]
         fail(Cat(*[mu.error for mu in mus]).any(), ErrorCode.INTERNAL)
         fail(start_pass & Mux(s_par, vpend[1], vpend[0]), ErrorCode.INTERNAL)
 

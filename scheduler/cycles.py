@@ -27,9 +27,12 @@ __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "
 
 #: assumed host stream width in data words per cycle
 DEFAULT_HOST_WORDS_PER_CYCLE = 8
-#: merge unit: last element in to normalized element out (``emit_latency`` of
-#: the top's ``hw.merge.MergeUnit``, built with min_head_dim = 4)
-MERGE_LATENCY = 12
+#: merge unit: last element at the row end to normalized element out (the
+#: top's input register, ``hw.top.MERGE_INPUT_LATENCY``, plus ``emit_latency``
+#: of its ``hw.merge.MergeUnit``, built with min_head_dim = 4, for the SALO
+#: widths; one more with 16-bit data, whose normalization product has 12
+#: pieces instead of 6)
+MERGE_LATENCY = 14
 #: pass start to the array's ports (``hw.top.FEED``: buffer read, word register,
 #: buffer output register, port register)
 FEED_LATENCY = 5

@@ -282,6 +282,8 @@ class SaloTop(wiring.Component):
         m.d.comb += [take.eq(ifetch.r_rdy & ~halted & (~ir_valid | ir_done)),
                      ifetch.r_en.eq(take)]
         m.d.sync += ir_fresh.eq(take)
+        ir_fresh_d1 = Signal()           # second cycle of the current instruction
+        m.d.sync += ir_fresh_d1.eq(ir_fresh)
         # the register-row loads' opcodes, decoded into flags with the word
         # (their row beats are decoded from registers below: FPGA timing)
         ir_op_gq, ir_op_gkv, ir_op_rkv = Signal(), Signal(), Signal()
@@ -365,6 +367,22 @@ class SaloTop(wiring.Component):
         gk_cur = [Signal(D * dw, name=f"gk_cur{g}") for g in range(Gc)]
         gv_cur = [Signal(D * dw, name=f"gv_cur{g}") for g in range(Gc)]
         gq_cur = [Signal(D * dw, name=f"gq_cur{g}") for g in range(Gr)]
+        n_groups = -(-D // ROW_GROUP)
+
+        def shift_row(row, source, load, shift, name):
+            # a shift register row: per group k of ROW_GROUP elements it loads
+            # source(k, lo, hi) (its bits lo..hi) in the cycle after `load` and
+            # moves one element towards element 0 in the cycles after
+            # `shift`, from its own register copies of the two (hw.fanout)
+            loads = register_copies(m, load, n_groups, f"{name}_load")
+            shifts = register_copies(m, shift, n_groups, f"{name}_shift")
+            moved = Cat(row[dw:], Const(0, dw))
+            for k in range(n_groups):
+                lo, hi = k * ROW_GROUP * dw, min(D, (k + 1) * ROW_GROUP) * dw
+                with m.If(loads[k]):
+                    m.d.sync += row[lo:hi].eq(source(k, lo, hi))
+                with m.Elif(shifts[k]):
+                    m.d.sync += row[lo:hi].eq(moved[lo:hi])
         gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
         # random keys/values: two sets indexed by pass parity, so LOAD_RKV
         # for pass n+1 may run while pass n still reads its own set
@@ -461,9 +479,8 @@ class SaloTop(wiring.Component):
         s_gen, s_gfirst, s_glast = rest[:Gr], rest[Gr:2 * Gr], rest[2 * Gr:]
         s_par = Signal()                             # the starting pass's parity
         m.d.sync += start_pass.eq(go_pass)
-        # copies of start_pass for the wide global key/value row copies and
-        # for the buffer read addresses (hw.fanout: each net stays local)
-        (start_rows,) = register_copies(m, go_pass, 1, "start_rows")
+        # a copy of start_pass for the buffer read addresses (hw.fanout:
+        # the net stays local)
         (start_addr,) = register_copies(m, go_pass, 1, "start_addr")
         # the parameters are registered every cycle, not only at a decision
         # (FPGA timing: the decision would be the clock enable of all of
@@ -521,10 +538,13 @@ class SaloTop(wiring.Component):
         # LOAD_KV's position register and its conflict flag, registered from
         # registers only (FPGA timing): while a LOAD_KV runs no pass starts,
         # so the readers of one cycle ago are a superset of today's.  The
-        # position loads from the instruction register in LOAD_KV's first
-        # cycle (no beat then) and advances with a V row; its beat is decoded
-        # here from registers and the row valid, not through the sequencer's
-        # opcode switch (FPGA timing: no clock enable from the fetch logic)
+        # position loads from the fetch queue's head word when it is taken
+        # (like the predecoded fields), so the flag is computed from it in
+        # the instruction's first cycle and LOAD_KV's beats start in its
+        # second (FPGA timing: no instruction field in front of the conflict
+        # check); the position advances with a V row.  The beat is decoded here from registers and the row
+        # valid, not through the sequencer's opcode switch (FPGA timing: no
+        # clock enable from the fetch logic)
         kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
         kv_conflict_r = Signal()
         ir_is_kv = Signal()
@@ -535,28 +555,31 @@ class SaloTop(wiring.Component):
         kv_advance = Signal()            # a V row is written, kv_pos moves on
         m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & rin.valid),
                      kv_advance.eq(kv_beat & ld_cnt[0])]
-        kv_pos_now = Signal.like(kv_pos)
         # kv_pos + 1 kept in a register too (FPGA timing: no increment in
         # front of the conflict check's subtractions)
         kv_pos_p1 = Signal.like(kv_pos, init=1)
-        kv_pos_now_p1 = Signal.like(kv_pos)
-        m.d.comb += [kv_pos_now.eq(Mux(ir_fresh, ir.operands.load_kv.addr, kv_pos)),
-                     kv_pos_now_p1.eq(Mux(ir_fresh, ir.operands.load_kv.addr + 1, kv_pos_p1))]
         kv_pos_next = Signal.like(kv_pos)
-        m.d.comb += kv_pos_next.eq(Mux(kv_advance, kv_pos_now_p1, kv_pos_now))
+        kv_pos_p1_next = Signal.like(kv_pos)
+        m.d.comb += [
+            kv_pos_next.eq(Mux(take, nx.operands.load_kv.addr,
+                               Mux(kv_advance, kv_pos_p1, kv_pos))),
+            kv_pos_p1_next.eq(Mux(take, nx.operands.load_kv.addr + 1,
+                                  Mux(kv_advance, kv_pos_p1 + 1, kv_pos_p1)))]
         # the K/V buffer's write row is a copy (hw.fanout: its write rotation
         # fans every bit out to hundreds of LUTs; kv_pos itself stays near
         # the conflict check)
         (kv_wrow,) = register_copies(m, kv_pos_next[:lgCAP], 1, "kv_wrow")
-        m.d.sync += [kv_pos.eq(kv_pos_next),
-                     kv_pos_p1.eq(Mux(kv_advance, kv_pos_now_p1 + 1, kv_pos_now_p1)),
-                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_now_p1),
-                                          kv_conflict(kv_pos_now)))]
+        m.d.sync += [kv_pos.eq(kv_pos_next), kv_pos_p1.eq(kv_pos_p1_next),
+                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_p1),
+                                          kv_conflict(kv_pos)))]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_wrow), kvbuf.w_data.eq(rin.payload)]
 
-        kactive_d1, kactive_d2, kactive_d3, kactive_d4 = Signal(), Signal(), Signal(), Signal()
-        vactive_d1, vactive_d2, vactive_d3, vactive_d4 = Signal(), Signal(), Signal(), Signal()
+        # (the _d1 registers kept apart: the shift register rows have copies
+        # of them, hw.fanout)
+        kactive_d1, vactive_d1 = kept_apart_signal(name="kactive_d1"), kept_apart_signal(name="vactive_d1")
+        kactive_d2, kactive_d3, kactive_d4 = Signal(), Signal(), Signal()
+        vactive_d2, vactive_d3, vactive_d4 = Signal(), Signal(), Signal()
 
         # K/V residency: a pass must read only rows holding its positions
         m.submodules.kv_residency = kv_res = KvResidency(
@@ -578,8 +601,6 @@ class SaloTop(wiring.Component):
         # registered); SYNC/END skip their first two cycles, so the previous
         # instruction's effects (a pass start, a queued store) are seen
         all_idle_r = Signal()
-        ir_fresh_d1 = Signal()
-        m.d.sync += ir_fresh_d1.eq(ir_fresh)
         settled = Signal()              # the current instruction's third cycle or later
         m.d.comb += settled.eq(~ir_fresh & ~ir_fresh_d1)
 
@@ -815,7 +836,9 @@ class SaloTop(wiring.Component):
         with m.If(drain.any()):
             m.d.sync += drain.eq(drain - 1)
         n_pass = Signal(COUNTER_BITS)
-        pairs_new = Signal()             # the cycle after a start: m_* hold its mask
+        # the cycle after a start: m_* hold its mask (kept apart: the shift
+        # register rows have copies of it, hw.fanout)
+        pairs_new = kept_apart_signal(name="pairs_new")
         m.d.sync += pairs_new.eq(start_pass)
         with m.If(start_pass):
             m.d.sync += [kactive.eq(1), kx.eq(0), kbase.eq(s_base), kpar.eq(s_par),
@@ -831,19 +854,30 @@ class SaloTop(wiring.Component):
                 with m.If(s_par == e):
                     m.d.sync += [vpend[e].eq(1), vtimer[e].eq(d3_m1), vzero[e].eq(0),
                                  vbase[e].eq(s_base)]
-        # the global key/value rows (a LOAD_GKV in this cycle writes the
-        # "next" rows at its end: the copies take the values before it);
-        # the key and query shift registers move during the K phase (a
-        # start is never in a K phase: the next one begins 2d >= d cycles
-        # later)
-        with m.If(kactive):
-            m.d.sync += [r.eq(r >> dw) for r in gk_cur + gq_cur]
-        with m.If(start_rows):
-            m.d.sync += [a.eq(b) for a, b in zip(gk_cur, gk_next)]
-            m.d.sync += [a.eq(b) for a, b in zip(gq_cur, gq_reg)]
-            for e in range(2):
-                with m.If(s_par == e):
-                    m.d.sync += [a.eq(b) for a, b in zip(gv_pend[e], gv_next)]
+        # the pass's global value rows into gv_pend[its parity] in the cycle
+        # after the start (c0+1; a LOAD_GKV decided with the pass writes
+        # gv_next at the end of c0+1 at the earliest; gv_pend[e] is read at
+        # the V start, 3d later), a register copy of the enable per group of
+        # ROW_GROUP elements (hw.fanout)
+        for e in range(2):
+            loads = register_copies(m, start_pass & (s_par == e), n_groups, f"gv_pend{e}_load")
+            for k in range(n_groups):
+                for g in range(Gc):
+                    lo, hi = k * ROW_GROUP, min(D, (k + 1) * ROW_GROUP)
+                    with m.If(loads[k]):
+                        m.d.sync += [gv_pend[e][g][x].eq(gv_next[g][x]) for x in range(lo, hi)]
+        # the key and query shift registers load in the cycle after the
+        # start (c0+1: a LOAD_GKV decided with the pass writes gk_next at
+        # the end of c0+1 at the earliest, a LOAD_GQ waits out the K phase)
+        # and move during the K phase delayed by one (c0+2 .. c0+d+1), so
+        # element 0 holds element x at c0+2+x; the enables are register
+        # copies per group of ROW_GROUP elements (hw.fanout)
+        for g in range(Gc):
+            shift_row(gk_cur[g], lambda k, lo, hi, g=g: gk_next[g].as_value()[lo:hi],
+                      start_pass, kactive, f"gk{g}")
+        for g in range(Gr):
+            shift_row(gq_cur[g], lambda k, lo, hi, g=g: gq_reg[g].as_value()[lo:hi],
+                      start_pass, kactive, f"gq{g}")
 
         # residency check of the pass started last cycle, on its registered
         # base and mask: slot s is used by local row i's PE column
@@ -871,10 +905,19 @@ class SaloTop(wiring.Component):
             with m.If(vx == d_m1):
                 m.d.sync += vactive.eq(0)
         vstart = [Signal(name=f"vstart{e}") for e in range(2)]     # comb: V phase e begins
-        # (the value shift registers move during the V phase; a V start,
-        # below, loads them instead)
-        with m.If(vactive):
-            m.d.sync += [r.eq(r >> dw) for r in gv_cur]
+        # the value shift registers load in the cycle after the V start
+        # (gv_pend[e] is next written >= d cycles later, by the next pass of
+        # parity e) and move during the V phase delayed by one, like the
+        # key rows above
+        vstart_any = Signal()
+        m.d.comb += vstart_any.eq(vstart[0] | vstart[1])
+        for g in range(Gc):
+            # (the parity of the starting V phase: a copy per group too)
+            vpar = register_copies(m, vstart[1], n_groups, f"gv{g}_par")
+            shift_row(gv_cur[g], lambda k, lo, hi, g=g, vpar=vpar: Mux(
+                          vpar[k], gv_pend[1][g].as_value()[lo:hi],
+                          gv_pend[0][g].as_value()[lo:hi]),
+                      vstart_any, vactive, f"gv{g}")
         # (a start never meets a pending V phase of its own parity: the next
         # pass of a parity starts >= 4d after the previous one, whose V phase
         # began 3d after it; checked below, so the V start needs no guard)
@@ -884,7 +927,6 @@ class SaloTop(wiring.Component):
                     m.d.comb += vstart[e].eq(1)
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
-                    m.d.sync += [a.eq(b) for a, b in zip(gv_cur, gv_pend[e])]
                 with m.Else():
                     m.d.sync += [vtimer[e].eq(vtimer[e] - 1), vzero[e].eq(vtimer[e] == 1)]
 
@@ -942,11 +984,11 @@ class SaloTop(wiring.Component):
         for i in range(R):
             m.d.sync += arr.q[i].eq(Mux(qrow_on[i], qbuf.r_data[0][i], 0))
 
-        def head_element(shift_row, name):
-            # element 0 of a shift register row two cycles ago: the element
-            # its phase reads then (as elem() below, for a row that moves
-            # one element per cycle of the phase)
-            return _delay(m, shift_row[:dw].as_signed(), 2, name)
+        def head_element(row, name):
+            # element 0 of a shift register row a cycle ago: the element its
+            # phase reads two cycles after kx/vx (as elem() below; the row
+            # holds element x in the cycle after kx/vx = x)
+            return _delay(m, row[:dw].as_signed(), 1, name)
 
         def elem(row, idx, name):
             # (the random key/value rows: two parity sets of R*Rc rows, read

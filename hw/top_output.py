@@ -90,7 +90,8 @@ class OutputPath(wiring.Component):
         collector is empty.
     commands : In(stream of :func:`store_command_layout`) -- registered,
         then into a ``queue_depth``-entry FIFO; executed in order (a command
-        can start 2 cycles after it was accepted).
+        can start 2 cycles after it was accepted); ``ready`` is a register
+        (room for two more commands a cycle earlier).
     results : Out(stream of ``data``/``pos``/``head``) -- payload and valid
         registered; honours back-pressure.
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
@@ -255,8 +256,11 @@ class OutputPath(wiring.Component):
         # -------------------------------------------------------- store unit
         # a command is registered on its way into the queue (FPGA timing: the
         # sequencer's decision does not drive the LUT-RAM queue's write
-        # enable); `ready` counts that register: commands queued or in it
-        # stay below queue_depth, so the queue always takes the registered one
+        # enable); `ready` is a register too (FPGA timing: the queue level
+        # is not in front of the sequencer's decision), high when the
+        # commands queued or in that register a cycle ago leave room for
+        # two more (the one accepted in that cycle and one now), so the
+        # queue always takes the registered one
         m.submodules.queue = fifo = SyncFIFO(width=self.cmd_layout.size, depth=self.queue_depth)
         cmd_in = Signal(self.cmd_layout)
         cmd_in_valid = Signal()
@@ -265,8 +269,10 @@ class OutputPath(wiring.Component):
         # sequencer's decision is not its clock enable; only cmd_in_valid
         # says whether it holds one)
         m.d.sync += [cmd_in_valid.eq(take_cmd), cmd_in.eq(self.commands.payload)]
+        cmd_room = Signal()
+        m.d.sync += cmd_room.eq(fifo.level + cmd_in_valid < self.queue_depth - 1)
         m.d.comb += [fifo.w_data.eq(cmd_in), fifo.w_en.eq(cmd_in_valid),
-                     self.commands.ready.eq(fifo.level + cmd_in_valid < self.queue_depth)]
+                     self.commands.ready.eq(cmd_room)]
         res = self.results
         cmd = kept_apart_signal(self.cmd_layout, name="cmd")   # (slot_copies: hw.fanout)
         cmd_valid = Signal()

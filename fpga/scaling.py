@@ -186,7 +186,7 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   The last commit of the session gives every register row its own copies
   of that select index (not placed or routed yet).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
-  `hw.row_buffer.SkewedRowBuffer`s in block RAM (before: row-wide LUT-RAM
+  `hw.row_buffer` buffers in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement
   estimate 32.2 MHz, routing not finished); every multiplier output ends in
   a register (PE q*k and m*v; the merge unit's 31x40-bit normalization

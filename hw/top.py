@@ -27,7 +27,7 @@ Control/status: ``head_dim`` (d, held constant while running),
 Pipeline (cycle c0 = the sequencer starts a pass; d = ``head_dim``):
 
 * S0 (c0+1 .. c0+d, element x at c0+1+x): buffer read addresses (Q tile,
-  K rows from the pass base; :class:`hw.row_buffer.SkewedRowBuffer`);
+  K rows from the pass base; :class:`hw.row_buffer.BankedRowBuffer`);
 * S1: block RAM read; the read words registered;
 * S2 (c0+3+x): banks rotated to slots (into the buffers' output
   registers), global/random key elements selected (into registers);
@@ -67,7 +67,7 @@ from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
 from hw.pe import PE
-from hw.row_buffer import SkewedRowBuffer
+from hw.row_buffer import BankedRowBuffer
 from hw.top_output import OutputPath, StoreKind, _eq, _pick
 from hw.top_status import (COUNTER_BITS, COUNTERS, WATCHDOG_BITS, ErrorCode, result_layout,
                            row_layout)
@@ -106,15 +106,14 @@ def top_geometry(cfg) -> dict:
     """Buffer organisation derived from the config (also written into the
     ``salo gen`` manifest).
 
-    * K/V: a :class:`hw.row_buffer.SkewedRowBuffer` with two sets (K, V) of
-      ``kv_banks`` = the power of two >= R+C-1 banks (element x of position p
-      in bank (p + x) mod kv_banks, so element x of any R+C-1 consecutive
-      positions lies in distinct banks), ``kv_capacity`` = kv_banks *
-      kv_bank_depth >= ``kv_buffer_rows`` rows (position p at row p mod
-      kv_capacity).
-    * Q: a SkewedRowBuffer of ``q_banks`` (the power of two >= R and >=
-      max_head_dim/8) banks, 2 tiles (the LOAD_Q double buffer of the ISA) +
-      Gr global query registers.
+    * K/V: a :class:`hw.row_buffer.BankedRowBuffer` with two sets (K, V) of
+      ``kv_banks`` = the power of two >= R+C-1 banks (position p in bank
+      p mod kv_banks, so any R+C-1 consecutive positions lie in distinct
+      banks), ``kv_capacity`` = kv_banks * kv_bank_depth >=
+      ``kv_buffer_rows`` rows (position p at row p mod kv_capacity).
+    * Q: a BankedRowBuffer of ``q_banks`` (the power of two >= R) banks, 2
+      tiles (the LOAD_Q double buffer of the ISA) + Gr global query
+      registers.
     * outputs: ``out_tiles`` = out_buffer_rows // R tiles of R rows.
     """
     nb, bd = cfg.kv_banks, cfg.kv_bank_depth
@@ -124,9 +123,7 @@ def top_geometry(cfg) -> dict:
     # replaced at the next start (2d) after the array sampled them at q_last
     # (FEED + d - 1); d >= ceil((L+1)/2): the array's back-to-back rule
     return {"kv_banks": nb, "kv_bank_depth": bd, "kv_capacity": nb * bd,
-            # >= R banks; also >= D/8, so that a bank word holds at most 8
-            # elements (the lane select after the block RAM: FPGA timing)
-            "q_banks": max(2, 1 << _log2(cfg.rows), 1 << _log2(-(-cfg.max_head_dim // 8))),
+            "q_banks": max(2, 1 << _log2(cfg.rows)),
             "q_rows": 2 * cfg.rows, "global_q_rows": cfg.global_rows,
             "out_tiles": out_tiles, "out_rows": out_tiles * cfg.rows,
             "min_head_dim": max(1, -(-(L + 1) // 2), FEED - 1), "exp_latency": L,
@@ -317,8 +314,9 @@ class SaloTop(wiring.Component):
         m.d.comb += wait_instr.eq(started & ~halted & ~ir_valid & ~ifetch.r_rdy & ~ins.valid)
 
         # ------------------------------------------------------------ buffers
-        # Q, K and V: hw.row_buffer.SkewedRowBuffer (block RAM banks; a row
-        # write per cycle; element x of consecutive rows per cycle, latency 2)
+        # Q, K and V: hw.row_buffer.BankedRowBuffer (block RAM banks; a row
+        # written in ceil(d/chunk) cycles, K and V rows at the same time;
+        # element x of consecutive rows per cycle, latency 4)
         # Q: 2 tiles (the LOAD_Q double buffer), tile b at rows b*NBQ ..
         qcur = Signal()                  # bank of the tile being computed
         q_pending = Signal()             # LOAD_Q filled ~qcur since the last first=1
@@ -326,7 +324,7 @@ class SaloTop(wiring.Component):
         qcount = [Signal(range(R + 1), name=f"qcount{b}") for b in range(2)]
         NBQ = geo["q_banks"]
         lgNBQ = _log2(NBQ)
-        m.submodules.qbuf = qbuf = SkewedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
+        m.submodules.qbuf = qbuf = BankedRowBuffer(banks=NBQ, rows=2 * NBQ, max_head_dim=D,
                                                    data_width=dw, slots=R)
         # a LOAD_Q row beat and the tile row it writes, decoded here from
         # registers and the row valid, not through the sequencer's opcode
@@ -334,7 +332,7 @@ class SaloTop(wiring.Component):
         # the row counts the beats of one LOAD_Q (its last beat resets it)
         q_beat = Signal()
         m.d.comb += q_beat.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_Q)
-                              & ~ir_range_bad & rin.valid)
+                              & ~ir_range_bad & rin.valid & qbuf.w_ready[0])
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
         with m.If(q_beat):
             m.d.sync += q_wrow.eq(Mux(last_beat, 0, q_wrow + 1))
@@ -343,8 +341,15 @@ class SaloTop(wiring.Component):
                      qbuf.r_row[0].eq(Cat(Const(0, lgNBQ), qcur))]
         # K (set 0) and V (set 1): position p at row p mod CAP (NB banks, see
         # top_geometry); K and V rows share the write data path
-        m.submodules.kvbuf = kvbuf = SkewedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
+        m.submodules.kvbuf = kvbuf = BankedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
                                                      data_width=dw, slots=S, sets=2)
+        # chunks per row minus one, registered (d is constant while running)
+        d_chunks_m1 = Signal(range(kvbuf.max_chunks))
+        m.d.sync += d_chunks_m1.eq((d - 1) >> _log2(kvbuf.chunk))
+        # (a pass decided in the cycle after its last row was taken reads
+        # element x from x + 2 cycles after the take on: after its chunk is
+        # written, hw.row_buffer's write-to-read timing)
+        m.d.comb += [kvbuf.w_chunks_m1.eq(d_chunks_m1), qbuf.w_chunks_m1.eq(d_chunks_m1)]
         # global queries, global keys/values, random keys/values: registers
         gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
         gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
@@ -553,7 +558,10 @@ class SaloTop(wiring.Component):
         kv_blocked = ir_fresh | kv_conflict_r   # the conflict flag is one cycle old
         kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
         kv_advance = Signal()            # a V row is written, kv_pos moves on
-        m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & rin.valid),
+        # the set the next row goes to (K, then V) takes a row now
+        kv_set_ready = Signal()
+        m.d.comb += kv_set_ready.eq(Mux(ld_cnt[0], kvbuf.w_ready[1], kvbuf.w_ready[0]))
+        m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & kv_set_ready & rin.valid),
                      kv_advance.eq(kv_beat & ld_cnt[0])]
         # kv_pos + 1 kept in a register too (FPGA timing: no increment in
         # front of the conflict check's subtractions)
@@ -665,7 +673,8 @@ class SaloTop(wiring.Component):
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
+                        m.d.comb += [rin.ready.eq(qbuf.w_ready[0]),
+                                     wait_data.eq(~rin.valid & qbuf.w_ready[0])]
                         with m.If(beat):
                             with m.If(last_beat):
                                 m.d.comb += ir_done.eq(1)
@@ -680,8 +689,8 @@ class SaloTop(wiring.Component):
                     with m.If(ir_range_bad):
                         fail(Const(1), ErrorCode.FIELD_RANGE)
                     with m.Else():
-                        m.d.comb += [rin.ready.eq(~kv_blocked),
-                                     wait_data.eq(~rin.valid & ~kv_blocked)]
+                        m.d.comb += [rin.ready.eq(~kv_blocked & kv_set_ready),
+                                     wait_data.eq(~rin.valid & ~kv_blocked & kv_set_ready)]
                         with m.If(kv_beat):
                             m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
                             # resident once its V row (the second) is written

@@ -137,7 +137,8 @@ class BankedRowBuffer(wiring.Component):
             "w_en": In(sets),
             "w_row": In(unsigned(_log2(rows))),
             "w_data": In(data.ArrayLayout(signed(data_width), max_head_dim)),
-            "w_chunks_m1": In(range(self.max_chunks)),
+            # (at least one bit: no zero-width port in the Verilog)
+            "w_chunks_m1": In(range(max(2, self.max_chunks))),
             "w_ready": Out(sets),
             "r_row": In(data.ArrayLayout(unsigned(_log2(rows)), sets)),
             "r_x": In(data.ArrayLayout(unsigned(xw), sets)),

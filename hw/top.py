@@ -344,7 +344,7 @@ class SaloTop(wiring.Component):
         m.submodules.kvbuf = kvbuf = BankedRowBuffer(banks=NB, rows=CAP, max_head_dim=D,
                                                      data_width=dw, slots=S, sets=2)
         # chunks per row minus one, registered (d is constant while running)
-        d_chunks_m1 = Signal(range(kvbuf.max_chunks))
+        d_chunks_m1 = Signal.like(kvbuf.w_chunks_m1)
         m.d.sync += d_chunks_m1.eq((d - 1) >> _log2(kvbuf.chunk))
         # (a pass decided in the cycle after its last row was taken reads
         # element x from x + 2 cycles after the take on: after its chunk is

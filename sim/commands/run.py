@@ -120,8 +120,14 @@ def run(args):
               f"({c['useful_macs']} MACs, {cfg.num_pes} PEs; model estimate "
               f"{estimate_cycles(s)['cycles']} cycles)")
     else:
-        print(f"  backend model: {s.passes_per_head * pat.heads} passes simulated in {dt:.2f} s "
-              f"(estimated {estimate_cycles(s)['cycles']} accelerator cycles)")
+        from hw.isa import Opcode
+        # counted as the accelerator's `passes` counter does: each STORE_G
+        # closes its global row with one more pass
+        n_pass = s.passes_per_head * pat.heads
+        n_close = int((s.program.opcode == Opcode.STORE_G.value).sum())
+        print(f"  backend model: {n_pass + n_close} passes ({n_pass} PASS + {n_close} STORE_G) "
+              f"simulated in {dt:.2f} s (estimated {estimate_cycles(s)['cycles']} accelerator "
+              f"cycles)")
     print(f"  relative RMS error vs float reference: {err:.4%}")
     if args.output:
         print(f"  wrote {args.output}")

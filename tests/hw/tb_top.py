@@ -191,6 +191,10 @@ async def run_job(dut, cfg: AcceleratorConfig, spec: dict) -> list[str]:
                 fails.append(f"{what}: consumed {s.i} of {len(s.beats)}")
         if len(got_rows) != len(order):
             fails.append(f"results: got {len(got_rows)} rows, expected {len(order)}")
+        # the pass counter counts each PASS and each STORE_G's closing pass
+        if counters["passes"] != spec["n_passes"]:
+            fails.append(f"counter passes = {counters['passes']}, the program has "
+                         f"{spec['n_passes']} (PASS + STORE_G)")
         listed = 0
         for k in range(min(len(got_rows), len(order))):
             h, p, tile, row, final = (int(x) for x in order[k])

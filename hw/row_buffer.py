@@ -35,19 +35,22 @@ Ports
 w_en[t], w_row, w_data : In -- set t takes row ``w_data`` (``max_head_dim``
     signed ``data_width`` elements, element 0 in the low bits) for row
     address ``w_row`` (the caller gives the position mod ``rows``).  Only
-    when ``w_ready[t]``; the row and its address are registered, its chunks
-    are written in the following cycles.
+    when ``w_ready[t]``; the row and its address are registered (input
+    stage), its chunks are written from the cycle after that on.
 w_chunks_m1 : In -- chunks per row minus one (ceil(d / chunk) - 1),
     constant while writes are in progress.
-w_ready[t] : Out -- set t takes a row this cycle (its writer is idle or
-    writes the last chunk of its row now); from registers.
+w_ready[t] : Out -- set t takes a row this cycle (its writer is free
+    in the next cycle: idle, or on its last chunk or the one before, and no
+    staged row with more than one chunk moves in now); from registers.
+    One row per cycle when a row is one chunk, else one per
+    ``w_chunks_m1 + 1`` cycles.
 
 Write-to-read timing: chunk c of a row taken in cycle b is written in cycle
-b + 1 + c, so a read of element x presented in cycle p returns the new
-element when p >= b + 1 + x div chunk, and the old one when p <= b + x div
-chunk.  A reader that starts at element 0 one cycle or more after the take
-and moves one element per cycle always sees the new row (reads never
-overtake the chunks).
+b + 2 + c, so a read of element x presented in cycle p returns the new
+element when p >= b + 2 + x div chunk, and the old one when p <= b + 1 +
+x div chunk.  A reader that starts at element 0 two cycles or more after
+the take and moves one element per cycle always sees the new row (reads
+never overtake the chunks).
 r_row, r_x : In -- read element ``r_x`` of rows ``r_row + s`` (mod rows),
     s = 0 .. slots-1, presented one cycle before the memory read (the
     per-bank addresses and the rotation are computed then and registered:
@@ -155,29 +158,47 @@ class BankedRowBuffer(wiring.Component):
         depth = (1 << (lgQ + lgNC)) * LW             # words of a part memory
 
         # ---------------------------------------------------------- writers
-        # per set: the row in a shift register (the chunk being written is
-        # its low CE elements), its row address, the chunk index, busy and
-        # "this is the last chunk" flags, all registers (FPGA timing: the
-        # write ports and w_ready come from flip-flops)
+        # per set: an input stage (the row and its address registered every
+        # cycle, no clock enable, and a full flag) and a writer (the row in
+        # a shift register whose low CE elements are the chunk being
+        # written, its row address, the chunk index, busy and "this is the
+        # last chunk" flags).  A row taken in cycle b is in the stage in
+        # b + 1 and moves into the writer then: the writer is always free
+        # for it, because w_ready says whether the writer is free in the
+        # cycle after.  FPGA timing: the caller's take decision is a deep
+        # function of its sequencer; it now only drives the stage's full
+        # flag, while the wide stage and shift registers are loaded under
+        # enables from this buffer's own registers.
         flat = self.w_data.as_value()
         chunk_bits = CE * dw
         sr_w = max(D, self.max_chunks * CE) * dw
+        one_chunk = self.w_chunks_m1 == 0
         writers = []
         for t in range(self.sets):
+            # (a stage per set, kept apart: the sets' banks sit apart)
+            in_row = kept_apart_signal(len(flat), name=f"w{t}_in_row")
+            in_pos = kept_apart_signal(_log2(self.rows), name=f"w{t}_in_pos")
+            in_full = Signal(name=f"w{t}_in_full")
             sr = Signal(sr_w, name=f"w{t}_row")
             pos = Signal(_log2(self.rows), name=f"w{t}_pos")
             cidx = Signal(max(1, lgNC), name=f"w{t}_chunk")
             busy = Signal(name=f"w{t}_busy")
             last = Signal(name=f"w{t}_last")          # cidx == w_chunks_m1
+            next_last = Signal(name=f"w{t}_next_last")  # cidx + 1 == w_chunks_m1
             ready = Signal(name=f"w{t}_ready")
-            m.d.comb += [ready.eq(~busy | last), self.w_ready[t].eq(ready)]
-            take = self.w_en[t] & ready
-            with m.If(take):
-                m.d.sync += [sr.eq(flat), pos.eq(self.w_row), cidx.eq(0), busy.eq(1),
-                             last.eq(self.w_chunks_m1 == 0)]
+            # the writer is free next cycle: it takes the staged row now and
+            # that row has one chunk, or it is idle / on its last chunk /
+            # one before it
+            m.d.comb += [ready.eq(Mux(in_full, one_chunk, ~busy | last | next_last)),
+                         self.w_ready[t].eq(ready)]
+            m.d.sync += [in_row.eq(flat), in_pos.eq(self.w_row),
+                         in_full.eq(self.w_en[t] & ready)]
+            with m.If(in_full):
+                m.d.sync += [sr.eq(in_row), pos.eq(in_pos), cidx.eq(0), busy.eq(1),
+                             last.eq(one_chunk), next_last.eq(self.w_chunks_m1 == 1)]
             with m.Elif(busy):
-                m.d.sync += [sr.eq(sr >> chunk_bits), cidx.eq(cidx + 1),
-                             last.eq(cidx + 1 == self.w_chunks_m1)]
+                m.d.sync += [sr.eq(sr >> chunk_bits), cidx.eq(cidx + 1), last.eq(next_last),
+                             next_last.eq(cidx + 2 == self.w_chunks_m1)]
                 with m.If(last):
                     m.d.sync += busy.eq(0)
             writers.append((sr, pos, cidx, busy))

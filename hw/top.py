@@ -347,8 +347,9 @@ class SaloTop(wiring.Component):
         d_chunks_m1 = Signal.like(kvbuf.w_chunks_m1)
         m.d.sync += d_chunks_m1.eq((d - 1) >> _log2(kvbuf.chunk))
         # (a pass decided in the cycle after its last row was taken reads
-        # element x from x + 2 cycles after the take on: after its chunk is
-        # written, hw.row_buffer's write-to-read timing)
+        # element x from x + 2 cycles after the take on: its chunk is
+        # written x div chunk + 2 cycles after the take, hw.row_buffer's
+        # write-to-read timing)
         m.d.comb += [kvbuf.w_chunks_m1.eq(d_chunks_m1), qbuf.w_chunks_m1.eq(d_chunks_m1)]
         # global queries, global keys/values, random keys/values: registers
         gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]

@@ -93,9 +93,10 @@ def test_row_buffer_reads_match_rows(banks, rows, dmax, slots, sets):
 
 def test_writer_ready_and_write_to_read_timing():
     """A set takes a row every ceil(d/chunk) cycles (ready again in the cycle
-    of its last chunk), and, for a row taken in cycle b, a read of element x
-    presented in cycle b + 1 + x div chunk returns the new element while one
-    presented a cycle earlier returns the old (the docstring's timing)."""
+    before its last chunk: the next row is staged in the cycle of that
+    chunk), and, for a row taken in cycle b, a read of element x presented
+    in cycle b + 2 + x div chunk returns the new element while one presented
+    a cycle earlier returns the old (the docstring's timing)."""
     dw, dmax = 9, 32
     dut = BankedRowBuffer(banks=4, rows=8, max_head_dim=dmax, data_width=dw, slots=1)
     chunk = dut.chunk
@@ -127,9 +128,7 @@ def test_writer_ready_and_write_to_read_timing():
             await ctx.tick()
         seen["ready"].append(ctx.get(dut.w_ready[0]))
         for x in (0, chunk + 1, 3 * chunk + 2):
-            for delay in (1 + x // chunk - 1, 1 + x // chunk):
-                if delay < 1:
-                    continue
+            for delay in (2 + x // chunk - 1, 2 + x // chunk):
                 await write(ctx, [0] * dmax)             # old contents 0
                 for _ in range(dmax // chunk + 1):
                     await ctx.tick()
@@ -139,12 +138,13 @@ def test_writer_ready_and_write_to_read_timing():
                     await ctx.tick()
 
     _run(dut, bench)
-    # taken in b; chunks in b+1 .. b+4; ready again in b+4 (the last chunk)
+    # taken in b, staged in b+1; chunks in b+2 .. b+5; ready again in b+4
+    # (a row taken then is staged in b+5 and its first chunk written in b+6)
     assert seen["ready"] == [0, 0, 0, 1, 1]
     for (x, delay), got in seen["reads"].items():
-        new = delay >= 1 + x // chunk
+        new = delay >= 2 + x // chunk
         assert got == (x + 1 if new else 0), (x, delay, got)
-    assert len(seen["reads"]) == 5
+    assert len(seen["reads"]) == 6
 
 
 def test_row_buffer_refusals():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ from hw.fanout import yosys_keep_apart_command
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION",
-           "ROUTERS", "DEFAULT_ROUTER"]
+           "ROUTERS", "DEFAULT_ROUTER", "DEFAULT_PNR_OPTS", "parse_pnr_opts"]
 
 #: bump when the flow's commands change (part of the default output folder name)
 FLOW_VERSION = 3
@@ -51,6 +52,15 @@ FLOW_VERSION = 3
 ROUTERS = ("router1", "router2")
 DEFAULT_ROUTER = "router2"
 TOP_NAME = "salo_fpga_top"
+
+#: extra nextpnr-ecp5 options of every place-and-route run (``--pnr-opts``)
+DEFAULT_PNR_OPTS = ""
+
+#: options the flow sets itself; ``--pnr-opts`` may not repeat them
+_FLOW_OWNED_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq",
+                        "--seed", "--router", "--no-route", "--no-place", "--lpf",
+                        "--lpf-allow-unconstrained", "--timing-allow-fail", "--85k", "--25k",
+                        "--package", "--speed")
 
 
 class FlowError(Exception):
@@ -336,7 +346,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
              freq_mhz: float = 100.0, synth_opts: str = "", place_and_route: bool = True,
              seed: int = 1, progress_stream=None, config_label: str = "",
              reuse: bool = False, route_timeout_min: float = 0.0,
-             router: str = DEFAULT_ROUTER) -> dict:
+             router: str = DEFAULT_ROUTER, pnr_opts: str = DEFAULT_PNR_OPTS) -> dict:
     """Run the whole flow; returns the report dict (also written to ``report.json``).
 
     Place and route runs in two nextpnr calls: placement (then every
@@ -349,6 +359,9 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     ``router``: nextpnr's router, one of :data:`ROUTERS` (default
     ``router2``: it converges on the accelerator top where router1 spends
     its time ripping up the last few thousand arcs).
+
+    ``pnr_opts``: extra nextpnr-ecp5 options for both calls (placer and
+    router tuning, e.g. ``--tmg-ripup``); see :func:`parse_pnr_opts`.
 
     ``reuse``: if the output folder holds a report of the same Verilog, target
     and options, return it without running the tools (resuming a sweep)."""
@@ -363,6 +376,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                         f"(no limit) or more")
     if router not in ROUTERS:
         raise FlowError(f"--router {router!r} is invalid: allowed {', '.join(ROUTERS)}")
+    extra_pnr = parse_pnr_opts(pnr_opts)
     if any(c in synth_opts for c in ";\n"):
         raise FlowError(f"--synth-opts {synth_opts!r}: one command's options only (no ';' or newline)")
     tgt = TARGETS[target]
@@ -388,11 +402,13 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     verilog_sha = hashlib.sha256(d.verilog.encode()).hexdigest()
     want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
             "route_timeout_min": route_timeout_min, "router": router,
-            "synth_opts": synth_opts, "seed": seed,
+            "synth_opts": synth_opts, "seed": seed, "pnr_opts": " ".join(extra_pnr),
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
         old = _load_json(out / "report.json")
-        if old and old.get("flow_version") == FLOW_VERSION and old.get("reuse_key") == want:
+        # (reports written before --pnr-opts existed ran with none)
+        if (old and old.get("flow_version") == FLOW_VERSION
+                and {"pnr_opts": "", **old.get("reuse_key", {})} == want):
             prog.say("reusing the existing report.json (same Verilog, target and options)")
             old["reused"] = True
             return old
@@ -459,7 +475,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                    "fields": cfg.to_dict()},
         "flow_notes": flow_notes,
         "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
-                    "router": router,
+                    "router": router, "pnr_opts": " ".join(extra_pnr),
                     "place_and_route": bool(place_and_route and tgt.place_and_route)},
         "synthesis": {k: v for k, v in synth_res.items()},
         "resources": {k: {"used": synth_res[k], "available": tgt.capacity[k],
@@ -478,7 +494,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                   "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
                   # (also on the placement call: the placed netlist stores it,
                   # and the routing call's own option does not override that)
-                  "--router", router]
+                  "--router", router, *extra_pnr]
         times["place_s"] = round(prog.run(
             "place", common + ["--json", "synth.json", "--no-route", "--write", "placed.json",
                                "--sdf", "placed.sdf", "--report", "placed-report.json"],
@@ -521,6 +537,22 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     prog.say(f"report: {out / 'report.json'}")
     return report
+
+
+def parse_pnr_opts(text: str) -> list[str]:
+    """Split ``--pnr-opts`` into arguments; :class:`FlowError` for options the
+    flow sets itself (its own files, clock, seed, router, device)."""
+    try:
+        args = shlex.split(text or "")
+    except ValueError as e:
+        raise FlowError(f"--pnr-opts {text!r} cannot be split into arguments: {e}") from None
+    for a in args:
+        name = a.split("=", 1)[0]
+        if name in _FLOW_OWNED_PNR_OPTS:
+            raise FlowError(f"--pnr-opts {text!r}: {name} is set by salo synth itself "
+                            f"(use its own option, or -o for the files); not allowed: "
+                            f"{', '.join(_FLOW_OWNED_PNR_OPTS)}")
+    return args
 
 
 def _read_pnr_report(path: Path) -> dict:
@@ -579,6 +611,11 @@ def format_report(rep: dict) -> str:
                  f"shift-register bits (included in the counts below)")
     lines.append(f"config   {rep['config']['label'] or rep['config']['hash']}: "
                  f"{rep['config']['describe']}")
+    opts = rep.get("options", {})
+    if opts.get("place_and_route"):
+        lines.append(f"pnr      nextpnr-ecp5 {opts.get('router', '')}, seed {opts.get('seed')}, "
+                     f"clock constraint {opts.get('freq_mhz'):g} MHz"
+                     + (f", extra options {opts['pnr_opts']}" if opts.get("pnr_opts") else ""))
     lines.append("")
     lines.append(f"{'resource':<10}{'used':>9}{'available':>11}{'util':>8}  source")
     names = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM", "io": "IO"}

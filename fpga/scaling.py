@@ -32,7 +32,7 @@ DEFAULT_SIZES = [(4, 4), (8, 8), (8, 16)]
 
 def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, synth_opts="",
               place_and_route=True, seed=1, config_label="", stream=None, reuse=True,
-              on_result=None, route_timeout_min=0.0, router=None):
+              on_result=None, route_timeout_min=0.0, router=None, pnr_opts=None):
     """Run the flow for each (rows, cols); returns ``[(rows, cols, report), ...]``.
 
     ``reuse``: sizes whose folder already holds a report of the same Verilog
@@ -50,7 +50,8 @@ def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, s
                            config_label=f"{config_label} with rows={r}, cols={c}",
                            progress_stream=stream, reuse=reuse,
                            route_timeout_min=route_timeout_min,
-                           **({"router": router} if router else {}))
+                           **({"router": router} if router else {}),
+                           **({"pnr_opts": pnr_opts} if pnr_opts is not None else {}))
         except (FlowError, ConfigError) as e:
             # one size failing (e.g. it does not fit) must not lose the others
             msg = str(e).splitlines()[0]
@@ -135,7 +136,7 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   `salo synth --preset fpga --target ecp5-85f --route-timeout 45`: Yosys
   ~5 min, placement 16 min, estimate after placement 78.3 MHz (430 of
   79723 endpoints fail 10 ns, WNS -2.8 ns); router1 still had 150k of 227k
-  arcs to route when the 45-min limit stopped it, so no routed Fmax.  The 2x2 top (table above): estimate 79.8
+  arcs to route when the 45-min limit stopped it, so no routed Fmax.  The 2x2 top of that day: estimate 79.8
   MHz, its worst groups the K/V buffer's lane select to slot rotation
   (-2.5 ns), sequencer to K/V buffer addresses (-2.4 ns) and the output
   path (-1.8 ns): the failing logic is the same at every array size, so
@@ -185,6 +186,48 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   359 s, placement 1024 s, fpga.sta 23 s, routing 576 s, total 34 min.
   The last commit of the session gives every register row its own copies
   of that select index (not placed or routed yet).
+* Sessions 6-8 (2026-12-03/04, commits eaf978d..0b04950 and this one),
+  `fpga` preset (4x4), seed 1, on this 2-core machine with a second P&R
+  job running.  Changes: kept-apart copies where Yosys merged distant
+  registers; the K/V and Q buffers write a row in 8-element chunks from a
+  per-set shift register (no rotation of a row onto the banks); register
+  rows are read through shift registers; the merge unit's normalization
+  adder tree has one carry chain per register level; the row buffer has
+  an input stage (before it the sequencer's take decision drove the clock
+  enable of 576-bit shift registers: estimate 70.5 MHz, WNS -4.2 ns); the
+  merge unit's accumulator read is not transparent when `min_head_dim` >=
+  4 (no bypass multiplexer behind the block RAM); the row buffer's
+  one-chunk flags are registered; the row-buffer input stage and the
+  serial shell's chains have no reset (kept flip-flops took their reset
+  through a LUT: 575 LUT inputs on the reset net).  Results:
+
+  | revision | TRELLIS_COMB | FF | est. after placement | routed Fmax | routing |
+  |---|---|---|---|---|---|
+  | work in progress, 2026-12-03 | 44088 | 32585 | - | 78.2 MHz | 391 s |
+  | 0b04950 | 44k | 33194 (Yosys) | 87.6 MHz (116 failing) | not routed | router2 at 1000-1700 overused wires from iteration 20 to 34; stopped after 15 min |
+  | this commit | 40082 (48%) | 33036 (39%) | 92.2 MHz (37 failing) | **91.0 MHz** (53 of 80536 fail, WNS -0.98 ns) | 259 s |
+
+  The last row is the table's 4x4 (`salo synth --preset fpga --target
+  ecp5-85f --design top --route-timeout 40`; the limit was not reached, so
+  `salo synth --preset fpga --target ecp5-85f` runs the same flow): Yosys
+  263 s, placement 628 s, fpga.sta 16 s, routing 259 s, fpga.sta 14 s,
+  20 min in all; 79 DSP, 50 BRAM.  Still failing after routing (start ->
+  end): the sequencer's take decision into the LOAD_KV position and the
+  K/V write row (`ir_raw` -> `kv_pos`, 7 LUT levels spread over the
+  sequencer, -0.98 ns, 22 endpoints); the weighted-sum aligned add of the
+  PE next to the global column (`pe3_3.ws_out` -> `pe3_4.ws_out`: 3.4 ns
+  of routing between the two PEs, four LUT levels and a 38-bit carry
+  chain, -0.76 ns, 26); the output path's ready into the merge units'
+  finish counters (-0.17 ns, 3); a merge unit's output bank flag (-0.15
+  ns, 2).  Tried and not kept: nextpnr `--placer-heap-beta 0.7
+  --placer-heap-timingweight 20` (`--pnr-opts`) gave an estimate of 94.1
+  MHz on 0b04950 but 85.9 MHz on the next revision: placement alone moves
+  the estimate by about +-4 ns, so the flow keeps nextpnr's defaults;
+  `--tmg-ripup` made router2 diverge (overused wires 1454 -> 2647 and
+  timing failures 637 -> 3058 over iterations 28-40); a DCCA global
+  buffer on the reset (24120 LSR pins) did not route: nextpnr routes every
+  user of the buffered net from the global network, ~900 of them LUT
+  inputs, and one neighbouring arc then found no path.
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer` buffers in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement
@@ -360,7 +403,7 @@ SERIES = [
 ]
 #: the accelerator top's sweeps (``--with-top``; about 30 min per size here)
 TOP_SERIES = [
-    ["--preset", "fpga", "--design", "top", "--sweep", "4x4"],
+    ["--preset", "fpga", "--design", "top", "--route-timeout", "40", "--sweep", "2x2,2x4,4x4"],
 ]
 
 

@@ -153,7 +153,11 @@ class MergeUnit(wiring.Component):
       registered at the end of t+1, the aligned add and the memory write
       happen in cycle t+2 (read port transparent for a write in cycle t, the
       write of cycle t+1 forwarded from a register, so back-to-back passes
-      with d = 1 are fine).
+      with d = 1 are fine).  With ``min_head_dim`` >= 3 the shift and the
+      add take a cycle each (write in t+3, no forwarding); with
+      ``min_head_dim`` >= 4 no word is read in the cycle it is written and
+      the read port is not transparent (no bypass multiplexer behind the
+      block RAM).
     * Reciprocal: when the last pass's row sum is merged, a restoring divider
       computes floor(2**K / S) (0 when S = 0): it starts at R+rs_latency (if idle;
       banks are served in order) and is busy 1 + ceil((K+1)/steps) cycles;
@@ -394,7 +398,12 @@ class MergeUnit(wiring.Component):
         depth = 2 << xw
         m.submodules.mem = mem = Memory(shape=signed(self.acc_out_width), depth=depth, init=[])
         wp = mem.write_port()
-        rd_acc = mem.read_port(transparent_for=(wp,))
+        # transparent (a bypass multiplexer behind the block RAM, FPGA timing:
+        # its clock-to-output is ~5.8 ns) only where a word can be read in
+        # the cycle it is written: the write is 2 (deep: 3) cycles after the
+        # read, the same word is read again d cycles after it was read
+        rd_acc = mem.read_port(
+            transparent_for=(wp,) if self.min_head_dim <= 2 + int(self.deep) else ())
         rd_out = mem.read_port()
 
         el_x = Signal(xw)

@@ -38,7 +38,8 @@ w_en[t], w_row, w_data : In -- set t takes row ``w_data`` (``max_head_dim``
     when ``w_ready[t]``; the row and its address are registered (input
     stage), its chunks are written from the cycle after that on.
 w_chunks_m1 : In -- chunks per row minus one (ceil(d / chunk) - 1),
-    constant while writes are in progress.
+    constant while writes are in progress and in the cycle before the
+    first take (it is registered before it is used).
 w_ready[t] : Out -- set t takes a row this cycle (its writer is free
     in the next cycle: idle, or on its last chunk or the one before, and no
     staged row with more than one chunk moves in now); from registers.
@@ -172,12 +173,16 @@ class BankedRowBuffer(wiring.Component):
         flat = self.w_data.as_value()
         chunk_bits = CE * dw
         sr_w = max(D, self.max_chunks * CE) * dw
-        one_chunk = self.w_chunks_m1 == 0
+        # (registered: FPGA timing, w_ready is in the caller's take decision)
+        one_chunk, two_chunks = Signal(), Signal()
+        m.d.sync += [one_chunk.eq(self.w_chunks_m1 == 0), two_chunks.eq(self.w_chunks_m1 == 1)]
         writers = []
         for t in range(self.sets):
             # (a stage per set, kept apart: the sets' banks sit apart)
-            in_row = kept_apart_signal(len(flat), name=f"w{t}_in_row")
-            in_pos = kept_apart_signal(_log2(self.rows), name=f"w{t}_in_pos")
+            # (no reset: data behind in_full; a kept flip-flop's reset would
+            # be a LUT in front of it, Yosys folds none into a kept cell)
+            in_row = kept_apart_signal(len(flat), name=f"w{t}_in_row", reset_less=True)
+            in_pos = kept_apart_signal(_log2(self.rows), name=f"w{t}_in_pos", reset_less=True)
             in_full = Signal(name=f"w{t}_in_full")
             sr = Signal(sr_w, name=f"w{t}_row")
             pos = Signal(_log2(self.rows), name=f"w{t}_pos")
@@ -195,7 +200,7 @@ class BankedRowBuffer(wiring.Component):
                          in_full.eq(self.w_en[t] & ready)]
             with m.If(in_full):
                 m.d.sync += [sr.eq(in_row), pos.eq(in_pos), cidx.eq(0), busy.eq(1),
-                             last.eq(one_chunk), next_last.eq(self.w_chunks_m1 == 1)]
+                             last.eq(one_chunk), next_last.eq(two_chunks)]
             with m.Elif(busy):
                 m.d.sync += [sr.eq(sr >> chunk_bits), cidx.eq(cidx + 1), last.eq(next_last),
                              next_last.eq(cidx + 2 == self.w_chunks_m1)]

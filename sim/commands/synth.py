@@ -21,7 +21,7 @@ def _sizes(text: str):
 
 def register(sub):
     from fpga.designs import DESIGNS
-    from fpga.flow import DEFAULT_ROUTER, ROUTERS, TARGETS
+    from fpga.flow import DEFAULT_PNR_OPTS, DEFAULT_ROUTER, ROUTERS, TARGETS
     p = sub.add_parser(
         "synth", help="synthesize (and place and route) the accelerator for an FPGA",
         description="Synthesize a design with Yosys and place and route it with "
@@ -60,6 +60,12 @@ def register(sub):
                    help=f"nextpnr router (default {DEFAULT_ROUTER}: on the accelerator top "
                         "it converges where router1 crawls through the last few thousand "
                         "arcs)")
+    p.add_argument("--pnr-opts", metavar="OPTS", default=DEFAULT_PNR_OPTS,
+                   help="extra nextpnr-ecp5 options for placement and routing, e.g. "
+                        "'--tmg-ripup --placer-heap-timingweight 20' (default "
+                        f"{DEFAULT_PNR_OPTS!r}; '' for none); the flow's own files, "
+                        "clock, seed and router are set by the options above; write "
+                        "--pnr-opts=--tmg-ripup for a single option")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sweep", metavar="SIZES", type=_sizes,
                    help="run the flow for several array sizes RxC,... (the config's "
@@ -98,12 +104,14 @@ def run(args):
                              freq_mhz=args.freq, synth_opts=args.synth_opts,
                              place_and_route=not args.no_pnr, seed=args.seed,
                              config_label=label, reuse=not args.rerun, on_result=progress,
-                             route_timeout_min=args.route_timeout, router=args.router)
+                             route_timeout_min=args.route_timeout, router=args.router,
+                             pnr_opts=args.pnr_opts)
             return 1 if any("error" in rep for _, _, rep in rows) else 0
         rep = run_flow(cfg, target=args.target, design=args.design, out_dir=args.out,
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
                        seed=args.seed, config_label=label,
-                       route_timeout_min=args.route_timeout, router=args.router)
+                       route_timeout_min=args.route_timeout, router=args.router,
+                             pnr_opts=args.pnr_opts)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()
@@ -132,6 +140,10 @@ def _command_line(args) -> str:
     from fpga.flow import DEFAULT_ROUTER
     if args.router != DEFAULT_ROUTER:
         parts += ["--router", args.router]
+    from fpga.flow import DEFAULT_PNR_OPTS
+    if args.pnr_opts != DEFAULT_PNR_OPTS:
+        import shlex
+        parts.append(f"--pnr-opts={shlex.quote(args.pnr_opts)}")
     if args.no_pnr:
         parts.append("--no-pnr")
     parts += ["--sweep", ",".join(f"{r}x{c}" for r, c in args.sweep), "--md", args.md]

@@ -16,8 +16,8 @@ import pytest
 
 from fpga import designs
 from fpga.designs import DesignUnavailable, SerialShell
-from fpga.flow import (TARGETS, FlowError, design_for, parse_nextpnr_report,
-                       parse_yosys_stat, run_flow)
+from fpga.flow import (DEFAULT_PNR_OPTS, TARGETS, FlowError, design_for, parse_nextpnr_report,
+                       parse_pnr_opts, parse_yosys_stat, run_flow)
 from hw.config import preset
 from sim.cli import build_parser, main
 
@@ -35,6 +35,11 @@ def test_arguments_parse():
     assert (d.target, d.design, d.freq, d.synth_opts, d.out) == ("ecp5-85f", "auto", 100.0, "", None)
     assert d.router == "router2"
     assert build_parser().parse_args(["synth", "--router", "router1"]).router == "router1"
+    assert d.pnr_opts == DEFAULT_PNR_OPTS
+    e = build_parser().parse_args(["synth", "--pnr-opts=--tmg-ripup"])
+    assert parse_pnr_opts(e.pnr_opts) == ["--tmg-ripup"]
+    assert parse_pnr_opts("--placer-heap-timingweight 20 --tmg-ripup") == [
+        "--placer-heap-timingweight", "20", "--tmg-ripup"]
 
 
 @pytest.mark.parametrize("argv, msg", [
@@ -65,6 +70,12 @@ def test_bad_paths_and_values(tmp_path, capsys):
         run_flow(TINY, freq_mhz=0)
     with pytest.raises(FlowError, match="--router 'vpr' is invalid: allowed router1, router2"):
         run_flow(TINY, router="vpr")
+    with pytest.raises(FlowError, match="--pnr-opts '--seed 3': --seed is set by salo synth"):
+        run_flow(TINY, pnr_opts="--seed 3")
+    with pytest.raises(FlowError, match="--json is set by salo synth"):
+        run_flow(TINY, pnr_opts="--tmg-ripup --json=x.json")
+    with pytest.raises(FlowError, match="cannot be split"):
+        run_flow(TINY, pnr_opts="--tmg-ripup '")
     with pytest.raises(FlowError, match="no ';'"):
         run_flow(TINY, design="mac-grid", synth_opts="-dff; shell", out_dir=tmp_path / "o")
 
@@ -210,9 +221,10 @@ def test_place_and_route_2x2(tmp_path, capsys):
     # report says so; the placement estimate stays
     out2 = tmp_path / "o2"
     assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out2),
-                 "--freq", "50", "--route-timeout", "0.001"]) == 0
+                 "--freq", "50", "--route-timeout", "0.001", "--pnr-opts=--tmg-ripup"]) == 0
     text2 = capsys.readouterr().out
     rep2 = json.loads((out2 / "report.json").read_text())
+    assert rep2["options"]["pnr_opts"] == "--tmg-ripup" and "extra options --tmg-ripup" in text2
     assert rep2["fmax"] == {} and "routing stopped after" in rep2["route_stopped"]
     assert "Fmax     not measured: routing stopped" in text2
     assert rep2["placement_estimate"]["fmax_mhz"] > 1.0

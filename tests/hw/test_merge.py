@@ -12,8 +12,11 @@ from hw.merge import MergeUnit, merge_params
 # (preset, divider steps per cycle, min_head_dim): both presets with the
 # default 2 steps (recip_frac + 1 = 33 / 47 is odd: the padded divider), and
 # small as the accelerator top builds it (min_head_dim 4: the two-cycle
-# element and row-sum merges) with 2 steps and with 1 (the fpga preset's)
-CASES = [("small", 2, 1), ("small-wide", 2, 1), ("small", 1, 4), ("small", 2, 4)]
+# element and row-sum merges, no transparent read) with 2 steps and with 1
+# (the fpga preset's), and min_head_dim 3 (two-cycle merges, the read
+# transparent for a write in the same cycle)
+CASES = [("small", 2, 1), ("small-wide", 2, 1), ("small", 1, 4), ("small", 2, 4),
+         ("small", 2, 3)]
 IDS = [f"{p}-div{s}" + (f"-min{d}" if d > 1 else "") for p, s, d in CASES]
 
 

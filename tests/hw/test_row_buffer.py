@@ -48,6 +48,7 @@ def test_row_buffer_reads_match_rows(banks, rows, dmax, slots, sets):
     async def bench(ctx):
         for d in dims:
             ctx.set(dut.w_chunks_m1, (d - 1) // dut.chunk)
+            await ctx.tick()                    # (registered before the first take)
             store = rng.integers(lo, hi, (sets, rows, dmax))
             todo = [[(r, store[t, r]) for r in range(rows)] for t in range(sets)]
             cycles = 0

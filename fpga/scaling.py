@@ -87,8 +87,10 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 * The design sits in a 5-pin serial shell (`fpga.designs.SerialShell`); its
   shift registers are counted above (bits per size listed under "What was
   synthesized").
-* nextpnr's Fmax is for speed grade 6 with one placement seed (other
-  seeds were not tried).
+* nextpnr's Fmax is for speed grade 6 with placement seed 1.  The seed
+  matters: the 4x4 top of revision 5ba290b gave 92.2 MHz after placement
+  and 91.0 MHz routed with seed 1, 85.7 and 77.7 MHz with seed 2 (its
+  worst path the same sequencer path as below, -2.9 ns instead of -1.0).
 * The MAC grid is a stand-in (`fpga.designs.MacGrid`: the array's score
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
@@ -186,48 +188,56 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   359 s, placement 1024 s, fpga.sta 23 s, routing 576 s, total 34 min.
   The last commit of the session gives every register row its own copies
   of that select index (not placed or routed yet).
-* Sessions 6-8 (2026-12-03/04, commits eaf978d..0b04950 and this one),
-  `fpga` preset (4x4), seed 1, on this 2-core machine with a second P&R
-  job running.  Changes: kept-apart copies where Yosys merged distant
-  registers; the K/V and Q buffers write a row in 8-element chunks from a
-  per-set shift register (no rotation of a row onto the banks); register
-  rows are read through shift registers; the merge unit's normalization
-  adder tree has one carry chain per register level; the row buffer has
-  an input stage (before it the sequencer's take decision drove the clock
-  enable of 576-bit shift registers: estimate 70.5 MHz, WNS -4.2 ns); the
-  merge unit's accumulator read is not transparent when `min_head_dim` >=
-  4 (no bypass multiplexer behind the block RAM); the row buffer's
-  one-chunk flags are registered; the row-buffer input stage and the
-  serial shell's chains have no reset (kept flip-flops took their reset
-  through a LUT: 575 LUT inputs on the reset net).  Results:
+* Sessions 6-8 (2026-12-03/04, commits eaf978d..5ba290b and the one
+  after it), `fpga` preset (4x4), seed 1, on this 2-core machine with a
+  second P&R job running.  Changes: kept-apart copies where Yosys merged
+  distant registers; the K/V and Q buffers write a row in 8-element chunks
+  from a per-set shift register (no rotation of a row onto the banks);
+  register rows are read through shift registers; the merge unit's
+  normalization adder tree has one carry chain per register level; the
+  row buffer has an input stage (before it the sequencer's take decision
+  drove the clock enable of 576-bit shift registers: estimate 70.5 MHz,
+  WNS -4.2 ns); the merge unit's accumulator read is not transparent when
+  `min_head_dim` >= 4 (no bypass multiplexer behind the block RAM); the
+  row buffer's one-chunk flags are registered; the row-buffer input stage
+  and the serial shell's chains have no reset (kept flip-flops took their
+  reset through a LUT: 575 LUT inputs on the reset net); last, the LOAD_KV
+  position loads from the instruction register in the instruction's first
+  cycle (it loaded from the fetch queue under the take decision, 7 LUT
+  levels: the worst routed path of 5ba290b with both seeds tried, -1.0
+  and -2.9 ns).  Results:
 
   | revision | TRELLIS_COMB | FF | est. after placement | routed Fmax | routing |
   |---|---|---|---|---|---|
   | work in progress, 2026-12-03 | 44088 | 32585 | - | 78.2 MHz | 391 s |
-  | 0b04950 | 44k | 33194 (Yosys) | 87.6 MHz (116 failing) | not routed | router2 at 1000-1700 overused wires from iteration 20 to 34; stopped after 15 min |
-  | this commit | 40082 (48%) | 33036 (39%) | 92.2 MHz (37 failing) | **91.0 MHz** (53 of 80536 fail, WNS -0.98 ns) | 259 s |
+  | 0b04950 | - | 33194 (Yosys) | 87.6 MHz (116 failing) | not routed | router2 at 1000-1700 overused wires from iteration 20 to 34; stopped after 15 min |
+  | 5ba290b | 40082 (48%) | 33036 (39%) | 92.2 MHz (37 failing) | 91.0 MHz (53 of 80536 fail, WNS -0.98 ns) | 259 s |
+  | 5ba290b, seed 2 | | | 85.7 MHz (78 failing) | 77.7 MHz (183 fail, WNS -2.88 ns) | |
+  | LOAD_KV position from the instruction register (the tables above) | 40276 (48%) | 33036 (39%) | 94.2 MHz (15 failing) | **87.0 MHz** (84 of 80531 fail, WNS -1.49 ns) | 242 s |
 
   The last row is the table's 4x4 (`salo synth --preset fpga --target
   ecp5-85f --design top --route-timeout 40`; the limit was not reached, so
   `salo synth --preset fpga --target ecp5-85f` runs the same flow): Yosys
-  263 s, placement 628 s, fpga.sta 16 s, routing 259 s, fpga.sta 14 s,
-  20 min in all; 79 DSP, 50 BRAM.  Still failing after routing (start ->
-  end): the sequencer's take decision into the LOAD_KV position and the
-  K/V write row (`ir_raw` -> `kv_pos`, 7 LUT levels spread over the
-  sequencer, -0.98 ns, 22 endpoints); the weighted-sum aligned add of the
-  PE next to the global column (`pe3_3.ws_out` -> `pe3_4.ws_out`: 3.4 ns
-  of routing between the two PEs, four LUT levels and a 38-bit carry
-  chain, -0.76 ns, 26); the output path's ready into the merge units'
-  finish counters (-0.17 ns, 3); a merge unit's output bank flag (-0.15
-  ns, 2).  Tried and not kept: nextpnr `--placer-heap-beta 0.7
+  125 s, placement 568 s, fpga.sta 15 s, routing 242 s, fpga.sta 15 s,
+  16 min in all; 79 DSP, 50 BRAM.  Its worse routed result than 5ba290b's
+  with a better placement estimate is placement noise (about +-4 ns from
+  run to run, see the seed 2 row): the paths that fail after routing
+  move from run to run.  Failing after routing in the last row (start ->
+  end): a merge unit's control (`merge1`, 5 LUT levels with 3.4 + 1.8 +
+  1.9 ns of routing, -1.49 ns); the row-sum step of a PE (`pe2_1.left_ok`
+  -> `pe1_1.rs_sum_out`, -1.29 ns, 35 endpoints); the sequencer (-1.0
+  ns); the K/V buffer (-0.87 ns); seen in other runs: the weighted-sum
+  aligned add of the PE next to the global column (3.4 ns of routing
+  between the two PEs, four LUT levels and a 38-bit carry chain, -0.76 ns)
+  and the output path's ready into the merge units' finish counters.
+  Tried and not kept: nextpnr `--placer-heap-beta 0.7
   --placer-heap-timingweight 20` (`--pnr-opts`) gave an estimate of 94.1
-  MHz on 0b04950 but 85.9 MHz on the next revision: placement alone moves
-  the estimate by about +-4 ns, so the flow keeps nextpnr's defaults;
-  `--tmg-ripup` made router2 diverge (overused wires 1454 -> 2647 and
-  timing failures 637 -> 3058 over iterations 28-40); a DCCA global
-  buffer on the reset (24120 LSR pins) did not route: nextpnr routes every
-  user of the buffered net from the global network, ~900 of them LUT
-  inputs, and one neighbouring arc then found no path.
+  MHz on 0b04950 but 85.9 MHz on the next revision, so the flow keeps
+  nextpnr's defaults; `--tmg-ripup` made router2 diverge (overused wires
+  1454 -> 2647 and timing failures 637 -> 3058 over iterations 28-40); a
+  DCCA global buffer on the reset (24120 LSR pins) did not route: nextpnr
+  routes every user of the buffered net from the global network, ~900 of
+  them LUT inputs, and one neighbouring arc then found no path.
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer` buffers in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

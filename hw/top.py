@@ -543,14 +543,13 @@ class SaloTop(wiring.Component):
 
         # LOAD_KV's position register and its conflict flag, registered from
         # registers only (FPGA timing): while a LOAD_KV runs no pass starts,
-        # so the readers of one cycle ago are a superset of today's.  The
-        # position loads from the fetch queue's head word when it is taken
-        # (like the predecoded fields), so the flag is computed from it in
-        # the instruction's first cycle and LOAD_KV's beats start in its
-        # second (FPGA timing: no instruction field in front of the conflict
-        # check); the position advances with a V row.  The beat is decoded here from registers and the row
-        # valid, not through the sequencer's opcode switch (FPGA timing: no
-        # clock enable from the fetch logic)
+        # so the readers of one cycle ago are a superset of today's.  In the
+        # instruction's first cycle the flag is computed from the
+        # instruction register's position field and the position loads from
+        # it; LOAD_KV's beats start in its second cycle; the position
+        # advances with a V row.  The beat is decoded here from registers
+        # and the row valid, not through the sequencer's opcode switch (FPGA
+        # timing: no clock enable from the fetch logic)
         kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
         kv_conflict_r = Signal()
         ir_is_kv = Signal()
@@ -569,18 +568,22 @@ class SaloTop(wiring.Component):
         kv_pos_p1 = Signal.like(kv_pos, init=1)
         kv_pos_next = Signal.like(kv_pos)
         kv_pos_p1_next = Signal.like(kv_pos)
+        # (loaded in the first cycle, not from the fetch queue under the take
+        # decision: that was 7 LUT levels deep, -1 ns routed)
+        ir_kv_addr = ops.load_kv.addr
         m.d.comb += [
-            kv_pos_next.eq(Mux(take, nx.operands.load_kv.addr,
+            kv_pos_next.eq(Mux(ir_fresh, ir_kv_addr,
                                Mux(kv_advance, kv_pos_p1, kv_pos))),
-            kv_pos_p1_next.eq(Mux(take, nx.operands.load_kv.addr + 1,
+            kv_pos_p1_next.eq(Mux(ir_fresh, ir_kv_addr + 1,
                                   Mux(kv_advance, kv_pos_p1 + 1, kv_pos_p1)))]
         # the K/V buffer's write row is a copy (hw.fanout: its write rotation
         # fans every bit out to hundreds of LUTs; kv_pos itself stays near
         # the conflict check)
         (kv_wrow,) = register_copies(m, kv_pos_next[:lgCAP], 1, "kv_wrow")
         m.d.sync += [kv_pos.eq(kv_pos_next), kv_pos_p1.eq(kv_pos_p1_next),
-                     kv_conflict_r.eq(Mux(kv_advance, kv_conflict(kv_pos_p1),
-                                          kv_conflict(kv_pos)))]
+                     kv_conflict_r.eq(Mux(ir_fresh, kv_conflict(ir_kv_addr),
+                                          Mux(kv_advance, kv_conflict(kv_pos_p1),
+                                              kv_conflict(kv_pos))))]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_wrow), kvbuf.w_data.eq(rin.payload)]
 

@@ -90,7 +90,9 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 * nextpnr's Fmax is for speed grade 6 with placement seed 1.  The seed
   matters: the 4x4 top of revision 5ba290b gave 92.2 MHz after placement
   and 91.0 MHz routed with seed 1, 85.7 and 77.7 MHz with seed 2 (its
-  worst path the same sequencer path as below, -2.9 ns instead of -1.0).
+  worst path the same sequencer path as below, -2.9 ns instead of -1.0);
+  the 4x4 top of the tables above: seed 1 94.2 / 87.0 MHz, seed 3 90.8 /
+  82.9 MHz, seed 4 75.6 / 77.7 MHz (placement estimate / routed).
 * The MAC grid is a stand-in (`fpga.designs.MacGrid`: the array's score
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1

@@ -56,11 +56,11 @@ TOP_NAME = "salo_fpga_top"
 #: extra nextpnr-ecp5 options of every place-and-route run (``--pnr-opts``)
 DEFAULT_PNR_OPTS = ""
 
-#: options the flow sets itself; ``--pnr-opts`` may not repeat them
-_FLOW_OWNED_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq",
-                        "--seed", "--router", "--no-route", "--no-place", "--lpf",
-                        "--lpf-allow-unconstrained", "--timing-allow-fail", "--85k", "--25k",
-                        "--package", "--speed")
+#: options the flow sets itself (with the targets' device options, below);
+#: ``--pnr-opts`` may not repeat them
+_FLOW_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq", "--seed",
+                  "--router", "--no-route", "--no-place", "--lpf", "--lpf-allow-unconstrained",
+                  "--timing-allow-fail")
 
 
 class FlowError(Exception):
@@ -96,6 +96,9 @@ TARGETS: dict[str, Target] = {
         note="synthesis-only resource estimate (Yosys synth_xilinx -family xc7); "
              "no place and route, no Fmax"),
 }
+
+_FLOW_OWNED_PNR_OPTS = _FLOW_PNR_OPTS + tuple(dict.fromkeys(
+    a for t in TARGETS.values() for a in t.nextpnr_args if a.startswith("--")))
 
 
 def design_for(cfg, design: str = "auto", family: str | None = None) -> Design:
@@ -406,9 +409,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
         old = _load_json(out / "report.json")
-        # (reports written before --pnr-opts existed ran with none)
-        if (old and old.get("flow_version") == FLOW_VERSION
-                and {"pnr_opts": "", **old.get("reuse_key", {})} == want):
+        if old and old.get("flow_version") == FLOW_VERSION and old.get("reuse_key") == want:
             prog.say("reusing the existing report.json (same Verilog, target and options)")
             old["reused"] = True
             return old
@@ -550,8 +551,8 @@ def parse_pnr_opts(text: str) -> list[str]:
         name = a.split("=", 1)[0]
         if name in _FLOW_OWNED_PNR_OPTS:
             raise FlowError(f"--pnr-opts {text!r}: {name} is set by salo synth itself "
-                            f"(use its own option, or -o for the files); not allowed: "
-                            f"{', '.join(_FLOW_OWNED_PNR_OPTS)}")
+                            f"(use its own option, --target, or -o for the files); not "
+                            f"allowed: {', '.join(_FLOW_OWNED_PNR_OPTS)}")
     return args
 
 

@@ -568,8 +568,7 @@ class SaloTop(wiring.Component):
         kv_pos_p1 = Signal.like(kv_pos, init=1)
         kv_pos_next = Signal.like(kv_pos)
         kv_pos_p1_next = Signal.like(kv_pos)
-        # (loaded in the first cycle, not from the fetch queue under the take
-        # decision: that was 7 LUT levels deep, -1 ns routed)
+        # (not from the fetch queue under the take decision: 7 LUT levels)
         ir_kv_addr = ops.load_kv.addr
         m.d.comb += [
             kv_pos_next.eq(Mux(ir_fresh, ir_kv_addr,

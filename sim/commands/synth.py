@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 
 
 def _sizes(text: str):
@@ -137,12 +138,10 @@ def _command_line(args) -> str:
         parts += ["--synth-opts", repr(args.synth_opts)]
     if args.route_timeout:
         parts += ["--route-timeout", f"{args.route_timeout:g}"]
-    from fpga.flow import DEFAULT_ROUTER
+    from fpga.flow import DEFAULT_PNR_OPTS, DEFAULT_ROUTER
     if args.router != DEFAULT_ROUTER:
         parts += ["--router", args.router]
-    from fpga.flow import DEFAULT_PNR_OPTS
     if args.pnr_opts != DEFAULT_PNR_OPTS:
-        import shlex
         parts.append(f"--pnr-opts={shlex.quote(args.pnr_opts)}")
     if args.no_pnr:
         parts.append("--no-pnr")

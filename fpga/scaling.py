@@ -240,6 +240,54 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   DCCA global buffer on the reset (24120 LSR pins) did not route: nextpnr
   routes every user of the buffered net from the global network, ~900 of
   them LUT inputs, and one neighbouring arc then found no path.
+* Session 9 (2026-12-04, the commit after 0423bf8): the table of the top
+  above is still revision 3b63cec's (its command reruns it for the
+  current revision; not rerun this session).  Changes, from the routed
+  paths of 3b63cec with seeds 1, 3 and 4: the merge unit selects a
+  bank's old row sum a cycle earlier (the sum written in that cycle
+  forwarded), forms its stall enable per register group from a copy of
+  the output valid, keeps "element written" in a register, starts its
+  divider without a clock enable on the data and loads its element stage
+  every cycle; a PE's row sum is 0 whenever not valid (a synchronous
+  reset), so the next PE adds it without a select; the exp unit's slope
+  product is two 3-bit tables and an adder; the row buffers' writers have
+  their load flag in copies (control, each chunk copy, each 128 bits of
+  the shift register) and the current chunk in a copy per two banks, no
+  clock enables; the residency check has its tag compares on copies of
+  the position; the sequencer tests one flag per opcode (decoded with
+  the word) and `ir_valid & ~halted` from one register; mask records
+  pass a register stage with their rows' non-empty flags (`masks.ready`
+  is registered; a record reaches the sequencer a cycle after it is
+  taken); a pass's pair count is registered per row; the output path's
+  slot copies follow the queue head whenever no command is current.
+  Cycle counts of the bit-exact tests are unchanged.  Results for the
+  4x4 `fpga` preset (`salo synth --preset fpga --target ecp5-85f`), two
+  P&R jobs at a time on this 2-core machine:
+
+  | revision, seed | TRELLIS_COMB | FF | est. after placement | routed Fmax |
+  |---|---|---|---|---|
+  | 3b63cec, seed 1 (the table above) | 40276 | 33036 | 94.2 MHz (15 failing) | 87.0 MHz |
+  | 3b63cec, seed 3 | | | 90.8 MHz | 82.9 MHz |
+  | this revision, seed 1 | 39849 (48%) | 33999 (41%) | 88.3 MHz (101 failing) | 82.0 MHz |
+  | this revision, seed 3 | 39849 (48%) | 33999 (41%) | 100.6 MHz (0 failing) | 86.3 MHz (68 of 80369 fail, WNS -1.59 ns) |
+
+  Seed 3 is the first placement of the top with no failing endpoint; the
+  routed results are within the placement noise of 3b63cec (mean of
+  seeds 1 and 3: 84.2 against 85.0 MHz): the worst path grows by 0.9 ns
+  (seed 1) and 1.6 ns (seed 3) from placement to routing, and single
+  routing hops of 7-9 ns now set Fmax.  Failing after routing, seed 3: a
+  merge unit's old-sum shift (the shift amount's register 7.0 ns of
+  routing from the shifter, -1.59 ns); the weighted-sum aligned add (-1.0
+  ns, 41 endpoints); the output path's row select (7.6 ns of routing,
+  -0.94 ns); the residency check (-0.68 ns).  Seed 1: the sequencer's V
+  pass parity into the first PE's multiplier select (9.1 ns of routing,
+  -2.19 ns); the weighted-sum add (-1.47 ns, 75 endpoints); the
+  sequencer (-1.0 ns).
+  Wall time of the seed 3 run: elaborate 12 s, Yosys 181 s, placement
+  530 s, fpga.sta 15 s, routing 275 s, fpga.sta 14 s, 17 min in all.
+  Tried and not kept: the weighted-sum shift amount in four copies
+  (one per 6 bits of the shifter) mapped to four LUT levels in front of
+  the carry chain and routed at -3.5 ns (seed 1).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer` buffers in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

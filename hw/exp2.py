@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .exp_table import exp_pwl_table
 
 __all__ = ["Exp2Pwl"]
+
+#: ``lut_mult``: largest table input (chunk + segment bits), one LUT level
+#: on an ECP5 (a LUT6 is four LUT4s and two wide multiplexers of one slice pair)
+TABLE_INPUTS = 6
 
 
 class Exp2Pwl(wiring.Component):
@@ -41,11 +45,14 @@ class Exp2Pwl(wiring.Component):
     give the exponent and valid one cycle before ``exp``/``valid_out``;
     ``late_exp=False`` leaves out ``exp`` (users of ``exp_early`` only).
 
-    ``lut_mult=True`` (the PE's setting) computes slope[seg]*f_low as one
-    constant shift-and-add product per segment (signed-digit form, balanced
-    adder tree) and a segment mux, so no DSP
-    block is spent on it (on ECP5 Yosys maps every variable multiplication,
-    however narrow, to a MULT18X18D).  Same values, same timing.
+    ``lut_mult=True`` (the PE's setting) computes slope[seg]*f_low from
+    constants, so no DSP block is spent on it (on ECP5 Yosys maps every
+    variable multiplication, however narrow, to a MULT18X18D): when half of
+    f_low and seg together are at most :data:`TABLE_INPUTS` bits, as two
+    tables (slope[seg] times each half of f_low, one LUT level) and one
+    adder; otherwise as one constant shift-and-add product per segment
+    (signed-digit form, balanced adder tree) and a segment mux.  Same values,
+    same timing.
     """
 
     latency = 2
@@ -152,11 +159,24 @@ class Exp2Pwl(wiring.Component):
                     if not pos:
                         return Const(0, 1)
                     return tree(pos) - tree(neg) if neg else tree(pos)
-                prods = [const_mul(c) for c in slope_t]
-                if sb:
-                    prod = Array(prods)[seg]
+                chunk = -(-low_bits // 2)
+                if sb + chunk <= TABLE_INPUTS:
+                    # f_low in two chunks: each chunk's product with the
+                    # segment's slope a table of the chunk and seg bits (one
+                    # LUT level), the two added (FPGA timing: the shift-and-add
+                    # trees are two carry chains in series, then the segment
+                    # mux)
+                    terms = []
+                    for lo in range(0, low_bits, chunk):
+                        hi = min(lo + chunk, low_bits)
+                        values = [c * v for c in slope_t for v in range(1 << (hi - lo))]
+                        idx = Cat(f_low[lo:hi], seg) if sb else f_low[lo:hi]
+                        w = max(1, max(values).bit_length())
+                        terms.append(Array(Const(v, w) for v in values)[idx] << lo)
+                    prod = tree(terms)
                 else:
-                    prod = prods[0]
+                    prods = [const_mul(c) for c in slope_t]
+                    prod = Array(prods)[seg] if sb else prods[0]
                 m.d.sync += s1_prod.eq(prod)
             else:
                 m.d.sync += s1_prod.eq(slope * f_low)

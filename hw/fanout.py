@@ -38,14 +38,18 @@ def kept_apart_signal(shape=1, *, name: str, **kwargs) -> Signal:
     return Signal(shape, name=name, attrs={KEEP_APART_ATTR: 1}, **kwargs)
 
 
-def register_copies(m, value, n: int, name: str, enable=None) -> list[Signal]:
+def register_copies(m, value, n: int, name: str, enable=None,
+                    reset_less: bool = False) -> list[Signal]:
     """``n`` registers ``<name>_dup<k>`` loading ``value`` (when ``enable``
     is high, every cycle if None); latency 1, like one register; each is
-    kept apart by the FPGA flow, so each can serve one group of loads."""
+    kept apart by the FPGA flow, so each can serve one group of loads.
+    ``reset_less`` for data (a kept flip-flop's reset costs a LUT in front
+    of it: Yosys folds no reset into a kept cell)."""
     if n < 1:
         raise ValueError(f"n = {n} is invalid: allowed >= 1")
     shape = Value.cast(value).shape()
-    copies = [kept_apart_signal(shape, name=f"{name}_dup{k}") for k in range(n)]
+    copies = [kept_apart_signal(shape, name=f"{name}_dup{k}", reset_less=reset_less)
+              for k in range(n)]
     for c in copies:
         if enable is None:
             m.d.sync += c.eq(value)

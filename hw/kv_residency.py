@@ -28,7 +28,9 @@ Ports:
 
 Latency: ``fault`` 3 cycles after ``check_en``.  Registered: per bank a
 kept-apart copy of the write (enable, position) and of the clear (FPGA
-routing: the tags are spread out), the tags, the valid bits, the position bits above the bank index per bank (first cycle),
+routing: the tags are spread out), the tags, the valid bits, the position
+bits above the bank index per bank, its tag bits in kept-apart copies, one
+per 4 rows' tag compares (first cycle),
 the per-bank hit of a check (second cycle: per bank a tag compare per row,
 then a ``bank_depth``:1 multiplexer of the results) and ``fault`` (third cycle: the per-bank hits
 rotated onto the slots, masked with the used slots).  The check reads the
@@ -44,6 +46,9 @@ from amaranth.lib.wiring import In, Out
 from hw.fanout import register_copies
 
 __all__ = ["KvResidency"]
+
+#: tag compares served by one copy of a bank's check position
+ROWS_PER_COPY = 4
 
 
 class KvResidency(wiring.Component):
@@ -109,17 +114,26 @@ class KvResidency(wiring.Component):
         m.d.comb += [b_hi.eq(base >> lg_nb), b_hi1.eq(b_hi + 1)]
         hits = Signal(NB)                           # registered: stage 1
         for k in range(NB):
-            # registered: stage 0 (FPGA timing)
-            pos_hi = Signal(signed(hi_w + 1), name=f"pos_hi{k}")
-            m.d.sync += pos_hi.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi) if k < NB - 1 else b_hi)
-            row = pos_hi[:lg_bd]
+            # registered: stage 0 (FPGA timing); its tag bits in copies, one
+            # per ROWS_PER_COPY rows' tag compares (their tags are spread
+            # out; one register reaching all was 4-5 ns of routing)
+            pos_hi_next = Signal(signed(hi_w + 1), name=f"pos_hi{k}_next")
+            m.d.comb += pos_hi_next.eq(Mux(base[:lg_nb] > k, b_hi1, b_hi)
+                                       if k < NB - 1 else b_hi)
+            row = Signal(lg_bd, name=f"pos_row{k}", reset_less=True)
+            in_range = Signal(name=f"pos_in_range{k}", reset_less=True)   # 0 <= pos < 2**iw
+            m.d.sync += [row.eq(pos_hi_next[:lg_bd]),
+                         in_range.eq(~pos_hi_next[iw - lg_nb:].any())]
+            cmp_copies = register_copies(m, pos_hi_next[lg_bd:iw - lg_nb],
+                                         -(-BD // ROWS_PER_COPY), f"pos_tag{k}",
+                                         reset_less=True)
             # every row's tag compared, then the row's result selected (FPGA
             # timing: a 1-bit multiplexer after the compares instead of a
             # tag-wide one in front of a compare)
-            row_hit = Cat(*[valid[k][r] & (tags[k][r] == pos_hi[lg_bd:iw - lg_nb])
+            row_hit = Cat(*[valid[k][r]
+                            & (tags[k][r] == cmp_copies[r // ROWS_PER_COPY])
                             for r in range(BD)])
-            m.d.sync += hits[k].eq((row_hit >> row)[0]
-                                   & ~pos_hi[iw - lg_nb:].any())    # 0 <= pos < 2**iw
+            m.d.sync += hits[k].eq((row_hit >> row)[0] & in_range)
         en0, en1 = Signal(), Signal()
         used0, used1 = Signal(S), Signal(S)
         rot0, rot1 = Signal(max(1, lg_nb)), Signal(max(1, lg_nb))

@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.align_add import AlignAdd
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
+from hw.fanout import kept_apart_signal, register_copies
 from hw.saturate import saturate
 
 __all__ = ["MergeUnit", "merge_params", "merge_output_layout", "normalize_cycles"]
@@ -144,7 +145,10 @@ class MergeUnit(wiring.Component):
     * Row sum (cycle R): E of the bank <- max(E, rs_exp) (E = exp_min when
       ``rs_first``) at the end of cycle R, the two shift amounts registered;
       S <- (S >>> (E'-E)) + (rs_sum >>> (E'-rs_exp)) (S = 0 when
-      ``rs_first``) at the end of cycle R+1.  The pass's two shift amounts
+      ``rs_first``) at the end of cycle R+1.  With ``min_head_dim`` >= 3:
+      the bank's old S (0 when ``rs_first``; the S written at the end of R
+      forwarded) registered at the end of R, both shifted sums at the end
+      of R+1, S written at the end of R+2.  The pass's two shift amounts
       (accumulator, pass) are queued for its elements (2-entry queue: up to
       two passes may have delivered their row sum and still await their
       elements, as in the array where pass n+1's row sum precedes pass n's
@@ -184,7 +188,10 @@ class MergeUnit(wiring.Component):
       max(t_x + lam, (cycle of o[x-1]) + 1), i.e. lam cycles after its
       input element when the divider is not the bottleneck.  Under
       back-pressure the read/multiply/round pipeline stalls as a whole (no
-      element is lost or duplicated); the merge side never stalls.
+      element is lost or duplicated); the merge side never stalls.  Its
+      clock enable (output register empty, or ``output.ready``) is formed
+      per register group from a copy of the output valid bit; the drain's
+      "element written" flag is a register.
 
     Timing rules for the caller (controller)
     ----------------------------------------
@@ -288,9 +295,14 @@ class MergeUnit(wiring.Component):
         ew = self.exp_width
         exp_min = -(1 << (ew - 1))
         # registered (FPGA timing; head_dim changes only while idle, and
-        # elements arrive at least a cycle after their row sum)
-        d_minus_1 = Signal(self.head_dim_width)
-        m.d.sync += d_minus_1.eq(self.head_dim - 1)
+        # elements arrive at least a cycle after their row sum), a copy for
+        # the element side and one for the drain, kept apart (hw.fanout:
+        # Yosys merged the merge units' registers into one net reaching
+        # all of them)
+        d_minus_1_next = Signal(self.head_dim_width)
+        m.d.comb += d_minus_1_next.eq(self.head_dim - 1)
+        d_minus_1_el, d_minus_1_drain = register_copies(m, d_minus_1_next, 2, "d_minus_1",
+                                                        reset_less=True)
 
         err = Signal()
         m.d.comb += self.error.eq(err)
@@ -330,7 +342,7 @@ class MergeUnit(wiring.Component):
         # E' = max(E, rs_exp) and the two shift amounts (E updated, shifts
         # registered); in the next cycle S' = (S >>> sh_a) + (rs_sum >>> sh_b).
         # A row sum in the next cycle sees the new E and, one cycle later,
-        # the new S: no forwarding needed.
+        # the new S: no forwarding needed (with min_head_dim >= 3 see below).
         m.submodules.align_sum = al_s = AlignAdd(
             a_width=self.acc_sum_width, b_width=self.in_sum_width,
             out_width=self.acc_sum_width, exp_width=ew, signed=False)
@@ -341,28 +353,44 @@ class MergeUnit(wiring.Component):
             al_s.eb.eq(self.rs_exp),
             al_s.a.eq(0), al_s.b.eq(0),      # only its exponent half is used
         ]
-        r2_valid, r2_first, r2_last, r2_bank = Signal(), Signal(), Signal(), Signal()
+        r2_valid, r2_last, r2_bank = Signal(), Signal(), Signal()
         r2_sum = Signal(unsigned(self.in_sum_width))
         r2_sha, r2_shb = Signal(unsigned(ew)), Signal(unsigned(ew))
-        m.d.sync += [r2_valid.eq(self.rs_valid), r2_first.eq(self.rs_first),
-                     r2_last.eq(self.rs_last), r2_bank.eq(wb), r2_sum.eq(self.rs_sum),
+        m.d.sync += [r2_valid.eq(self.rs_valid), r2_last.eq(self.rs_last), r2_bank.eq(wb),
+                     r2_sum.eq(self.rs_sum),
                      r2_sha.eq(al_s.shift_a), r2_shb.eq(al_s.shift_b)]
         s_new = Signal(unsigned(self.acc_sum_width))
         s_a = Signal(unsigned(self.acc_sum_width))
         s_b = Signal(unsigned(self.acc_sum_width))
-        m.d.comb += [s_a.eq(Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha),
-                     s_b.eq(r2_sum >> r2_shb)]
+        m.d.comb += s_b.eq(r2_sum >> r2_shb)
         if self.deep:
             # a third cycle (FPGA timing): the two shifted sums registered,
-            # added in the next cycle; the next row sum of the bank reads S
-            # one cycle after it arrives, so row sums >= 2 cycles apart see it
+            # added in the next cycle.  The accumulator's old sum (0 for a
+            # first pass) is selected and registered in the row sum's cycle
+            # already, so the second cycle holds the shifter only, not the
+            # bank select behind a register with the sum's width as fan-out.
+            # It is the S of the second cycle: the sum written at the end of
+            # the row sum's cycle (a row sum of the same bank 2 cycles
+            # earlier) is forwarded.  The bank select is a copy of wb
+            # (wb's own loads are the exponent alignment's).
+            wb_sum = kept_apart_signal(name="wb_sum")
+            with m.If(self.rs_valid & self.rs_last):
+                m.d.sync += wb_sum.eq(~wb_sum)
+            r2_old = Signal(unsigned(self.acc_sum_width))
             sv_valid, sv_last, sv_bank = Signal(), Signal(), Signal()
             sv_a, sv_b = Signal.like(s_a), Signal.like(s_b)
-            m.d.sync += [sv_valid.eq(r2_valid), sv_last.eq(r2_last), sv_bank.eq(r2_bank),
+            s_fwd = Signal()
+            m.d.comb += [s_fwd.eq(sv_valid & (sv_bank == wb_sum)),
+                         s_a.eq(r2_old >> r2_sha)]
+            m.d.sync += [r2_old.eq(Mux(self.rs_first, 0, Mux(s_fwd, s_new, sel(S, wb_sum)))),
+                         sv_valid.eq(r2_valid), sv_last.eq(r2_last), sv_bank.eq(r2_bank),
                          sv_a.eq(s_a), sv_b.eq(s_b)]
             s_valid, s_last, s_bank = sv_valid, sv_last, sv_bank
             m.d.comb += s_new.eq(sv_a + sv_b)
         else:
+            r2_first = Signal()
+            m.d.sync += r2_first.eq(self.rs_first)
+            m.d.comb += s_a.eq(Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha)
             s_valid, s_last, s_bank = r2_valid, r2_last, r2_bank
             m.d.comb += s_new.eq(s_a + s_b)
         with m.If(s_valid):
@@ -408,7 +436,7 @@ class MergeUnit(wiring.Component):
 
         el_x = Signal(xw)
         el_step = Signal()          # el_x moves on (to 0 after d-1)
-        el_last = _index_is_last(m, el_x, el_step, d_minus_1, "el")
+        el_last = _index_is_last(m, el_x, el_step, d_minus_1_el, "el")
         cur = Signal(desc_layout)
         m.d.comb += cur.eq(Mux(ep, descs[1], descs[0]))
         s1_valid = Signal()
@@ -420,15 +448,16 @@ class MergeUnit(wiring.Component):
             rd_acc.addr.eq(Cat(el_x, cur.bank)),
             rd_acc.en.eq(self.el_valid),
         ]
-        m.d.sync += s1_valid.eq(0)
+        # s1's data registers load every cycle (FPGA timing: the element
+        # accepted -- a pass awaiting elements -- is not their clock enable);
+        # every later use is gated by a valid bit
+        m.d.sync += [s1_valid.eq(el_step), s1_x.eq(el_x), s1_data.eq(self.el_data),
+                     s1_desc.eq(cur)]
         with m.If(self.el_valid):
             with m.If(~count.any()):
                 m.d.sync += err.eq(1)
             with m.Else():
                 m.d.comb += el_step.eq(1)
-                m.d.sync += [
-                    s1_valid.eq(1), s1_x.eq(el_x), s1_data.eq(self.el_data), s1_desc.eq(cur),
-                ]
                 with m.If(el_last):
                     m.d.comb += pop.eq(1)
                     m.d.sync += [el_x.eq(0), ep.eq(~ep)]
@@ -504,16 +533,23 @@ class MergeUnit(wiring.Component):
         done_bank = Signal()                 # of bank done_bank
         assert 0 <= pad < steps              # the numerator's 1 is in the first cycle
 
+        # the start (idle, the bank's sum final) sets only the control flags
+        # (FPGA timing: it is no clock enable of the data registers); while
+        # idle the data registers load every cycle, so also in the start's:
+        # the divisor and its zero flag from the bank served next, the
+        # remainder, quotient and step count cleared (the quotient is copied
+        # in the cycle after the last step, before such a load ends)
+        with m.If(~div_busy & sel(sum_final, db)):
+            m.d.sync += div_busy.eq(1)
+            for b in range(2):
+                with m.If(db == b):
+                    m.d.sync += sum_final[b].eq(0)
         with m.If(~div_busy):
-            with m.If(sel(sum_final, db)):
-                m.d.sync += [
-                    div_busy.eq(1), div_cnt.eq(0), rem.eq(0), quo.eq(0),
-                    divisor.eq(sel(S, db)), div_first.eq(1),
-                    div_zero.eq(~sel(S, db).any()),
-                ]
-                for b in range(2):
-                    with m.If(db == b):
-                        m.d.sync += sum_final[b].eq(0)
+            m.d.sync += [
+                div_cnt.eq(0), rem.eq(0), quo.eq(0),
+                divisor.eq(sel(S, db)), div_first.eq(1),
+                div_zero.eq(~sel(S, db).any()),
+            ]
         with m.Else():
             r = rem
             q = quo
@@ -544,23 +580,51 @@ class MergeUnit(wiring.Component):
 
         # ------------------------------------------- emission (stall pipeline)
         out = self.output
-        adv = Signal()
-        m.d.comb += adv.eq(~out.valid | out.ready)
+        # the pipeline moves on (adv) when the output register is empty or
+        # taken; adv is formed per group of registers from a copy of the
+        # output valid bit (FPGA timing: the downstream ready reaches each
+        # group's clock enables through one LUT of its own, not through one
+        # net to all of the pipeline's, hundreds).  The copies load alike,
+        # so every group's adv is the same.
+        valid_copies = []
+
+        def advance(name):
+            v = out.valid if not valid_copies else kept_apart_signal(name=f"out_valid_{name}")
+            a = Signal(name=f"adv_{name}")
+            m.d.comb += a.eq(~v | out.ready)
+            valid_copies.append((v, a))
+            return a
+        adv_out = advance("out")
+        adv_drain = advance("drain")
         ob = Signal()                   # bank being (or next to be) emitted
         drain_x = Signal(xw)
         drain_step = Signal()       # drain_x moves on (to 0 after d-1)
-        drain_last = _index_is_last(m, drain_x, drain_step, d_minus_1, "drain")
+        drain_last = _index_is_last(m, drain_x, drain_step, d_minus_1_drain, "drain")
+        # drain_x < fin_cnt[ob] (element drain_x of bank ob written),
+        # registered (FPGA timing: no bank select and comparison in front of
+        # the drain's registers); its next value from the cases of the drain
+        # (holds; moves on; moves to the other bank) and the count's
+        # increment, using drain_x <= fin_cnt[ob] (the drain never passes
+        # the count)
+        drain_more = Signal()
+        fin_inc = [Signal(name=f"fin_inc{b}") for b in range(2)]
+        m.d.comb += [fin_inc[b].eq(w_valid & w_last & (w_bank == b)) for b in range(2)]
+        more_hold = drain_more | sel(fin_inc, ob)
+        more_step = (drain_x + 1 < sel(fin_cnt, ob)) | sel(fin_inc, ob)
+        more_swap = Mux(ob, fin_cnt[0], fin_cnt[1]).any() | Mux(ob, fin_inc[0], fin_inc[1])
+        m.d.sync += drain_more.eq(Mux(drain_step, Mux(drain_last, more_swap, more_step),
+                                      more_hold))
         can_issue = Signal()
         m.d.comb += [
-            can_issue.eq(sel(recip_ok, ob) & (drain_x < sel(fin_cnt, ob))),
+            can_issue.eq(sel(recip_ok, ob) & drain_more),
             rd_out.addr.eq(Cat(drain_x, ob)),
-            rd_out.en.eq(adv),
+            rd_out.en.eq(adv_drain),
         ]
         sa_valid = Signal()
         sa_x = Signal(xw)
         sa_bank = Signal()
         sa_last = Signal()
-        with m.If(adv):
+        with m.If(adv_drain):
             m.d.sync += sa_valid.eq(can_issue)
             with m.If(can_issue):
                 m.d.comb += drain_step.eq(1)
@@ -585,27 +649,24 @@ class MergeUnit(wiring.Component):
         a_parts = [(lo, min(lo + chunk, aw)) for lo in range(0, aw, chunk)]
         b_parts = [(lo, min(lo + chunk, bw)) for lo in range(0, bw, chunk)]
 
-        def stage(name, valid, x, bank, last):
+        def stage(name, adv, valid, x, bank, last):
             regs = (Signal(name=f"{name}_valid"), Signal(xw, name=f"{name}_x"),
                     Signal(name=f"{name}_bank"), Signal(name=f"{name}_last"))
             with m.If(adv):
                 m.d.sync += [regs[0].eq(valid), regs[1].eq(x), regs[2].eq(bank),
                              regs[3].eq(last)]
             return regs
-        sa2 = stage("sa2", sa_valid, sa_x, sa_bank, sa_last)
+        adv_sa2 = advance("sa2")
+        sa2 = stage("sa2", adv_sa2, sa_valid, sa_x, sa_bank, sa_last)
         sa2_data = Signal(signed(aw))
         sa2_recip = Signal(unsigned(bw))
-        with m.If(adv):
+        with m.If(adv_sa2):
             m.d.sync += [sa2_data.eq(rd_out.data), sa2_recip.eq(sel(recip, sa_bank))]
-        # sm0..: the MUL_LATENCY register stages of every piece's multiplier
-        mul_stages = []
-        prev = sa2
-        for k in range(MUL_LATENCY):
-            prev = stage(f"sm{k}", *prev)
-            mul_stages.append(prev)
-        # (on an ECP5 the first two stages are the DSP block's own
-        # registers, stalled with the pipeline through their clock enable)
+        # the pieces' multipliers, each with its own adv (on an ECP5 the
+        # first two stages are the DSP block's own registers, stalled with
+        # the pipeline through their clock enable)
         pps = []
+        mul_advs = []
         for ai, (alo, ahi) in enumerate(a_parts):
             top_a = ahi == aw
             for bi, (blo, bhi) in enumerate(b_parts):
@@ -613,22 +674,33 @@ class MergeUnit(wiring.Component):
                 mul = PipelinedMultiplier(a_shape=a_shape, b_shape=unsigned(bhi - blo),
                                           enable=True)
                 m.submodules[f"mul{ai}_{bi}"] = mul
+                mul_advs.append(advance(f"mul{ai}_{bi}"))
                 m.d.comb += [mul.a.eq(sa2_data[alo:ahi]), mul.b.eq(sa2_recip[blo:bhi]),
-                             mul.en.eq(adv)]
+                             mul.en.eq(mul_advs[-1])]
                 pps.append((alo + blo, mul.p))
+        # sm0..: the MUL_LATENCY register stages of the valid, index and flags
+        # alongside the multipliers (with the first multiplier's adv)
+        mul_stages = []
+        prev = sa2
+        for k in range(MUL_LATENCY):
+            prev = stage(f"sm{k}", mul_advs[0], *prev)
+            mul_stages.append(prev)
         # the pieces and the rounding constant summed pairwise, a register
-        # level per tree level (self.add_levels)
+        # level per tree level (self.add_levels); each sum with its own adv,
+        # the level's stage of the valid, index and flags with its first one's
         terms = [pp << off for off, pp in pps] + [Const(1 << (shift - 1), prod_shape)]
         add_stages = []
         for level in range(self.add_levels):
-            prev = stage(f"add{level}", *prev)
-            add_stages.append(prev)
             sums = []
             for i in range(0, len(terms), 2):
                 ps = Signal(prod_shape, name=f"psum{level}_{i // 2}")
-                with m.If(adv):
+                adv_ps = advance(f"psum{level}_{i // 2}")
+                with m.If(adv_ps):
                     m.d.sync += ps.eq(terms[i] + terms[i + 1] if i + 1 < len(terms)
                                       else terms[i])
+                if i == 0:
+                    prev = stage(f"add{level}", adv_ps, *prev)
+                    add_stages.append(prev)
                 sums.append(ps)
             terms = sums
         assert len(terms) == 1
@@ -640,11 +712,14 @@ class MergeUnit(wiring.Component):
         sat = Signal(signed(self.out_width))
         m.d.comb += sat.eq(saturate(rounded, self.out_width))
         out_bank = Signal()
-        with m.If(adv):
+        with m.If(adv_out):
             m.d.sync += [
-                out.valid.eq(sb_valid), out.p.data.eq(sat), out.p.index.eq(sb_x),
-                out.p.last.eq(sb_last), out_bank.eq(sb_bank),
+                out.p.data.eq(sat), out.p.index.eq(sb_x), out.p.last.eq(sb_last),
+                out_bank.eq(sb_bank),
             ]
+        for v, a in valid_copies:
+            with m.If(a):
+                m.d.sync += v.eq(sb_valid)
         with m.If(out.valid & out.ready & out.p.last):
             for b in range(2):
                 with m.If(out_bank == b):
@@ -652,10 +727,9 @@ class MergeUnit(wiring.Component):
 
         # count the written elements of last passes (after the drain's clear;
         # the two never touch the same bank in one cycle)
-        with m.If(w_valid & w_last):
-            for b in range(2):
-                with m.If(w_bank == b):
-                    m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
+        for b in range(2):
+            with m.If(fin_inc[b]):
+                m.d.sync += fin_cnt[b].eq(fin_cnt[b] + 1)
 
         m.d.comb += self.idle.eq(
             ~count.any() & ~r2_valid & ~s_valid & ~s1_valid & ~s2_valid & ~w_valid & ~pending[0] & ~pending[1] & ~div_busy

@@ -47,7 +47,11 @@ this needs ``2*d >= L + 1``.
 Row chain semantics (both SALO defects avoided): every PE, the left-most one
 included, adds its own p to the row sum; a row-sum input with
 ``rs_valid_in = 0`` is taken as the exact zero ``(S=0, E=exp_min)`` (that is
-how the array feeds column 0).  Every weighted-sum step stores
+how the array feeds column 0).  The exponent is replaced by ``exp_min``
+there; the sum is added as it is, so ``rs_sum_in`` must be 0 in the cycle
+after a cycle with ``rs_valid_in = 0`` (a PE's own ``rs_sum_out`` is: it
+is 0 whenever it is not valid; :func:`chain_row` feeds a first PE the
+constant 0).  Every weighted-sum step stores
 ``(partial_in >>> shift_partial) + ((m*v) >>> shift_product)``.
 
 Registered (all outputs are registers, latency 1 from input to output):
@@ -59,7 +63,10 @@ Registered (all outputs are registers, latency 1 from input to output):
   are expected with the same lead over ``rs_sum_in``;
 * ``rs_sum_out, rs_parity_out``: the row-sum step result, at local
   t = d + L + 1 (one cycle after the step); a row end delays ``rs_exp_out``
-  and ``rs_valid_out`` by one register to pair them with it;
+  and ``rs_valid_out`` by one register to pair them with it.  ``rs_sum_out``
+  is 0 in every other cycle (a synchronous reset from a register of the
+  exp unit's valid; no reset of its own, so in the cycle after a reset it
+  may still hold a sum);
 * ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in`` one
   cycle later (they reach the right neighbour with its value element);
 * ``ws_out``: the weighted-sum step result, M + 2 cycles after
@@ -236,14 +243,24 @@ class PE(wiring.Component):
             sh_a.eq(Mux(a_ge, 0, ex.exp_early - e_in)),
             sh_b.eq(Mux(a_ge, e_in - ex.exp_early, 0)),
         ]
-        # sum half at t = d + L: S' = (S >>> sh_a) + (m >>> sh_b), registered
-        if self.rs_chain_in:
-            left_ok = Signal()       # the left partial is valid (else the exact zero)
-            m.d.sync += left_ok.eq(self.rs_valid_in)
-            left = Mux(left_ok, self.rs_sum_in, 0)
-        else:
-            left = 0
-        m.d.sync += self.rs_sum_out.eq((left >> sh_a) + (ex.mant >> sh_b))
+        # sum half at t = d + L: S' = (S >>> sh_a) + (m >>> sh_b), registered.
+        # The sum register is 0 in every cycle its sum is not valid, so a
+        # left partial whose rs_valid_in was 0 is already the exact zero on
+        # rs_sum_in and the step needs no select of its own (FPGA timing:
+        # that select's register was shared by a column's PEs of all rows,
+        # its route across the array in front of the shifter).  The zero is
+        # a synchronous reset from a register of its own, high when the
+        # sum is not valid (Yosys maps it to the flip-flops' LSR, no LUT;
+        # the exp unit's valid, active low, took an inverter LUT); kept
+        # apart (hw.fanout), else a column's PEs of all rows share it.  The
+        # sum register has no reset (reset or clear would be a LUT again):
+        # it is 0 one cycle after the clear register, which resets to 1.
+        sum_clear = kept_apart_signal(name="rs_sum_clear", init=1)
+        m.d.sync += sum_clear.eq(~ex.valid_early)
+        left = self.rs_sum_in if self.rs_chain_in else 0
+        rs_sum = Signal(self.row_sum_width, name="rs_sum", reset_less=True)
+        m.d.sync += rs_sum.eq(Mux(sum_clear, 0, (left >> sh_a) + (ex.mant >> sh_b)))
+        m.d.comb += self.rs_sum_out.eq(rs_sum)
         if self.has_rs_parity:
             m.d.sync += self.rs_parity_out.eq(par)
 

@@ -88,6 +88,12 @@ __all__ = ["BankedRowBuffer", "BLOCK_RAM_WORD_BITS", "CHUNK_PARTS"]
 #: a part memory holds as many elements per word as fit
 BLOCK_RAM_WORD_BITS = 36
 
+#: shift-register bits of a row writer per copy of its load flag
+WRITER_GROUP_BITS = 128
+
+#: banks served by one copy of a row writer's current chunk
+BANKS_PER_CHUNK_COPY = 2
+
 #: part memories per bank: a chunk is CHUNK_PARTS block-RAM words (8
 #: elements of 9 bits: a 64-element row in 8 cycles)
 CHUNK_PARTS = 2
@@ -183,33 +189,60 @@ class BankedRowBuffer(wiring.Component):
             # be a LUT in front of it, Yosys folds none into a kept cell)
             in_row = kept_apart_signal(len(flat), name=f"w{t}_in_row", reset_less=True)
             in_pos = kept_apart_signal(_log2(self.rows), name=f"w{t}_in_pos", reset_less=True)
-            in_full = Signal(name=f"w{t}_in_full")
-            sr = Signal(sr_w, name=f"w{t}_row")
+            # the chunk being written in a copy per BANKS_PER_CHUNK_COPY banks
+            # (FPGA timing: one register reaching every bank's block RAMs was
+            # up to 10 ns of routing), the chunks after it in a shift
+            # register; no reset: data, loaded when a row moves in, shifted
+            # in every other cycle, written to memory only while busy
+            rest_w = sr_w - chunk_bits
+            rest = Signal(rest_w, name=f"w{t}_row", reset_less=True)
+            chunks = [kept_apart_signal(chunk_bits, name=f"w{t}_chunk_copy{k}", reset_less=True)
+                      for k in range(-(-NB // BANKS_PER_CHUNK_COPY))]
             pos = Signal(_log2(self.rows), name=f"w{t}_pos")
             cidx = Signal(max(1, lgNC), name=f"w{t}_chunk")
             busy = Signal(name=f"w{t}_busy")
             last = Signal(name=f"w{t}_last")          # cidx == w_chunks_m1
             next_last = Signal(name=f"w{t}_next_last")  # cidx + 1 == w_chunks_m1
             ready = Signal(name=f"w{t}_ready")
+            # the full flag in copies (see the shift register below)
+            n_groups = -(-rest_w // WRITER_GROUP_BITS)
+            loads = [kept_apart_signal(name=f"w{t}_in_full_dup{k}")
+                     for k in range(1 + len(chunks) + n_groups)]
+            in_full = loads[0]              # (the control's copy: w_ready, busy, ...)
             # the writer is free next cycle: it takes the staged row now and
             # that row has one chunk, or it is idle / on its last chunk /
             # one before it
             m.d.comb += [ready.eq(Mux(in_full, one_chunk, ~busy | last | next_last)),
                          self.w_ready[t].eq(ready)]
-            m.d.sync += [in_row.eq(flat), in_pos.eq(self.w_row),
-                         in_full.eq(self.w_en[t] & ready)]
+            m.d.sync += [in_row.eq(flat), in_pos.eq(self.w_row)]
+            # the full flag in copies: one for the control (w_ready goes to
+            # the caller's decision), one per chunk copy and one per
+            # WRITER_GROUP_BITS bits of the shift register (FPGA timing: one
+            # flag selecting all the bits was a net of ~600 loads, 6-10 ns
+            # of routing); no clock enables (the chunks move on whenever no
+            # row moves in)
+            m.d.sync += [load.eq(self.w_en[t] & ready) for load in loads]
+            for k in range(len(chunks)):
+                m.d.sync += chunks[k].eq(Mux(loads[1 + k], in_row[:chunk_bits],
+                                             rest[:chunk_bits] if rest_w else 0))
+            shifted = rest >> chunk_bits
+            for g in range(n_groups):
+                lo, hi = g * WRITER_GROUP_BITS, min(rest_w, (g + 1) * WRITER_GROUP_BITS)
+                m.d.sync += rest[lo:hi].eq(Mux(loads[1 + len(chunks) + g],
+                                               in_row[chunk_bits + lo:chunk_bits + hi],
+                                               shifted[lo:hi]))
             with m.If(in_full):
-                m.d.sync += [sr.eq(in_row), pos.eq(in_pos), cidx.eq(0), busy.eq(1),
+                m.d.sync += [pos.eq(in_pos), cidx.eq(0), busy.eq(1),
                              last.eq(one_chunk), next_last.eq(two_chunks)]
             with m.Elif(busy):
-                m.d.sync += [sr.eq(sr >> chunk_bits), cidx.eq(cidx + 1), last.eq(next_last),
+                m.d.sync += [cidx.eq(cidx + 1), last.eq(next_last),
                              next_last.eq(cidx + 2 == self.w_chunks_m1)]
                 with m.If(last):
                     m.d.sync += busy.eq(0)
-            writers.append((sr, pos, cidx, busy))
+            writers.append((chunks, pos, cidx, busy))
 
         for t in range(self.sets):
-            sr, pos, cidx, busy = writers[t]
+            chunks, pos, cidx, busy = writers[t]
             r_row, r_x = self.r_row[t], self.r_x[t]
             # read: bank k serves slot s = (k - r_row) mod NB
             rot = Signal(lgNB, name=f"rot{t}")
@@ -255,7 +288,7 @@ class BankedRowBuffer(wiring.Component):
                         lane = h * LW + j
                         m.d.comb += [wp.en.eq(wen),
                                      wp.addr.eq(Cat(Const(j, lgLW), wrow) if lgLW else wrow),
-                                     wp.data.eq(sr[lane * dw:(lane + 1) * dw])]
+                                     wp.data.eq(chunks[k // BANKS_PER_CHUNK_COPY][lane * dw:(lane + 1) * dw])]
                     rp = mem.read_port()
                     m.d.comb += rp.addr.eq(raddrs[h])
                     # the read element registered as it leaves the block

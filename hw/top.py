@@ -41,11 +41,12 @@ the previous one).  Registered: every array input (S3 registers or gates
 of registers), the ``results`` payload and valid, the status outputs
 (counters, error), ``instructions.ready`` (a 2-word fetch queue's; the
 sequencer takes the next word from the queue in the cycle the current
-instruction completes).  Not registered: ``rows_in.ready`` and
-``masks.ready`` are combinational from the sequencer state and may depend
-on the ``valid`` of the other (an instruction completes in the cycle its
-last row or its mask record is accepted); a host must not make a ``valid``
-depend combinationally on a ``ready``.  Error codes latch one cycle after
+instruction completes), ``masks.ready`` (a one-record stage's empty flag:
+a record is taken when the stage is empty and reaches the sequencer in the
+next cycle; a PASS completes in the cycle it uses the staged record).  Not
+registered: ``rows_in.ready`` is combinational from the sequencer state (a
+load completes in the cycle its last row is accepted); a host must not make
+a ``valid`` depend combinationally on a ``ready``.  Error codes latch one cycle after
 their cause (the conditions are registered) and reach ``error``
 :data:`COUNT_DELAY` = 2 cycles later; ``done`` rises 3 cycles after END
 executes.  The performance counters add each cycle's increments
@@ -223,6 +224,7 @@ class SaloTop(wiring.Component):
         # a register set together with `ended` or `err` (FPGA timing: no
         # OR of the error code in front of its large fan-out)
         halted = Signal()
+        halt_now = Signal()              # comb: halted is set at the end of this cycle
         raises = []                      # (condition, code), first has priority
 
         def fail(cond, code):
@@ -281,17 +283,22 @@ class SaloTop(wiring.Component):
         m.d.sync += ir_fresh.eq(take)
         ir_fresh_d1 = Signal()           # second cycle of the current instruction
         m.d.sync += ir_fresh_d1.eq(ir_fresh)
-        # the register-row loads' opcodes, decoded into flags with the word
-        # (their row beats are decoded from registers below: FPGA timing)
-        ir_op_gq, ir_op_gkv, ir_op_rkv = Signal(), Signal(), Signal()
+        # the opcode decoded into one flag per opcode with the word (FPGA
+        # timing: the sequencer's cases and the row beats below test one
+        # flip-flop each, not a compare of the opcode field)
+        ir_is = {op: Signal(name=f"ir_is_{op.name.lower()}") for op in Opcode}
+        ir_is_illegal = Signal()
         with m.If(take):
             m.d.sync += [ir_raw.eq(ifetch.r_data), ir_valid.eq(1),
                          ir_range_bad.eq(nx_range_bad), ir_last_beat.eq(nx_last_beat),
-                         ir_op_gq.eq(nx.opcode == Opcode.LOAD_GQ),
-                         ir_op_gkv.eq(nx.opcode == Opcode.LOAD_GKV),
-                         ir_op_rkv.eq(nx.opcode == Opcode.LOAD_RKV)]
+                         ir_is_illegal.eq(~Cat(*(nx.opcode == op for op in Opcode)).any())]
+            m.d.sync += [flag.eq(nx.opcode == op) for op, flag in ir_is.items()]
         with m.Elif(ir_done):
             m.d.sync += ir_valid.eq(0)
+        # ir_valid & ~halted in a register of its own (FPGA timing: one
+        # flip-flop, not two, in front of every case of the sequencer)
+        ir_live = Signal()
+        m.d.sync += ir_live.eq((take | (ir_valid & ~ir_done)) & ~halted & ~halt_now)
         ops = ir.operands
         head = Signal(HEAD_BITS)
 
@@ -331,7 +338,7 @@ class SaloTop(wiring.Component):
         # switch (FPGA timing: the switch's next beat count is deep logic);
         # the row counts the beats of one LOAD_Q (its last beat resets it)
         q_beat = Signal()
-        m.d.comb += q_beat.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_Q)
+        m.d.comb += q_beat.eq(ir_live & ir_is[Opcode.LOAD_Q]
                               & ~ir_range_bad & rin.valid & qbuf.w_ready[0])
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
         with m.If(q_beat):
@@ -553,7 +560,7 @@ class SaloTop(wiring.Component):
         kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
         kv_conflict_r = Signal()
         ir_is_kv = Signal()
-        m.d.comb += ir_is_kv.eq(ir_valid & ~halted & (ir.opcode == Opcode.LOAD_KV)
+        m.d.comb += ir_is_kv.eq(ir_live & ir_is[Opcode.LOAD_KV]
                                 & ~ir_range_bad)
         kv_blocked = ir_fresh | kv_conflict_r   # the conflict flag is one cycle old
         kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
@@ -622,13 +629,13 @@ class SaloTop(wiring.Component):
         # switch (FPGA timing: the enables have a copy per 8 elements of the
         # row, spread along it)
         ld_ok = Signal()
-        m.d.comb += ld_ok.eq(ir_valid & ~halted & ~ir_range_bad)
+        m.d.comb += ld_ok.eq(ir_live & ~ir_range_bad)
         # the global query registers are read in the K phase (S0/S1)
         gq_hz = Signal()
         m.d.comb += gq_hz.eq(start_pass | kactive | kactive_d1 | kactive_d2)
         gq_beat, gkv_beat, rkv_beat = Signal(), Signal(), Signal()
-        m.d.comb += [gq_beat.eq(ld_ok & ir_op_gq & ~gq_hz & rin.valid),
-                     gkv_beat.eq(ld_ok & ir_op_gkv & rin.valid)]
+        m.d.comb += [gq_beat.eq(ld_ok & ir_is[Opcode.LOAD_GQ] & ~gq_hz & rin.valid),
+                     gkv_beat.eq(ld_ok & ir_is[Opcode.LOAD_GKV] & rin.valid)]
         for g in range(Gr):
             with m.If(gq_beat & _eq(ops.load_gq.row, g)):
                 m.d.comb += wr_gq[g].eq(1)
@@ -647,7 +654,7 @@ class SaloTop(wiring.Component):
             m.d.comb += [rkv_hz.eq(Mux(par, vpend[1], vpend[0])
                                    | ((vactive | vactive_d1 | vactive_d2) & (vcur_par == par))
                                    | ((kactive | kactive_d1 | kactive_d2) & (kpar == par))),
-                         rkv_beat.eq(ld_ok & ir_op_rkv & ~rkv_hz & rin.valid)]
+                         rkv_beat.eq(ld_ok & ir_is[Opcode.LOAD_RKV] & ~rkv_hz & rin.valid)]
             idx = ld_cnt >> 1
             for j in range(R * Rc):
                 for e in range(2):
@@ -657,187 +664,209 @@ class SaloTop(wiring.Component):
                         with m.Else():
                             m.d.comb += wr_rk[e][j].eq(1)
 
+        # ------------------------------------------------------ mask stage
+        # the mask stream through a register, each row's "has pairs" flag
+        # decoded with it (FPGA timing: the PASS decision tests flags, not
+        # compares of the record's fields; `masks.ready` is this register's
+        # empty flag).  It takes a record only when empty: one record per two
+        # cycles, and passes start at least two cycles apart
+        mk = Signal(mask_record_layout(cfg), name="mask_r")
+        mk_valid = Signal()
+        mk_row_work = Signal(R)          # row i's range is not empty
+        mk_grow_work = Signal(max(1, Gr))    # global row g's range is not empty
+        mk_used = Signal()               # comb: a PASS takes the staged record
+        rin_m = self.masks.payload
+        m.d.comb += self.masks.ready.eq(~mk_valid)
+        with m.If(~mk_valid):
+            m.d.sync += [mk.eq(rin_m), mk_valid.eq(self.masks.valid),
+                         mk_row_work.eq(Cat(*[rin_m.rows[i].col_lo <= rin_m.rows[i].col_hi
+                                              for i in range(R)]))]
+            if Gr:
+                m.d.sync += mk_grow_work.eq(Cat(*[rin_m.grows[g].col_lo <= rin_m.grows[g].col_hi
+                                                  for g in range(Gr)]))
+        with m.Elif(mk_used):
+            m.d.sync += mk_valid.eq(0)
+
         # ------------------------------------------------------ the sequencer
         OP = ops
-        with m.If(ir_valid & ~halted):
-            with m.Switch(ir.opcode):
-                with m.Case(Opcode.NOP):
+        with m.If(ir_live):
+            with m.If(ir_is[Opcode.NOP]):
+                m.d.comb += ir_done.eq(1)
+            with m.If(ir_is[Opcode.SET_HEAD]):
+                # K/V rows and global keys of the previous head stop
+                # counting; not in a start cycle: the residency check of
+                # that pass reads the tags two cycles later, before this
+                # clear (registered) takes effect
+                with m.If(~start_pass):
+                    m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
+                    m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
+            with m.If(ir_is[Opcode.LOAD_Q]):
+                cnt = OP.load_q.count
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Else():
+                    m.d.comb += [rin.ready.eq(qbuf.w_ready[0]),
+                                 wait_data.eq(~rin.valid & qbuf.w_ready[0])]
+                    with m.If(beat):
+                        with m.If(last_beat):
+                            m.d.comb += ir_done.eq(1)
+                            m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
+                            with m.If(qcur):
+                                m.d.sync += qcount[0].eq(cnt)
+                            with m.Else():
+                                m.d.sync += qcount[1].eq(cnt)
+                        with m.Else():
+                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
+            with m.If(ir_is[Opcode.LOAD_KV]):
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Else():
+                    m.d.comb += [rin.ready.eq(~kv_blocked & kv_set_ready),
+                                 wait_data.eq(~rin.valid & ~kv_blocked & kv_set_ready)]
+                    with m.If(kv_beat):
+                        m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
+                        # resident once its V row (the second) is written
+                        m.d.comb += res_write.eq(kv_advance)
+                        with m.If(last_beat):
+                            m.d.comb += ir_done.eq(1)
+                        with m.Else():
+                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
+            with m.If(ir_is[Opcode.LOAD_GQ]):
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Else():
+                    m.d.comb += [rin.ready.eq(~gq_hz), wait_data.eq(~rin.valid & ~gq_hz)]
+                    with m.If(gq_beat):
+                        m.d.comb += ir_done.eq(1)
+            with m.If(ir_is[Opcode.LOAD_GKV]):
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Else():
+                    m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
+                    with m.If(gkv_beat):
+                        with m.If(ld_cnt[0]):
+                            m.d.comb += ir_done.eq(1)
+                        with m.Else():
+                            m.d.comb += ld_cnt_next.eq(1)
+            with m.If(ir_is[Opcode.LOAD_RKV]):
+                if Rc == 0:
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                else:
+                    m.d.comb += [rin.ready.eq(~rkv_hz), wait_data.eq(~rin.valid & ~rkv_hz)]
+                    with m.If(rkv_beat):
+                        with m.If(last_beat):
+                            m.d.comb += ir_done.eq(1)
+                        with m.Else():
+                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
+            with m.If(ir_is[Opcode.PASS]):
+                f = OP["pass"]
+                rec = mk
+                rec_lo = [rec.rows[i].col_lo for i in range(R)]
+                rec_hi = [rec.rows[i].col_hi for i in range(R)]
+                rec_gcol = Cat(*[rec.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
+                rec_rcol = Cat(*[rec.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
+                rec_glo = [rec.grows[g].col_lo for g in range(Gr)]
+                rec_ghi = [rec.grows[g].col_hi for g in range(Gr)]
+                tile_ok = Signal()
+                m.d.comb += tile_ok.eq(in_tile | f.first)
+                gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
+                m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
+                local_work = Cat(mk_row_work, rec_gcol.any(), rec_rcol.any()).any()
+                bad_g = Cat(Const(0, 1), *[f.grow & mk_grow_work[g] & ~gq_loaded[g]
+                                           for g in range(Gr)]).any()
+                bad_gk = Cat(Const(0, 1), *[rec_gcol[i * Gc + g] & ~gk_loaded[g]
+                                            for i in range(R) for g in range(Gc)]).any()
+                with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
+                    fail(Const(1), ErrorCode.PROTOCOL)
+                with m.Elif(~mk_valid):
+                    m.d.comb += wait_mask.eq(1)
+                with m.Elif((local_work & ~tile_ok) | bad_g | bad_gk):
+                    fail(Const(1), ErrorCode.PROTOCOL)
+                with m.Else():
+                    bank_ok = ~f.first | (outstanding < 2)
+                    gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
+                                                  for g in range(Gr)]).all()
+                    fifo_ok = ~(f.last & has_finished) | push_ready
+                    go = Signal()
+                    m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
+                    m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
+                                 p_rcol.eq(rec_rcol), p_len.eq(tile_ok),
+                                 p_lfirst.eq(f.first), p_llast.eq(f.last)]
+                    m.d.comb += [a.eq(b) for a, b in zip(p_lo + p_hi, rec_lo + rec_hi)]
+                    for g in range(Gr):
+                        m.d.comb += [p_glo[g].eq(Mux(gmerge[g], rec_glo[g], empty_lo)),
+                                     p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
+                                     p_gen[g].eq(gmerge[g]),
+                                     p_gfirst[g].eq(gfirst_pend[g])]
+                    with m.If(go):
+                        m.d.comb += [go_pass.eq(1), mk_used.eq(1),
+                                     ir_done.eq(1)]
+                        m.d.sync += in_tile.eq(tile_ok & ~f.last)
+                        with m.If(f.first & q_pending):
+                            m.d.sync += [qcur.eq(~qcur), q_pending.eq(0)]
+                        for g in range(Gr):
+                            with m.If(gmerge[g]):
+                                m.d.sync += gfirst_pend[g].eq(0)
+                        with m.If(f.last):
+                            m.d.comb += out_inc.eq(1)
+                            m.d.sync += [last_slot.eq(close_slot), has_finished.eq(1),
+                                         close_slot.eq(Mux(close_slot == n_out - 1, 0,
+                                                           close_slot + 1))]
+                            # the previous finished tile can no longer be stored
+                            with m.If(has_finished):
+                                m.d.comb += [push.kind.eq(StoreKind.RELEASE),
+                                             push.slot.eq(last_slot), push_valid.eq(1)]
+            with m.If(ir_is[Opcode.STORE]):
+                cnt, addr = OP.store.count, OP.store.addr
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Elif(~has_finished):
+                    fail(Const(1), ErrorCode.PROTOCOL)
+                with m.Else():
+                    m.d.comb += [push.kind.eq(StoreKind.STORE), push.slot.eq(last_slot),
+                                 push.addr.eq(addr), push.count.eq(cnt),
+                                 push.head.eq(head), push_valid.eq(1)]
+                    with m.If(push_ready):
+                        m.d.comb += ir_done.eq(1)
+            with m.If(ir_is[Opcode.STORE_G]):
+                row, addr = OP.store_g.row, OP.store_g.addr
+                gsel = [Signal(name=f"gsel{g}") for g in range(Gr)]
+                m.d.comb += [gsel[g].eq(_eq(row, g)) for g in range(Gr)]
+                loaded = Cat(Const(0, 1), *[gsel[g] & gq_loaded[g] for g in range(Gr)]).any()
+                with m.If(ir_range_bad):
+                    fail(Const(1), ErrorCode.FIELD_RANGE)
+                with m.Elif(~loaded):
+                    fail(Const(1), ErrorCode.PROTOCOL)
+                with m.Else():
+                    # a closing pass with every pair masked: merging the exact
+                    # zero changes nothing; its last=1 makes the merge unit
+                    # normalize and emit the row
+                    gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & gout[g].any())
+                                                  for g in range(Gr)]).all()
+                    go = Signal()
+                    m.d.comb += go.eq(slot_ok & gbank_ok & push_ready)
+                    for g in range(Gr):
+                        m.d.comb += [p_gen[g].eq(gsel[g]),
+                                     p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
+                                     p_glast[g].eq(gsel[g])]
+                    m.d.comb += [push.kind.eq(StoreKind.STORE_G), push.row.eq(row),
+                                 push.addr.eq(addr), push.head.eq(head)]
+                    with m.If(go):
+                        m.d.comb += [go_pass.eq(1), ir_done.eq(1), push_valid.eq(1)]
+                        for g in range(Gr):
+                            with m.If(gsel[g]):
+                                m.d.comb += gout_inc[g].eq(1)
+                                m.d.sync += gfirst_pend[g].eq(1)
+            with m.If(ir_is[Opcode.SYNC]):
+                with m.If(all_idle_r & settled):
                     m.d.comb += ir_done.eq(1)
-                with m.Case(Opcode.SET_HEAD):
-                    # K/V rows and global keys of the previous head stop
-                    # counting; not in a start cycle: the residency check of
-                    # that pass reads the tags two cycles later, before this
-                    # clear (registered) takes effect
-                    with m.If(~start_pass):
-                        m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
-                        m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
-                with m.Case(Opcode.LOAD_Q):
-                    cnt = OP.load_q.count
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Else():
-                        m.d.comb += [rin.ready.eq(qbuf.w_ready[0]),
-                                     wait_data.eq(~rin.valid & qbuf.w_ready[0])]
-                        with m.If(beat):
-                            with m.If(last_beat):
-                                m.d.comb += ir_done.eq(1)
-                                m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
-                                with m.If(qcur):
-                                    m.d.sync += qcount[0].eq(cnt)
-                                with m.Else():
-                                    m.d.sync += qcount[1].eq(cnt)
-                            with m.Else():
-                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
-                with m.Case(Opcode.LOAD_KV):
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Else():
-                        m.d.comb += [rin.ready.eq(~kv_blocked & kv_set_ready),
-                                     wait_data.eq(~rin.valid & ~kv_blocked & kv_set_ready)]
-                        with m.If(kv_beat):
-                            m.d.comb += kvbuf.w_en.eq(Mux(ld_cnt[0], 0b10, 0b01))
-                            # resident once its V row (the second) is written
-                            m.d.comb += res_write.eq(kv_advance)
-                            with m.If(last_beat):
-                                m.d.comb += ir_done.eq(1)
-                            with m.Else():
-                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
-                with m.Case(Opcode.LOAD_GQ):
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Else():
-                        m.d.comb += [rin.ready.eq(~gq_hz), wait_data.eq(~rin.valid & ~gq_hz)]
-                        with m.If(gq_beat):
-                            m.d.comb += ir_done.eq(1)
-                with m.Case(Opcode.LOAD_GKV):
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Else():
-                        m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
-                        with m.If(gkv_beat):
-                            with m.If(ld_cnt[0]):
-                                m.d.comb += ir_done.eq(1)
-                            with m.Else():
-                                m.d.comb += ld_cnt_next.eq(1)
-                with m.Case(Opcode.LOAD_RKV):
-                    if Rc == 0:
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    else:
-                        m.d.comb += [rin.ready.eq(~rkv_hz), wait_data.eq(~rin.valid & ~rkv_hz)]
-                        with m.If(rkv_beat):
-                            with m.If(last_beat):
-                                m.d.comb += ir_done.eq(1)
-                            with m.Else():
-                                m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
-                with m.Case(Opcode.PASS):
-                    f = OP["pass"]
-                    rec = self.masks.payload
-                    rec_lo = [rec.rows[i].col_lo for i in range(R)]
-                    rec_hi = [rec.rows[i].col_hi for i in range(R)]
-                    rec_gcol = Cat(*[rec.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
-                    rec_rcol = Cat(*[rec.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
-                    rec_glo = [rec.grows[g].col_lo for g in range(Gr)]
-                    rec_ghi = [rec.grows[g].col_hi for g in range(Gr)]
-                    tile_ok = Signal()
-                    m.d.comb += tile_ok.eq(in_tile | f.first)
-                    gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
-                    m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
-                    local_work = Cat(*[lo <= hi for lo, hi in zip(rec_lo, rec_hi)],
-                                     rec_gcol.any(), rec_rcol.any()).any()
-                    bad_g = Cat(Const(0, 1), *[f.grow & (rec_glo[g] <= rec_ghi[g]) & ~gq_loaded[g]
-                                               for g in range(Gr)]).any()
-                    bad_gk = Cat(Const(0, 1), *[rec_gcol[i * Gc + g] & ~gk_loaded[g]
-                                                for i in range(R) for g in range(Gc)]).any()
-                    with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
-                        fail(Const(1), ErrorCode.PROTOCOL)
-                    with m.Elif(~self.masks.valid):
-                        m.d.comb += wait_mask.eq(1)
-                    with m.Elif((local_work & ~tile_ok) | bad_g | bad_gk):
-                        fail(Const(1), ErrorCode.PROTOCOL)
-                    with m.Else():
-                        bank_ok = ~f.first | (outstanding < 2)
-                        gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
-                                                      for g in range(Gr)]).all()
-                        fifo_ok = ~(f.last & has_finished) | push_ready
-                        go = Signal()
-                        m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
-                        m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
-                                     p_rcol.eq(rec_rcol), p_len.eq(tile_ok),
-                                     p_lfirst.eq(f.first), p_llast.eq(f.last)]
-                        m.d.comb += [a.eq(b) for a, b in zip(p_lo + p_hi, rec_lo + rec_hi)]
-                        for g in range(Gr):
-                            m.d.comb += [p_glo[g].eq(Mux(gmerge[g], rec_glo[g], empty_lo)),
-                                         p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
-                                         p_gen[g].eq(gmerge[g]),
-                                         p_gfirst[g].eq(gfirst_pend[g])]
-                        with m.If(go):
-                            m.d.comb += [go_pass.eq(1), self.masks.ready.eq(1),
-                                         ir_done.eq(1)]
-                            m.d.sync += in_tile.eq(tile_ok & ~f.last)
-                            with m.If(f.first & q_pending):
-                                m.d.sync += [qcur.eq(~qcur), q_pending.eq(0)]
-                            for g in range(Gr):
-                                with m.If(gmerge[g]):
-                                    m.d.sync += gfirst_pend[g].eq(0)
-                            with m.If(f.last):
-                                m.d.comb += out_inc.eq(1)
-                                m.d.sync += [last_slot.eq(close_slot), has_finished.eq(1),
-                                             close_slot.eq(Mux(close_slot == n_out - 1, 0,
-                                                               close_slot + 1))]
-                                # the previous finished tile can no longer be stored
-                                with m.If(has_finished):
-                                    m.d.comb += [push.kind.eq(StoreKind.RELEASE),
-                                                 push.slot.eq(last_slot), push_valid.eq(1)]
-                with m.Case(Opcode.STORE):
-                    cnt, addr = OP.store.count, OP.store.addr
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Elif(~has_finished):
-                        fail(Const(1), ErrorCode.PROTOCOL)
-                    with m.Else():
-                        m.d.comb += [push.kind.eq(StoreKind.STORE), push.slot.eq(last_slot),
-                                     push.addr.eq(addr), push.count.eq(cnt),
-                                     push.head.eq(head), push_valid.eq(1)]
-                        with m.If(push_ready):
-                            m.d.comb += ir_done.eq(1)
-                with m.Case(Opcode.STORE_G):
-                    row, addr = OP.store_g.row, OP.store_g.addr
-                    gsel = [Signal(name=f"gsel{g}") for g in range(Gr)]
-                    m.d.comb += [gsel[g].eq(_eq(row, g)) for g in range(Gr)]
-                    loaded = Cat(Const(0, 1), *[gsel[g] & gq_loaded[g] for g in range(Gr)]).any()
-                    with m.If(ir_range_bad):
-                        fail(Const(1), ErrorCode.FIELD_RANGE)
-                    with m.Elif(~loaded):
-                        fail(Const(1), ErrorCode.PROTOCOL)
-                    with m.Else():
-                        # a closing pass with every pair masked: merging the exact
-                        # zero changes nothing; its last=1 makes the merge unit
-                        # normalize and emit the row
-                        gbank_ok = Cat(Const(1, 1), *[~(gsel[g] & gfirst_pend[g] & gout[g].any())
-                                                      for g in range(Gr)]).all()
-                        go = Signal()
-                        m.d.comb += go.eq(slot_ok & gbank_ok & push_ready)
-                        for g in range(Gr):
-                            m.d.comb += [p_gen[g].eq(gsel[g]),
-                                         p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
-                                         p_glast[g].eq(gsel[g])]
-                        m.d.comb += [push.kind.eq(StoreKind.STORE_G), push.row.eq(row),
-                                     push.addr.eq(addr), push.head.eq(head)]
-                        with m.If(go):
-                            m.d.comb += [go_pass.eq(1), ir_done.eq(1), push_valid.eq(1)]
-                            for g in range(Gr):
-                                with m.If(gsel[g]):
-                                    m.d.comb += gout_inc[g].eq(1)
-                                    m.d.sync += gfirst_pend[g].eq(1)
-                with m.Case(Opcode.SYNC):
-                    with m.If(all_idle_r & settled):
-                        m.d.comb += ir_done.eq(1)
-                with m.Case(Opcode.END):
-                    with m.If(all_idle_r & settled):
-                        m.d.comb += ir_done.eq(1)
-                        m.d.sync += [ended.eq(1), halted.eq(1)]
-                with m.Default():
-                    fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
+            with m.If(ir_is[Opcode.END]):
+                with m.If(all_idle_r & settled):
+                    m.d.comb += ir_done.eq(1)
+                    m.d.sync += [ended.eq(1), halted.eq(1)]
+                    m.d.comb += halt_now.eq(1)
+            with m.If(ir_is_illegal):
+                fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
 
         # ---------------------------------------------------- pass start
         m.d.sync += since.eq(since_next)
@@ -1156,6 +1185,7 @@ class SaloTop(wiring.Component):
                 ctx = m.If(cond) if first_branch else m.Elif(cond)
                 with ctx:
                     m.d.sync += [err.eq(code), halted.eq(1)]
+                    m.d.comb += halt_now.eq(1)
                 first_branch = False
 
         # counters
@@ -1183,7 +1213,16 @@ class SaloTop(wiring.Component):
         # (PE pairs of the pass summed from its registered mask, then
         # registered, then the product)
         # (a global row not merged by the pass has the empty range)
-        terms = [Mux(lo <= hi, hi - lo + 1, 0) for lo, hi in zip(m_lo + m_glo, m_hi + m_ghi)]
+        # (each row's pair count registered with the mask, from the start
+        # registers the mask loads from: FPGA timing, the compare, subtract
+        # and select are not in front of the sum)
+        terms = []
+        for k, (lo, hi) in enumerate(zip(s_lo + s_glo, s_hi + s_ghi)):
+            row_pairs = Mux(lo <= hi, hi - lo + 1, 0)
+            row_pairs_r = Signal(row_pairs.shape(), name=f"pairs_row{k}")
+            with m.If(start_pass):
+                m.d.sync += row_pairs_r.eq(row_pairs)
+            terms.append(row_pairs_r)
         terms += [m_gcol[b] for b in range(R * Gc)]
         terms += [m_rcol[b] for b in range(R * Rc)]
         # (the product in hw.dsp's pipelined multiplier: on an ECP5 the DSP

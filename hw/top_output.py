@@ -290,9 +290,12 @@ class OutputPath(wiring.Component):
         with m.If(take):
             m.d.comb += fifo.r_en.eq(1)
             m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
-        # (row-wide paths in groups: see the output buffer above)
+        # (row-wide paths in groups: see the output buffer above; the copies
+        # follow the queue's head whenever a command could be taken, not only
+        # when one is (FPGA timing: the queue level is not in their clock
+        # enable); in such a cycle the read stage holds no stalled row)
         slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R * n_grp,
-                                      "out_slot", enable=take)
+                                      "out_slot", enable=~cmd_valid & ~hold, reset_less=True)
         # read pipeline: issue -> read stage (the read data) -> results
         # register; issue and read stage stall on back-pressure
         adv = Signal()

@@ -73,7 +73,8 @@ def naive_run(s, Qi, Ki, Vi):
             rk += 1
         elif op is Opcode.PASS:
             kb = f["kv_base"][i]
-            a, c = q_tile
+            # (a pass before any LOAD_Q merges global rows only: no local query)
+            a, c = q_tile if q_tile is not None else (0, 0)
             qpos = np.where(np.arange(R) < c, a + np.arange(R), -1)
             kpos = kb + np.arange(R + C - 1)
             pin = PassInputs(q=rows(Q, h, qpos), keys=rows(K, h, kpos), values=rows(V, h, kpos),

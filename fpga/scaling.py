@@ -91,8 +91,10 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   matters: the 4x4 top of revision 5ba290b gave 92.2 MHz after placement
   and 91.0 MHz routed with seed 1, 85.7 and 77.7 MHz with seed 2 (its
   worst path the same sequencer path as below, -2.9 ns instead of -1.0);
-  the 4x4 top of the tables above: seed 1 94.2 / 87.0 MHz, seed 3 90.8 /
-  82.9 MHz, seed 4 75.6 / 77.7 MHz (placement estimate / routed).
+  the 4x4 top of 3b63cec: seed 1 94.2 / 87.0 MHz, seed 3 90.8 / 82.9
+  MHz, seed 4 75.6 / 77.7 MHz (placement estimate / routed); the 4x4 top
+  of the table above (61cbdb0): seed 1 88.3 / 82.0 MHz, seed 3 100.6 /
+  86.3 MHz.
 * The MAC grid is a stand-in (`fpga.designs.MacGrid`: the array's score
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
@@ -215,7 +217,7 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | 0b04950 | - | 33194 (Yosys) | 87.6 MHz (116 failing) | not routed | router2 at 1000-1700 overused wires from iteration 20 to 34; stopped after 15 min |
   | 5ba290b | 40082 (48%) | 33036 (39%) | 92.2 MHz (37 failing) | 91.0 MHz (53 of 80536 fail, WNS -0.98 ns) | 259 s |
   | 5ba290b, seed 2 | | | 85.7 MHz (78 failing) | 77.7 MHz (183 fail, WNS -2.88 ns) | |
-  | LOAD_KV position from the instruction register (the tables above) | 40276 (48%) | 33036 (39%) | 94.2 MHz (15 failing) | **87.0 MHz** (84 of 80531 fail, WNS -1.49 ns) | 242 s |
+  | LOAD_KV position from the instruction register (3b63cec) | 40276 (48%) | 33036 (39%) | 94.2 MHz (15 failing) | **87.0 MHz** (84 of 80531 fail, WNS -1.49 ns) | 242 s |
 
   The last row is the table's 4x4 (`salo synth --preset fpga --target
   ecp5-85f --design top --route-timeout 40`; the limit was not reached, so
@@ -240,9 +242,9 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   DCCA global buffer on the reset (24120 LSR pins) did not route: nextpnr
   routes every user of the buffered net from the global network, ~900 of
   them LUT inputs, and one neighbouring arc then found no path.
-* Session 9 (2026-12-04, the commit after 0423bf8): the table of the top
-  above is still revision 3b63cec's (its command reruns it for the
-  current revision; not rerun this session).  Changes, from the routed
+* Session 9 (2026-12-04, revision 61cbdb0: the table of the top above,
+  its 4x4 the seed 1 row below; 3b63cec's table is in the rows of
+  sessions 6-8 and below).  Changes, from the routed
   paths of 3b63cec with seeds 1, 3 and 4: the merge unit selects a
   bank's old row sum a cycle earlier (the sum written in that cycle
   forwarded), forms its stall enable per register group from a copy of
@@ -266,10 +268,10 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 
   | revision, seed | TRELLIS_COMB | FF | est. after placement | routed Fmax |
   |---|---|---|---|---|
-  | 3b63cec, seed 1 (the table above) | 40276 | 33036 | 94.2 MHz (15 failing) | 87.0 MHz |
+  | 3b63cec, seed 1 (its table: 2x2 84.3, 2x4 87.2 MHz routed) | 40276 | 33036 | 94.2 MHz (15 failing) | 87.0 MHz |
   | 3b63cec, seed 3 | | | 90.8 MHz | 82.9 MHz |
-  | this revision, seed 1 | 39849 (48%) | 33999 (41%) | 88.3 MHz (101 failing) | 82.0 MHz |
-  | this revision, seed 3 | 39849 (48%) | 33999 (41%) | 100.6 MHz (0 failing) | 86.3 MHz (68 of 80369 fail, WNS -1.59 ns) |
+  | 61cbdb0, seed 1 (the table above) | 39849 (48%) | 33999 (41%) | 88.3 MHz (101 failing) | 82.0 MHz |
+  | 61cbdb0, seed 3 | 39849 (48%) | 33999 (41%) | 100.6 MHz (0 failing) | 86.3 MHz (68 of 80369 fail, WNS -1.59 ns) |
 
   Seed 3 is the first placement of the top with no failing endpoint; the
   routed results are within the placement noise of 3b63cec (mean of
@@ -461,9 +463,9 @@ def write_markdown(rows, path, *, command: str, key: str, notes: str = NOTES,
 SERIES = [
     ["--preset", "fpga", "--design", "mac-grid", "--sweep", "4x4,8x8,8x16"],
 ]
-#: the accelerator top's sweeps (``--with-top``; about 30 min per size here)
+#: the accelerator top's sweeps (``--with-top``; 10-20 min per size here)
 TOP_SERIES = [
-    ["--preset", "fpga", "--design", "top", "--route-timeout", "40", "--sweep", "2x2,2x4,4x4"],
+    ["--preset", "fpga", "--design", "top", "--sweep", "2x2,2x4,4x4"],
 ]
 
 

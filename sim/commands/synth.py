@@ -55,7 +55,7 @@ def register(sub):
     p.add_argument("--route-timeout", metavar="MIN", type=float, default=0.0,
                    help="stop routing after MIN minutes (default 0: no limit); the "
                         "post-placement estimate, printed before routing starts, stays "
-                        "in the report (the 4x4 accelerator top routes in 4-5 minutes with "
+                        "in the report (the 4x4 accelerator top routes in 4-7 minutes with "
                         "router2 on a 2-core machine; router1 took over an hour)")
     p.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER,
                    help=f"nextpnr router (default {DEFAULT_ROUTER}: on the accelerator top "

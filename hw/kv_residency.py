@@ -29,8 +29,8 @@ Ports:
 Latency: ``fault`` 3 cycles after ``check_en``.  Registered: per bank a
 kept-apart copy of the write (enable, position) and of the clear (FPGA
 routing: the tags are spread out), the tags, the valid bits, the position
-bits above the bank index per bank, its tag bits in kept-apart copies, one
-per 4 rows' tag compares (first cycle),
+bits above the bank index per bank, its tag bits in kept-apart copies (one
+per :data:`ROWS_PER_COPY` rows' tag compares) (first cycle),
 the per-bank hit of a check (second cycle: per bank a tag compare per row,
 then a ``bank_depth``:1 multiplexer of the results) and ``fault`` (third cycle: the per-bank hits
 rotated onto the slots, masked with the used slots).  The check reads the

@@ -166,16 +166,16 @@ class BankedRowBuffer(wiring.Component):
 
         # ---------------------------------------------------------- writers
         # per set: an input stage (the row and its address registered every
-        # cycle, no clock enable, and a full flag) and a writer (the row in
-        # a shift register whose low CE elements are the chunk being
-        # written, its row address, the chunk index, busy and "this is the
+        # cycle, no clock enable, and a full flag) and a writer (the chunk
+        # being written, in copies, and the row's later chunks in a shift
+        # register; its row address, the chunk index, busy and "this is the
         # last chunk" flags).  A row taken in cycle b is in the stage in
         # b + 1 and moves into the writer then: the writer is always free
         # for it, because w_ready says whether the writer is free in the
         # cycle after.  FPGA timing: the caller's take decision is a deep
         # function of its sequencer; it now only drives the stage's full
-        # flag, while the wide stage and shift registers are loaded under
-        # enables from this buffer's own registers.
+        # flag copies, while the wide stage and the writer's registers load
+        # under those copies, registers of this buffer.
         flat = self.w_data.as_value()
         chunk_bits = CE * dw
         sr_w = max(D, self.max_chunks * CE) * dw
@@ -204,7 +204,6 @@ class BankedRowBuffer(wiring.Component):
             last = Signal(name=f"w{t}_last")          # cidx == w_chunks_m1
             next_last = Signal(name=f"w{t}_next_last")  # cidx + 1 == w_chunks_m1
             ready = Signal(name=f"w{t}_ready")
-            # the full flag in copies (see the shift register below)
             n_groups = -(-rest_w // WRITER_GROUP_BITS)
             loads = [kept_apart_signal(name=f"w{t}_in_full_dup{k}")
                      for k in range(1 + len(chunks) + n_groups)]
@@ -276,6 +275,7 @@ class BankedRowBuffer(wiring.Component):
                 m.d.comb += wen.eq(busy & (pos[:lgNB] == k))
                 wrow = Cat(cidx[:lgNC], pos[lgNB:]) if lgNC else pos[lgNB:]
                 parts = []
+                chunk = chunks[k // BANKS_PER_CHUNK_COPY]
                 for h in range(CHUNK_PARTS):
                     # no_rw_check: Yosys adds no logic to give a read in the
                     # cycle of a write to the same word the old contents;
@@ -288,7 +288,7 @@ class BankedRowBuffer(wiring.Component):
                         lane = h * LW + j
                         m.d.comb += [wp.en.eq(wen),
                                      wp.addr.eq(Cat(Const(j, lgLW), wrow) if lgLW else wrow),
-                                     wp.data.eq(chunks[k // BANKS_PER_CHUNK_COPY][lane * dw:(lane + 1) * dw])]
+                                     wp.data.eq(chunk[lane * dw:(lane + 1) * dw])]
                     rp = mem.read_port()
                     m.d.comb += rp.addr.eq(raddrs[h])
                     # the read element registered as it leaves the block

@@ -46,8 +46,8 @@ a record is taken when the stage is empty and reaches the sequencer in the
 next cycle; a PASS completes in the cycle it uses the staged record).  Not
 registered: ``rows_in.ready`` is combinational from the sequencer state (a
 load completes in the cycle its last row is accepted); a host must not make
-a ``valid`` depend combinationally on a ``ready``.  Error codes latch one cycle after
-their cause (the conditions are registered) and reach ``error``
+a ``valid`` depend combinationally on a ``ready``.  Error codes latch one
+cycle after their cause (the conditions are registered) and reach ``error``
 :data:`COUNT_DELAY` = 2 cycles later; ``done`` rises 3 cycles after END
 executes.  The performance counters add each cycle's increments
 :data:`COUNT_DELAY` cycles late (registered enables), so they are complete

@@ -112,7 +112,7 @@ def run(args):
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
                        seed=args.seed, config_label=label,
                        route_timeout_min=args.route_timeout, router=args.router,
-                             pnr_opts=args.pnr_opts)
+                       pnr_opts=args.pnr_opts)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()

@@ -32,7 +32,8 @@ DEFAULT_SIZES = [(4, 4), (8, 8), (8, 16)]
 
 def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, synth_opts="",
               place_and_route=True, seed=1, config_label="", stream=None, reuse=True,
-              on_result=None, route_timeout_min=0.0, router=None, pnr_opts=None):
+              on_result=None, route_timeout_min=0.0, router=None, placer=None,
+              pnr_opts=None):
     """Run the flow for each (rows, cols); returns ``[(rows, cols, report), ...]``.
 
     ``reuse``: sizes whose folder already holds a report of the same Verilog
@@ -51,6 +52,7 @@ def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, s
                            progress_stream=stream, reuse=reuse,
                            route_timeout_min=route_timeout_min,
                            **({"router": router} if router else {}),
+                           **({"placer": placer} if placer else {}),
                            **({"pnr_opts": pnr_opts} if pnr_opts is not None else {}))
         except (FlowError, ConfigError) as e:
             # one size failing (e.g. it does not fit) must not lose the others
@@ -290,6 +292,36 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 11 (2026-12-05; the table above is still 61cbdb0's).  Changes:
+  the V-pass parity once per array row (`v_parity` has a bit per row);
+  the merge unit's shift amounts in a register copy per 8 bits of its
+  shifters; `salo synth` moves a read-data register right behind a block
+  RAM into the block's output register (`fpga.bram_outreg`: DP16KD
+  clock-to-output 0.96 ns instead of 5.83 ns; 360 flip-flops into 40
+  block RAMs of the `fpga` preset); the sequencer's beat counter is
+  cleared by each load's last beat (not by the PASS decision) and the
+  mask stage registers "some row has pairs" and "global column g used";
+  `--placer heap|static`.  Cycle counts of the bit-exact tests unchanged.
+  4x4 `fpga` preset, two P&R jobs at a time (estimate after placement /
+  routed Fmax): v_parity only, heap seed 1: 85.7 MHz / router2 did not
+  converge (overused wires rising to 5300 after 22 iterations, stopped);
+  the same netlist with `--placer static`: 77.5 / **91.2 MHz** (29
+  iterations, 303 s); with the merge copies and block-RAM output
+  registers: heap seed 1 82.5 / 84.1 MHz, static seed 1 75.9 / 79.9 MHz,
+  static seed 3 72.0 / 77.1 MHz; with the sequencer changes too (the
+  revision committed), heap seed 1: 75.5 MHz after placement, routing
+  stopped at iteration 49 (983 overused wires).  A try with the global
+  keys' last register once per row and a copy of d for the output lane
+  mask: heap seed 1 86.6 / 72.9 MHz, seed 3 86.0 / routing diverged
+  (30k overused wires): not kept.  Placement and routing noise (72-91
+  MHz routed for near-identical netlists) is larger than any single
+  change; `--freq 115` gave the same placement and the same router2
+  iterations as `--freq 100` (over-constraining does not help).
+  Failing routed groups seen: the weighted-sum aligned add into the
+  global-column PE (5 ns hop, -2.5 ns), the sequencer's PASS decision
+  into the tile-slot counters (-0.8 ns), the output path's lane mask
+  from d (8.3 ns hop, -3.0 ns), the output commands' ready into the take
+  decision (-1.6 ns).
 * FPGA changes behind it (2026-11-21): Q/K/V buffers are
   `hw.row_buffer` buffers in block RAM (before: row-wide LUT-RAM
   banks; a 4x4 top then took 56451 LUT cells, 3657 TRELLIS_RAMW, placement

@@ -26,7 +26,11 @@ the same cycle and the array delays internally.
 ``grow_lo[g], grow_hi[g]``  column range of global row g, at ``T_n + d - 1``
 ``kv[s]`` (R+C-1 words)     key slot s element x at ``T_n + x``; value slot s
                             element x at ``T_n + 3d + x`` (the V phase)
-``v_valid, v_parity``       with the value elements (``T_n + 3d + x``)
+``v_valid``                 with the value elements (``T_n + 3d + x``)
+``v_parity`` (R+Gr bits)    the value phase's pass parity, with ``v_valid``;
+                            bit r for row r (the first PE of each row
+                            selects its pass slot with it: one driver per
+                            row, so the top can place a copy near each row)
 ``gkv[g]`` (Gc words)       global key g element x at ``T_n + x``, its value
                             element x at ``T_n + 3d + x`` (broadcast to all rows)
 ``rkv[i*Rc + r]``           random key r of row i at ``T_n + x``, value at
@@ -99,7 +103,7 @@ class PEArray(wiring.Component):
             "col_lo": In(data.ArrayLayout(unsigned(cw), R)),
             "col_hi": In(data.ArrayLayout(unsigned(cw), R)),
             "kv": In(data.ArrayLayout(signed(dw), R + C - 1)),
-            "v_valid": In(1), "v_parity": In(1),
+            "v_valid": In(1), "v_parity": In(NR),
             "rs_sum": Out(data.ArrayLayout(unsigned(cfg.row_sum_width), NR)),
             "rs_exp": Out(data.ArrayLayout(signed(ew), NR)),
             "rs_valid": Out(NR), "rs_parity": Out(NR),
@@ -190,7 +194,6 @@ class PEArray(wiring.Component):
                          self.ws_parity[r].eq(_delay(m, pe.ws_parity_out, lag, f"wsp{r}"))]
 
         ctrl = (self.q_valid, self.q_first, self.q_last, self.q_parity)
-        vctrl = (self.v_valid, self.v_parity)
 
         # ---- skew of the shared ports
         # top row: column j > 0 takes slot C-1-j delayed by j cycles
@@ -222,7 +225,8 @@ class PEArray(wiring.Component):
             kv_inputs += gkv
             kv_inputs += [_delay(m, self.rkv[i * Rc + r], C + Gc + r, f"rkv{i}_{r}")
                           for r in range(Rc)]
-            hook_row(pes, self.q[i], ctrl, vctrl, mask, kv_inputs, f"pe{i}")
+            hook_row(pes, self.q[i], ctrl, (self.v_valid, self.v_parity[i]), mask, kv_inputs,
+                     f"pe{i}")
             row_end(i, pes[-1])
         for i in range(1, R):
             for j in range(1, C):
@@ -232,7 +236,8 @@ class PEArray(wiring.Component):
         for g in range(Gr):
             pes = global_pes[g]
             dctrl = tuple(_delay(m, s, 1 + g, f"g{g}_{s.name}") for s in ctrl)
-            dvctrl = tuple(_delay(m, s, 1 + g, f"g{g}_{s.name}") for s in vctrl)
+            dvctrl = (_delay(m, self.v_valid, 1 + g, f"g{g}_v_valid"),
+                      _delay(m, self.v_parity[R + g], 1 + g, f"g{g}_v_parity"))
             q_word = _delay(m, self.gq[g], 1 + g, f"gq{g}")
             lo = [_delay(m, self.grow_lo[g], 1 + g, f"glo{g}_0")]
             hi = [_delay(m, self.grow_hi[g], 1 + g, f"ghi{g}_0")]

@@ -23,10 +23,10 @@ as well (as :mod:`hw.top` does for ``start_pass``, ``kv_pos`` and ``kx_d1``).
 
 from __future__ import annotations
 
-from amaranth.hdl import Signal, Value
+from amaranth.hdl import Cat, Signal, Value
 
 __all__ = ["KEEP_APART_ATTR", "kept_apart_signal", "register_copies",
-           "yosys_keep_apart_command"]
+           "shift_right_in_groups", "yosys_keep_apart_command"]
 
 #: Verilog attribute on the registers the flow keeps apart
 KEEP_APART_ATTR = "salo_keep_apart"
@@ -57,6 +57,18 @@ def register_copies(m, value, n: int, name: str, enable=None,
             with m.If(enable):
                 m.d.sync += c.eq(value)
     return copies
+
+
+def shift_right_in_groups(value, amounts: list, width: int):
+    """``value >> amount`` as ``width`` bits, its bits in ``len(amounts)``
+    groups of (nearly) equal width, group k shifted by ``amounts[k]``: given
+    copies of one amount (:func:`register_copies`), each copy's net reaches
+    one group's multiplexers only.  Combinational (no register)."""
+    n = len(amounts)
+    if not 1 <= n <= width:
+        raise ValueError(f"{n} groups for {width} bits is invalid: allowed 1..{width}")
+    bounds = [width * k // n for k in range(n + 1)]
+    return Cat(*((value >> a)[lo:hi] for a, lo, hi in zip(amounts, bounds, bounds[1:])))
 
 
 def yosys_keep_apart_command() -> str:

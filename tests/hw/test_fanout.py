@@ -85,3 +85,36 @@ def test_plain_original_merges_into_a_copy(tmp_path):
     kept = verilog.convert(_Copies(original="kept"), name="c")
     assert _ff_count(tmp_path, plain, keep) == 24
     assert _ff_count(tmp_path, kept, keep) == 27
+
+
+def test_shift_right_in_groups_equals_one_shift():
+    """Every (value, amount) of a 7-bit value and 3-bit amount, split into 1,
+    2, 3 and 7 groups with every group given the same amount, against ``>>``
+    in Python (combinational: no clock)."""
+    from amaranth.hdl import Const
+    from hw.fanout import shift_right_in_groups
+    for n in (1, 2, 3, 7):
+        for value in range(0, 128, 5):
+            for amount in range(8):
+                got = shift_right_in_groups(Const(value, 7), [Const(amount, 3)] * n, 7)
+                assert len(got) == 7
+                m = Module()
+                out = Signal(7)
+                m.d.comb += out.eq(got)
+                res = []
+
+                async def bench(ctx):
+                    res.append(ctx.get(out))
+
+                sim = Simulator(m)
+                sim.add_testbench(bench)
+                sim.run()
+                assert res == [value >> amount], (n, value, amount, res)
+
+
+def test_shift_right_in_groups_rejects_bad_group_count():
+    import pytest
+    from amaranth.hdl import Const
+    from hw.fanout import shift_right_in_groups
+    with pytest.raises(ValueError, match="0 groups for 4 bits"):
+        shift_right_in_groups(Const(3, 4), [], 4)

@@ -67,8 +67,8 @@ DEFAULT_PNR_OPTS = ""
 #: options the flow sets itself (with the targets' device options, below);
 #: ``--pnr-opts`` may not repeat them
 _FLOW_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq", "--seed",
-                  "--router", "--placer", "--no-route", "--no-place", "--lpf", "--lpf-allow-unconstrained",
-                  "--timing-allow-fail")
+                  "--router", "--placer", "--no-route", "--no-place", "--lpf",
+                  "--lpf-allow-unconstrained", "--timing-allow-fail")
 
 
 class FlowError(Exception):
@@ -526,8 +526,9 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
                   # and the routing call's own option does not override that)
                   "--router", router, *extra_pnr]
         times["place_s"] = round(prog.run(
-            "place", common + ["--placer", placer, "--json", "synth.json", "--no-route", "--write", "placed.json",
-                               "--sdf", "placed.sdf", "--report", "placed-report.json"],
+            "place", common + ["--placer", placer, "--json", "synth.json", "--no-route",
+                               "--write", "placed.json", "--sdf", "placed.sdf",
+                               "--report", "placed-report.json"],
             out, out / "place.log"), 2)
         report["logs"]["nextpnr_place"] = "place.log"
         placed = _read_pnr_report(out / "placed-report.json")

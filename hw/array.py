@@ -44,7 +44,9 @@ on the ports while V_n is there).  All passes in flight have the same d.
 A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
 
 Row ends (outputs; row index r < R local rows, R + g global row g).  With
-``P = C + Gc + Rc`` (chain length of a local row) and ``L`` the PE's
+``P = C + Gc + Rc + B`` (the PEs of a local row, plus ``B`` = 1 register
+stage in front of its global/random-column PEs when it has any,
+:attr:`PEArray.column_stage`) and ``L`` the PE's
 ``exp_latency`` (rest of the score multiplier's pipeline + exp unit, 5):
 
 * ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
@@ -52,7 +54,7 @@ Row ends (outputs; row index r < R local rows, R + g global row g).  With
   for global row g;
 * ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
   ``T_n + P + W + 3d + x`` (local), ``T_n + 1 + g + C + W + 3d + x`` (global
-  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v pipeline, 3).
+  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v pipeline and product shift, 4).
 
 The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
 the weighted-sum elements share that exponent.
@@ -66,7 +68,13 @@ from amaranth.lib.wiring import In, Out
 
 from hw.pe import PE, chain_row, pe_params
 
-__all__ = ["PEArray", "ArrayCore", "col_index_width"]
+__all__ = ["PEArray", "ArrayCore", "col_index_width", "column_stage"]
+
+
+def column_stage(cfg) -> int:
+    """Register stages in front of a local row's global/random-column PEs
+    (:attr:`PEArray.column_stage`): 1 when the config has such columns."""
+    return 1 if cfg.global_cols + cfg.random_cols else 0
 
 
 def col_index_width(cfg) -> int:
@@ -97,6 +105,15 @@ class PEArray(wiring.Component):
         NR = R + Gr
         self.row_ends = NR
         self.chain_len = C + Gc + Rc
+        #: register stages between a local row's last local PE and its first
+        #: global/random-column PE (:func:`hw.pe.chain_row`'s ``stage_before``;
+        #: FPGA timing: those PEs take their keys from the broadcast ports,
+        #: their placement is pulled away from the local PEs, and the
+        #: weighted-sum partial then crossed the chip in front of their
+        #: shifter and adder): 1 when the row has such columns, else 0
+        self.column_stage = column_stage(cfg)
+        #: cycles through a local row chain: its PEs and the column stage
+        self.row_latency = self.chain_len + self.column_stage
         ports = {
             "q": In(data.ArrayLayout(signed(dw), R)),
             "q_valid": In(1), "q_first": In(1), "q_last": In(1), "q_parity": In(1),
@@ -129,7 +146,7 @@ class PEArray(wiring.Component):
         """Row sum of row end ``row`` is valid at ``T_n + d + rs_delay(row)``."""
         cfg = self.cfg
         if row < cfg.rows:
-            return self.chain_len + self.exp_latency
+            return self.row_latency + self.exp_latency
         return 1 + (row - cfg.rows) + cfg.cols + self.exp_latency
 
     def ws_delay(self, row: int) -> int:
@@ -137,7 +154,7 @@ class PEArray(wiring.Component):
         cfg = self.cfg
         extra = PE.ws_latency - 1          # the PE's p*v pipeline
         if row < cfg.rows:
-            return self.chain_len + extra
+            return self.row_latency + extra
         return 1 + (row - cfg.rows) + cfg.cols + extra
 
     def elaborate(self, platform):
@@ -165,7 +182,7 @@ class PEArray(wiring.Component):
                 return ~lo.any()        # lo == 0; hi >= 0 always holds (unsigned)
             return (lo <= j) & (hi >= j)
 
-        def hook_row(pes, q_word, ctrl, vctrl, mask_bits, kv_inputs, prefix):
+        def hook_row(pes, q_word, ctrl, vctrl, mask_bits, kv_inputs, prefix, stage_before=None):
             """Connect one row chain: horizontal query/control, row-sum and
             weighted-sum chains, the PE's pair_valid and kv_in."""
             q_valid, q_first, q_last, q_parity = ctrl
@@ -173,7 +190,8 @@ class PEArray(wiring.Component):
             for p, pe in enumerate(pes):
                 m.submodules[f"{prefix}_{p}"] = pe
             chain_row(m, pes, q=q_word, q_valid=q_valid, q_first=q_first, q_last=q_last,
-                      q_parity=q_parity, v_valid=v_valid, v_parity=v_parity)
+                      q_parity=q_parity, v_valid=v_valid, v_parity=v_parity,
+                      stage_before=stage_before, stage_prefix=prefix)
             for p, pe in enumerate(pes):
                 m.d.comb += [pe.pair_valid.eq(mask_bits[p])]
                 if kv_inputs[p] is not None:
@@ -198,8 +216,9 @@ class PEArray(wiring.Component):
         # ---- skew of the shared ports
         # top row: column j > 0 takes slot C-1-j delayed by j cycles
         top_kv = [None] + [_delay(m, self.kv[C - 1 - j], j, f"kv_top{j}") for j in range(1, C)]
-        # global-key columns: broadcast word delayed by C + g
-        gkv = [_delay(m, self.gkv[g], C + g, f"gkv{g}") for g in range(Gc)]
+        # global-key columns: broadcast word delayed by C + g (+ the column stage)
+        B = self.column_stage
+        gkv = [_delay(m, self.gkv[g], C + B + g, f"gkv{g}") for g in range(Gc)]
 
         # ---- local rows
         for i in range(R):
@@ -211,8 +230,9 @@ class PEArray(wiring.Component):
                 lo.append(_delay(m, lo[-1], 1, f"lo{i}_{j}"))
                 hi.append(_delay(m, hi[-1], 1, f"hi{i}_{j}"))
             mask = [in_range(lo[j], hi[j], j) for j in range(C)]
-            mask += [_delay(m, self.gcol_en[i * Gc + g], C + g, f"gen{i}_{g}") for g in range(Gc)]
-            mask += [_delay(m, self.rcol_en[i * Rc + r], C + Gc + r, f"ren{i}_{r}")
+            mask += [_delay(m, self.gcol_en[i * Gc + g], C + B + g, f"gen{i}_{g}")
+                     for g in range(Gc)]
+            mask += [_delay(m, self.rcol_en[i * Rc + r], C + B + Gc + r, f"ren{i}_{r}")
                      for r in range(Rc)]
             kv_inputs = []
             for j in range(C):
@@ -223,10 +243,10 @@ class PEArray(wiring.Component):
                 else:
                     kv_inputs.append(None)   # diagonal, connected below
             kv_inputs += gkv
-            kv_inputs += [_delay(m, self.rkv[i * Rc + r], C + Gc + r, f"rkv{i}_{r}")
+            kv_inputs += [_delay(m, self.rkv[i * Rc + r], C + B + Gc + r, f"rkv{i}_{r}")
                           for r in range(Rc)]
             hook_row(pes, self.q[i], ctrl, (self.v_valid, self.v_parity[i]), mask, kv_inputs,
-                     f"pe{i}")
+                     f"pe{i}", stage_before=C if B else None)
             row_end(i, pes[-1])
         for i in range(1, R):
             for j in range(1, C):
@@ -280,7 +300,8 @@ class ArrayCore(wiring.Component):
 
     The flags reach the merge unit through a fixed delay line: the row sum of
     a pass arrives ``rs_delay + 1`` cycles after the pass's ``q_last`` cycle
-    (independent of d), so ``P + L + 1`` registers for the local rows and
+    (independent of d), so ``P + L + 1`` registers for the local rows (P
+    with the column stage, see :class:`PEArray`) and
     ``C + L + g + 2`` for global row g.
     """
 

@@ -306,14 +306,26 @@ class PE(wiring.Component):
         return m
 
 
-def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parity):
+def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parity,
+              stage_before: int | None = None, stage_prefix: str = "row"):
     """Wire ``pes`` left to right into one row chain inside module ``m``.
 
     PE 0 takes the query word and its control, starts the row sum from the
     exact zero (not valid, ``exp_min``) and the weighted sum from 0 with the
     value-phase control; every later PE takes the registered outputs of its
     left neighbour.  ``kv_in`` and ``pair_valid`` are left to the caller (they
-    come from the diagonal or a test port).  Adds no logic or registers."""
+    come from the diagonal or a test port).
+
+    ``stage_before = p`` puts one register stage between PE p-1 and PE p on
+    every chain (query and its control, row sum, weighted sum and their
+    control): PE p and the PEs after it run one cycle later, as if an idle
+    PE stood in between, so their ``kv_in`` and ``pair_valid`` must be one
+    cycle later too.  Its flip-flops are free to sit anywhere between the
+    two PEs (FPGA timing: the route from PE p-1's registers is no longer in
+    front of PE p's shifter and adder); its registers are named
+    ``<stage_prefix>_<chain>_stage``.  The control bits are kept apart
+    (:mod:`hw.fanout`: the rows are in lockstep).  Otherwise adds no logic
+    or registers."""
     first = pes[0]
     m.d.comb += [first.q_in.eq(q), first.q_valid_in.eq(q_valid),
                  first.q_first_in.eq(q_first), first.q_last_in.eq(q_last),
@@ -323,11 +335,16 @@ def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parit
     if first.rs_chain_in:
         m.d.comb += [first.rs_sum_in.eq(0), first.rs_exp_in.eq(first.exp_min),
                      first.rs_valid_in.eq(0)]
-    for left, pe in zip(pes, pes[1:]):
-        m.d.comb += [pe.q_in.eq(left.q_out), pe.q_valid_in.eq(left.q_valid_out),
-                     pe.q_first_in.eq(left.q_first_out), pe.q_last_in.eq(left.q_last_out),
-                     pe.q_parity_in.eq(left.q_parity_out),
-                     pe.rs_sum_in.eq(left.rs_sum_out), pe.rs_exp_in.eq(left.rs_exp_out),
-                     pe.rs_valid_in.eq(left.rs_valid_out),
-                     pe.ws_in.eq(left.ws_out), pe.ws_valid_in.eq(left.ws_valid_out),
-                     pe.ws_parity_in.eq(left.ws_parity_out)]
+    chain = ("q", "q_valid", "q_first", "q_last", "q_parity", "rs_sum", "rs_exp", "rs_valid",
+             "ws", "ws_valid", "ws_parity")
+    for p, (left, pe) in enumerate(zip(pes, pes[1:]), start=1):
+        for name in chain:
+            src = getattr(left, f"{name}_out")
+            if p == stage_before:
+                if len(src) == 1:
+                    reg = kept_apart_signal(name=f"{stage_prefix}_{name}_stage")
+                else:
+                    reg = Signal.like(src, name=f"{stage_prefix}_{name}_stage")
+                m.d.sync += reg.eq(src)
+                src = reg
+            m.d.comb += getattr(pe, f"{name}_in").eq(src)

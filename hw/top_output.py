@@ -79,7 +79,9 @@ class OutputPath(wiring.Component):
 
     Ports
     -----
-    head_dim : In -- d; elements >= d of a result are sent as 0.
+    head_dim : In -- d; elements >= d of a result are sent as 0 (d is read
+        through two registers: it must be steady for 2 cycles before a
+        result leaves).
     local[r] : In(stream) -- merge unit r's elements (data, index, last); the
         R streams are in lockstep (same valid, index and last); ``ready`` is
         common and registered twice: a 6-entry input queue (registered
@@ -383,9 +385,14 @@ class OutputPath(wiring.Component):
             m.d.comb += sel_row[x].eq(acc)
         # elements >= d are zero (the buffers are not cleared by reset and
         # may hold a longer row of an earlier run); the lane mask is a
-        # register (d is constant while running; FPGA timing)
+        # register, computed from a kept-apart copy of d (FPGA timing: d's
+        # register is shared with the sequencer, far away; d is constant
+        # while running, and a result leaves many cycles after d is set, so
+        # the mask's two cycles of lag never show)
+        lane_d = kept_apart_signal(Value.cast(d).shape(), name="lane_d")
         lane_on = Signal(D)
-        m.d.sync += [lane_on[x].eq(d > x) for x in range(D)]
+        m.d.sync += lane_d.eq(d)
+        m.d.sync += [lane_on[x].eq(lane_d > x) for x in range(D)]
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
         # each group's data registers advance with their own copy of the

@@ -6,8 +6,8 @@
 * **Fill/drain**: once per program, the last pass's result appears
   :data:`FEED_LATENCY` (buffer read to the array's ports) + ``3*d`` (V
   phase lag) + ``d`` (weighted-sum elements) + the row chain (R + C + Gc +
-  Rc PEs, plus the PE's p*v pipeline) + :data:`MERGE_LATENCY` cycles after
-  it started.
+  Rc PEs, the array's column stage and the PE's p*v pipeline) +
+  :data:`MERGE_LATENCY` cycles after it started.
 * **Loads**: the host streams :data:`DEFAULT_HOST_WORDS_PER_CYCLE` data
   words per cycle (Q rows, K and V rows, global/random keys: d words each,
   K+V count twice).  Q and K/V buffers are double buffered, so the loads of
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hw.array import column_stage
 from hw.isa import Opcode
 
 __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "FEED_LATENCY"]
@@ -62,7 +63,9 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
     # loads of tile t+1 overlap compute of tile t; the first tile's loads are exposed
     per_tile = np.maximum(comp_c[:-1], load_c[1:]).sum() + comp_c[-1]
     head_cycles = int(load_c[0] + per_tile)
-    fill = FEED_LATENCY + 4 * d + cfg.rows + cfg.row_pes + PE_WS_EXTRA + MERGE_LATENCY
+    # the row chain's end to the merged element: column stage, p*v pipeline, merge
+    tail = column_stage(cfg) + PE_WS_EXTRA + MERGE_LATENCY
+    fill = FEED_LATENCY + 4 * d + cfg.rows + cfg.row_pes + tail
     total = sched.pattern.heads * head_cycles + fill
     n_pass = int(passes.sum()) * sched.pattern.heads
     pass_only = n_pass * 2 * d
@@ -72,4 +75,4 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
             "host_words_per_cycle": host_words_per_cycle,
             "assumptions": "2*d cycles per pass; loads double buffered at "
                            f"{host_words_per_cycle} words/cycle; fill/drain "
-                           f"{FEED_LATENCY}+4d+R+P_row+{PE_WS_EXTRA + MERGE_LATENCY} once"}
+                           f"{FEED_LATENCY}+4d+R+P_row+{tail} once"}

@@ -50,7 +50,7 @@ __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yo
            "parse_pnr_opts"]
 
 #: bump when the flow's commands change (part of the default output folder name)
-FLOW_VERSION = 5
+FLOW_VERSION = 4
 
 #: nextpnr routers ``salo synth --router`` accepts
 ROUTERS = ("router1", "router2")
@@ -61,11 +61,8 @@ PLACERS = ("heap", "static")
 DEFAULT_PLACER = "heap"
 TOP_NAME = "salo_fpga_top"
 
-#: extra nextpnr-ecp5 options of every place-and-route run (``--pnr-opts``):
-#: the heap placer weighs timing 3x its default (on the fpga preset's top,
-#: session 12: estimate after placement 99.8 instead of 75.5 MHz on the same
-#: netlist; see docs/fpga-scaling.md, notes)
-DEFAULT_PNR_OPTS = "--placer-heap-timingweight 30"
+#: extra nextpnr-ecp5 options of every place-and-route run (``--pnr-opts``)
+DEFAULT_PNR_OPTS = ""
 
 #: options the flow sets itself (with the targets' device options, below);
 #: ``--pnr-opts`` may not repeat them

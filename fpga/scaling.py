@@ -292,6 +292,30 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 12 (2026-12-05; the table above is still 61cbdb0's).  Change:
+  one register stage in front of each local row's global/random-column
+  PEs (`hw.array.column_stage`; local row ends one cycle later, the
+  quickstart's cycle count unchanged at 33916), and the output lane mask
+  from a kept-apart copy of d.  4x4 `fpga` preset, `salo synth` defaults
+  (heap, seed 1): 92.96 MHz after placement, **84.19 MHz routed** (83
+  of 80332 endpoints fail, WNS -1.878 ns; Yosys 249 s, placement 708 s,
+  routing 580 s, 1601 s in all, other jobs running alongside).  The
+  weighted-sum paths into the global-column PE no longer fail (array
+  paths now -0.30 ns at worst); failing routed groups: a merge unit's
+  descriptor into its accumulator (`merge1.s2_desc.first` ->
+  `s3_acc`, -1.88 ns), the K/V residency tags (-1.58 ns), the output
+  path (-0.87 ns), the sequencer into the array (-0.74 ns) and 33
+  sequencer endpoints (-0.46 ns).  Tried, not kept: nextpnr
+  `--placer-heap-timingweight 30` (estimate 99.75 MHz after placement on
+  session 11's netlist instead of 75.5, but router2 diverged, overused
+  wires rising again after iteration 40; on this revision's netlist
+  router2 could not route the clock from its pad to the global buffer,
+  so the flow failed); `--tmg-ripup` with it diverged as in session 9;
+  `--placer-heap-beta 0.7 --placer-heap-timingweight 20`: 90.1 MHz
+  after placement, routing diverged with `--tmg-ripup` (not routed
+  without it).  Disconnecting the reset from the 19821 LSR pins in a
+  copy of the netlist (an experiment, not a design) was prepared but not
+  placed for lack of time.
 * Session 11 (2026-12-05; the table above is still 61cbdb0's).  Changes:
   the V-pass parity once per array row (`v_parity` has a bit per row);
   the merge unit's shift amounts in a register copy per 8 bits of its

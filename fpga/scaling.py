@@ -294,8 +294,8 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   the carry chain and routed at -3.5 ns (seed 1).
 * Session 12 (2026-12-05; the table above is still 61cbdb0's).  Change:
   one register stage in front of each local row's global/random-column
-  PEs (`hw.array.column_stage`; local row ends one cycle later, the
-  quickstart's cycle count unchanged at 33916), and the output lane mask
+  PEs (config field `column_stage`, 1 in the `fpga` preset, 0 elsewhere:
+  its local row ends come one cycle later), and the output lane mask
   from a kept-apart copy of d.  4x4 `fpga` preset, `salo synth` defaults
   (heap, seed 1): 92.96 MHz after placement, **84.19 MHz routed** (83
   of 80332 endpoints fail, WNS -1.878 ns; Yosys 249 s, placement 708 s,

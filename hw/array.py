@@ -44,9 +44,9 @@ on the ports while V_n is there).  All passes in flight have the same d.
 A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
 
 Row ends (outputs; row index r < R local rows, R + g global row g).  With
-``P = C + Gc + Rc + B`` (the PEs of a local row, plus ``B`` = 1 register
-stage in front of its global/random-column PEs when it has any,
-:attr:`PEArray.column_stage`) and ``L`` the PE's
+``P = C + Gc + Rc + B`` (the PEs of a local row, plus ``B`` = the config's
+``column_stage`` register stages in front of its global/random-column PEs
+when it has any, :attr:`PEArray.column_stage`) and ``L`` the PE's
 ``exp_latency`` (rest of the score multiplier's pipeline + exp unit, 5):
 
 * ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
@@ -73,8 +73,9 @@ __all__ = ["PEArray", "ArrayCore", "col_index_width", "column_stage"]
 
 def column_stage(cfg) -> int:
     """Register stages in front of a local row's global/random-column PEs
-    (:attr:`PEArray.column_stage`): 1 when the config has such columns."""
-    return 1 if cfg.global_cols + cfg.random_cols else 0
+    (:attr:`PEArray.column_stage`): the config's ``column_stage`` when the
+    config has such columns, else 0."""
+    return cfg.column_stage if cfg.global_cols + cfg.random_cols else 0
 
 
 def col_index_width(cfg) -> int:
@@ -110,7 +111,8 @@ class PEArray(wiring.Component):
         #: FPGA timing: those PEs take their keys from the broadcast ports,
         #: their placement is pulled away from the local PEs, and the
         #: weighted-sum partial then crossed the chip in front of their
-        #: shifter and adder): 1 when the row has such columns, else 0
+        #: shifter and adder): :func:`column_stage`, the config's ``column_stage``
+        #: when the row has such columns
         self.column_stage = column_stage(cfg)
         #: cycles through a local row chain: its PEs and the column stage
         self.row_latency = self.chain_len + self.column_stage

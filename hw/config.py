@@ -95,6 +95,11 @@ class AcceleratorConfig:
     #: subtract-compare of the accumulated sum each): 2 halves the
     #: normalization time, 1 halves its logic depth (FPGA timing)
     div_steps: int = 2
+    #: a register stage in front of each local row's global/random-column
+    #: PEs (``hw.array.column_stage``): 1 cycle more per local row (FPGA
+    #: timing: those PEs take their keys from the broadcast ports and are
+    #: placed away from the local PEs), 0 for none
+    column_stage: int = 0
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -146,6 +151,7 @@ class AcceleratorConfig:
         need("kv_buffer_rows", self.kv_buffer_rows >= self.key_slots,
              f"at least rows+cols-1={self.key_slots} (one pass)")
         need("div_steps", 1 <= self.div_steps <= 8, "1..8")
+        need("column_stage", self.column_stage in (0, 1), "0 or 1")
         need("max_seq_len", self.merge_out_width <= _INT64_SAFE_BITS,
              f"small enough that merge accumulators fit {_INT64_SAFE_BITS} bits "
              f"(now {self.merge_out_width})")
@@ -319,7 +325,7 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=4, cols=4, global_rows=1, global_cols=1, max_head_dim=64,
-        max_seq_len=4096, kv_buffer_rows=128, div_steps=1),
+        max_seq_len=4096, kv_buffer_rows=128, div_steps=1, column_stage=1),
     "salo-dac22": dataclasses.replace(
         _BASE, rows=32, cols=32, global_rows=1, global_cols=1, random_cols=0,
         max_head_dim=64, max_seq_len=16384, kv_buffer_rows=128),

@@ -20,13 +20,14 @@ from hw.merge import merge_output_layout, merge_params, normalize_cycles
 from hw.pe import PE
 
 #: (rows, cols, global_rows, global_cols, random_cols)
-SHAPES = [(4, 4, 1, 1, 0), (8, 8, 1, 1, 2), (8, 4, 0, 1, 0), (4, 8, 2, 0, 0)]
+#: (rows, cols, global rows, global cols, random cols, column stage)
+SHAPES = [(4, 4, 1, 1, 0, 1), (8, 8, 1, 1, 2, 1), (8, 4, 0, 1, 0, 0), (4, 8, 2, 0, 0, 0)]
 
 
 def shape_config(shape):
-    R, C, Gr, Gc, Rc = shape
+    R, C, Gr, Gc, Rc, B = shape
     return dataclasses.replace(PRESETS["small"], rows=R, cols=C, global_rows=Gr,
-                               global_cols=Gc, random_cols=Rc)
+                               global_cols=Gc, random_cols=Rc, column_stage=B)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
@@ -60,7 +61,7 @@ def test_array_core(rtl, shape):
 ])
 def test_array_lint(lint, top, preset_name):
     if preset_name == "small-all":
-        cfg = shape_config((3, 2, 2, 1, 2))
+        cfg = shape_config((3, 2, 2, 1, 2, 1))
     else:
         cfg = PRESETS[preset_name]
     cls = {"ArrayCore": ArrayCore, "PEArray": PEArray}[top]

@@ -292,6 +292,27 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 13 (2026-12-05; the table above is still 61cbdb0's).  Changes
+  aimed at session 12's failing groups: the deep merge unit clears a
+  pass's first word after its shifter (`s3_acc` synchronous reset), not
+  in front of it; the K/V residency check registers the per-row tag
+  compares before the bank-depth multiplexer (`fault` latency 4, was 3);
+  the array's `q_first`/`q_last` are registered in the top (no compare of
+  kx with d-1 in front of the array); the output buffer's write-address
+  copies load from sqrt(n) hub copies of the write slot, without reset.
+  4x4 `fpga` preset, `salo synth` defaults (heap, seed 1): 75.36 MHz
+  after placement, **77.81 MHz routed** (129 of 80672 endpoints fail,
+  WNS -2.851 ns; Yosys 227 s, placement 534 s, routing 245 s, 1045 s in
+  all).  The targeted groups are gone or small (merge1 -0.16 ns, output
+  -0.27 ns; residency and sequencer-into-array not failing), but this
+  placement put the sequencer's issue loop far apart: 83 `dut -> dut`
+  endpoints fail, worst `ir_raw` -> `kv_conflict_r` (-2.85 ns, 12 logic
+  levels) and `ir_fresh` -> the instruction register's clock enables
+  (-1.9 ns, 5 levels), so Fmax is lower than session 12's 84.19 MHz.
+  Experiment (not a design): session 12's netlist with the reset
+  disconnected from all 19821 LSR pins placed to 94.25 MHz estimated and
+  routed to 88.89 MHz (37 endpoints fail, -1.25 ns) against 84.19 MHz
+  with the reset: the reset net costs about 5 MHz.
 * Session 12 (2026-12-05; the table above is still 61cbdb0's).  Change:
   one register stage in front of each local row's global/random-column
   PEs (config field `column_stage`, 1 in the `fpga` preset, 0 elsewhere:

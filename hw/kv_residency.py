@@ -23,18 +23,18 @@ Ports:
   write in the same cycle;
 * ``check_en``, ``check_base`` (signed), ``check_used`` (bit s = slot s is
   read by a valid pair): the check;
-* ``fault``: registered, high :attr:`KvResidency.latency` = 3 cycles after a
+* ``fault``: registered, high :attr:`KvResidency.latency` = 4 cycles after a
   check that found a used slot not resident.
 
-Latency: ``fault`` 3 cycles after ``check_en``.  Registered: per bank a
+Latency: ``fault`` 4 cycles after ``check_en``.  Registered: per bank a
 kept-apart copy of the write (enable, position) and of the clear (FPGA
 routing: the tags are spread out), the tags, the valid bits, the position
 bits above the bank index per bank, its tag bits in kept-apart copies (one
 per :data:`ROWS_PER_COPY` rows' tag compares) (first cycle),
-the per-bank hit of a check (second cycle: per bank a tag compare per row,
-then a ``bank_depth``:1 multiplexer of the results) and ``fault`` (third cycle: the per-bank hits
-rotated onto the slots, masked with the used slots).  The check reads the
-tags of its second cycle.
+per bank the tag compare of every row (second cycle), the per-bank hit of
+a check (third cycle: a ``bank_depth``:1 multiplexer of the compares) and
+``fault`` (fourth cycle: the per-bank hits rotated onto the slots, masked
+with the used slots).  The check reads the tags of its second cycle.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class KvResidency(wiring.Component):
     """
 
     #: cycles from ``check_en`` to ``fault``
-    latency = 3
+    latency = 4
 
     def __init__(self, *, banks: int, bank_depth: int, slots: int, index_width: int,
                  base_width: int):
@@ -112,7 +112,7 @@ class KvResidency(wiring.Component):
         b_hi = Signal(signed(hi_w))
         b_hi1 = Signal(signed(hi_w + 1))
         m.d.comb += [b_hi.eq(base >> lg_nb), b_hi1.eq(b_hi + 1)]
-        hits = Signal(NB)                           # registered: stage 1
+        hits = Signal(NB)                           # registered: stage 2
         for k in range(NB):
             # registered: stage 0 (FPGA timing); its tag bits in copies, one
             # per ROWS_PER_COPY rows' tag compares (their tags are spread
@@ -130,19 +130,28 @@ class KvResidency(wiring.Component):
             # every row's tag compared, then the row's result selected (FPGA
             # timing: a 1-bit multiplexer after the compares instead of a
             # tag-wide one in front of a compare)
-            row_hit = Cat(*[valid[k][r]
-                            & (tags[k][r] == cmp_copies[r // ROWS_PER_COPY])
-                            for r in range(BD)])
-            m.d.sync += hits[k].eq((row_hit >> row)[0] & in_range)
-        en0, en1 = Signal(), Signal()
-        used0, used1 = Signal(S), Signal(S)
-        rot0, rot1 = Signal(max(1, lg_nb)), Signal(max(1, lg_nb))
-        m.d.sync += [en0.eq(self.check_en), used0.eq(self.check_used),
-                     rot0.eq(base[:lg_nb] if lg_nb else 0),
-                     en1.eq(en0), used1.eq(used0), rot1.eq(rot0)]
+            # the compares registered before the multiplexer (FPGA timing:
+            # compare and BD:1 multiplexer in one cycle was 6 logic levels)
+            row_hit = Signal(BD, name=f"row_hit{k}", reset_less=True)
+            row1 = Signal(lg_bd, name=f"pos_row{k}_d1", reset_less=True)
+            in_range1 = Signal(name=f"pos_in_range{k}_d1", reset_less=True)
+            m.d.sync += [row_hit.eq(Cat(*[valid[k][r]
+                                          & (tags[k][r] == cmp_copies[r // ROWS_PER_COPY])
+                                          for r in range(BD)])),
+                         row1.eq(row), in_range1.eq(in_range)]
+            m.d.sync += hits[k].eq((row_hit >> row1)[0] & in_range1)
+        # the check's enable, used slots and rotation follow it down the
+        # stages (0: position registered, 1: compares, 2: hits)
+        en = [Signal(name=f"en{i}") for i in range(3)]
+        used = [Signal(S, name=f"used{i}") for i in range(3)]
+        rot = [Signal(max(1, lg_nb), name=f"rot{i}") for i in range(3)]
+        m.d.sync += [en[0].eq(self.check_en), used[0].eq(self.check_used),
+                     rot[0].eq(base[:lg_nb] if lg_nb else 0)]
+        for i in range(1, 3):
+            m.d.sync += [en[i].eq(en[i - 1]), used[i].eq(used[i - 1]), rot[i].eq(rot[i - 1])]
         # slot s lives in bank (base + s) mod NB: rotate the bank results
         ok2 = Cat(hits, hits)
         slot_ok = Signal(S)
-        m.d.comb += slot_ok.eq((ok2 >> rot1)[:S])
-        m.d.sync += self.fault.eq(en1 & (used1 & ~slot_ok).any())
+        m.d.comb += slot_ok.eq((ok2 >> rot[2])[:S])
+        m.d.sync += self.fault.eq(en[2] & (used[2] & ~slot_ok).any())
         return m

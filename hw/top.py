@@ -1018,13 +1018,13 @@ class SaloTop(wiring.Component):
         # (kx_d1 kept apart: the register rows' element multiplexers
         # register kx too, hw.fanout)
         kx_d1 = kept_apart_signal(kx.shape(), name="kx_d1")
-        kx_d2, kx_d3, kx_d4 = (Signal.like(kx, name=f"kx_d{k}") for k in range(2, 5))
+        kx_d2, kx_d3 = (Signal.like(kx, name=f"kx_d{k}") for k in range(2, 4))
         # register-row element multiplexers pick groups of GRP elements a
         # cycle ahead (see elem below)
         GRP = 8
         m.d.sync += [kactive_d1.eq(kactive), kactive_d2.eq(kactive_d1),
                      kactive_d3.eq(kactive_d2), kactive_d4.eq(kactive_d3),
-                     kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2), kx_d4.eq(kx_d3),
+                     kx_d1.eq(kx), kx_d2.eq(kx_d1), kx_d3.eq(kx_d2),
                      vactive_d1.eq(vactive), vactive_d2.eq(vactive_d1),
                      vactive_d3.eq(vactive_d2), vactive_d4.eq(vactive_d3)]
         # rows beyond the tile's query count are zero: the row mask is taken
@@ -1075,6 +1075,11 @@ class SaloTop(wiring.Component):
         # the buffers' registered outputs carry element x at S3
         for s in range(S):
             m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
+        # the query's first/last element flags registered (FPGA timing: the
+        # compare of kx with d-1 is not in front of the array's wires)
+        q_first_d4, q_last_d4 = Signal(), Signal()
+        m.d.sync += [q_first_d4.eq(kactive_d3 & _eq(kx_d3, 0)),
+                     q_last_d4.eq(kactive_d3 & (kx_d3 == d_m1))]
         for g in range(Gc):
             m.d.sync += arr.gkv[g].eq(staged(
                 Mux(kactive_d2, head_element(gk_cur[g], f"gk_el{g}"),
@@ -1089,8 +1094,8 @@ class SaloTop(wiring.Component):
             m.d.sync += arr.gq[g].eq(staged(head_element(gq_cur[g], f"gq_el{g}"),
                                             f"gq_s3_{g}"))
         m.d.comb += [
-            arr.q_valid.eq(kactive_d4), arr.q_first.eq(kactive_d4 & _eq(kx_d4, 0)),
-            arr.q_last.eq(kactive_d4 & (kx_d4 == d_m1)), arr.q_parity.eq(kpar),
+            arr.q_valid.eq(kactive_d4), arr.q_first.eq(q_first_d4),
+            arr.q_last.eq(q_last_d4), arr.q_parity.eq(kpar),
             arr.v_valid.eq(vactive_d4), arr.v_parity.eq(Cat(*vcur_par_row)),
         ]
         for i in range(R):

@@ -8,6 +8,8 @@ Bit-exact content: the merge units' normalized elements, unchanged (elements
 
 from __future__ import annotations
 
+from math import isqrt
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
@@ -211,7 +213,19 @@ class OutputPath(wiring.Component):
         set_slot = Signal()                 # registered: a tile's last element is written
         m.d.sync += [we_r.eq(Cat(*[write & head.lane[x] for x in range(D)])), wa_r.eq(wslot),
                      set_slot.eq(write & head.last)]
-        wa_copies = register_copies(m, wslot, R * n_grp, "wa")
+        # the (row, group) copies of the address are loaded from hubs, each
+        # a copy of wslot itself (loaded with its next value), not all from
+        # wslot (FPGA routing: one net reaching every copy across the chip
+        # was 9 ns); the copies carry no reset (the enables do)
+        wslot_next = Signal.like(wslot)
+        m.d.comb += wslot_next.eq(Mux(write & head.last,
+                                      Mux(wslot == n_out - 1, 0, wslot + 1), wslot))
+        n_copies = R * n_grp
+        n_hubs = max(1, isqrt(n_copies))
+        wslot_hubs = register_copies(m, wslot_next, n_hubs, "wslot_hub")
+        wa_copies = [c for h, hub in enumerate(wslot_hubs)
+                     for c in register_copies(
+                         m, hub, len(range(h, n_copies, n_hubs)), f"wa{h}", reset_less=True)]
         wd_copies = [register_copies(m, head.data[r], n_grp, f"wd{r}") for r in range(R)]
         out_rp = []                         # out_rp[r][g]: row r, group g's read port
         for r in range(R):
@@ -227,8 +241,7 @@ class OutputPath(wiring.Component):
                 m.d.comb += [wp.data[k].eq(wd_copies[r][g]) for k in range(len(lanes))]
             out_rp.append(ports)
         m.d.comb += self.tile_done.eq(set_slot)
-        with m.If(write & head.last):
-            m.d.sync += wslot.eq(Mux(wslot == n_out - 1, 0, wslot + 1))
+        m.d.sync += wslot.eq(wslot_next)
         if R > 1:
             m.d.comb += self.lockstep_error.eq(
                 Cat(*[self.local[r].valid != o0.valid for r in range(1, R)]).any())

@@ -312,7 +312,18 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Experiment (not a design): session 12's netlist with the reset
   disconnected from all 19821 LSR pins placed to 94.25 MHz estimated and
   routed to 88.89 MHz (37 endpoints fail, -1.25 ns) against 84.19 MHz
-  with the reset: the reset net costs about 5 MHz.
+  with the reset: the reset net costs about 5 MHz.  Then the register
+  rows of the top (global query/key/value rows, their shift registers,
+  random key/value rows, the row staging register) and the output's
+  global-row collectors were made reset-less data (their load flags keep
+  the reset): LSR pins on the reset 19911 -> 13703.  4x4 `fpga` preset,
+  `salo synth` defaults (heap, seed 1): 91.90 MHz after placement,
+  **92.25 MHz routed** (54 of 80127 endpoints fail, WNS -0.840 ns;
+  Yosys 182 s, placement 531 s, routing 234 s, 984 s in all).  Failing:
+  merge3's divider step (`div_busy` 3.7 ns of routing, then a 44-hop
+  carry chain, -0.84 ns, 19 endpoints); the weighted-sum aligned add in
+  PE 3_4 (-0.77 ns, 31 endpoints); the output's row select (7.1 ns of
+  routing, -0.57 ns).  The sequencer does not fail in this placement.
 * Session 12 (2026-12-05; the table above is still 61cbdb0's).  Change:
   one register stage in front of each local row's global/random-column
   PEs (config field `column_stage`, 1 in the `fpga` preset, 0 elsewhere:

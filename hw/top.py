@@ -359,8 +359,11 @@ class SaloTop(wiring.Component):
         # written x div chunk + 2 cycles after the take, hw.row_buffer's
         # write-to-read timing)
         m.d.comb += [kvbuf.w_chunks_m1.eq(d_chunks_m1), qbuf.w_chunks_m1.eq(d_chunks_m1)]
-        # global queries, global keys/values, random keys/values: registers
-        gq_reg = [Signal(rowl, name=f"gq{g}") for g in range(Gr)]
+        # global queries, global keys/values, random keys/values: registers,
+        # data without a reset like the row staging register row_r (FPGA
+        # routing: the reset net reached ~20k flip-flops; a row is written
+        # before a pass reads it, and its load flags have a reset)
+        gq_reg = [Signal(rowl, name=f"gq{g}", reset_less=True) for g in range(Gr)]
         gq_loaded = [Signal(name=f"gq_loaded{g}") for g in range(Gr)]
         gfirst_pend = [Signal(name=f"gfirst_pend{g}") for g in range(Gr)]
         gout = [Signal(range(3), name=f"gout{g}") for g in range(Gr)]
@@ -369,18 +372,18 @@ class SaloTop(wiring.Component):
         # hazard, so it overlaps the passes in flight); a pass copies the key
         # to gk_cur when it starts (its K phase reads it) and the value to
         # gv_pend[its parity], which moves to gv_cur when its V phase starts
-        gk_next = [Signal(rowl, name=f"gk_next{g}") for g in range(Gc)]
-        gv_next = [Signal(rowl, name=f"gv_next{g}") for g in range(Gc)]
-        gv_pend = [[Signal(rowl, name=f"gv_pend{e}_{g}") for g in range(Gc)] for e in range(2)]
+        gk_next = [Signal(rowl, name=f"gk_next{g}", reset_less=True) for g in range(Gc)]
+        gv_next = [Signal(rowl, name=f"gv_next{g}", reset_less=True) for g in range(Gc)]
+        gv_pend = [[Signal(rowl, name=f"gv_pend{e}_{g}", reset_less=True) for g in range(Gc)] for e in range(2)]
         # the rows a phase reads (global key, global value, global query) are
         # copied into shift registers when it starts and move one element
         # towards element 0 per cycle of the phase, so element x is always
         # read from the same flip-flops (FPGA routing: no multiplexer over a
         # row spread out over the chip; before, its select nets were the
         # router's worst detours)
-        gk_cur = [Signal(D * dw, name=f"gk_cur{g}") for g in range(Gc)]
-        gv_cur = [Signal(D * dw, name=f"gv_cur{g}") for g in range(Gc)]
-        gq_cur = [Signal(D * dw, name=f"gq_cur{g}") for g in range(Gr)]
+        gk_cur = [Signal(D * dw, name=f"gk_cur{g}", reset_less=True) for g in range(Gc)]
+        gv_cur = [Signal(D * dw, name=f"gv_cur{g}", reset_less=True) for g in range(Gc)]
+        gq_cur = [Signal(D * dw, name=f"gq_cur{g}", reset_less=True) for g in range(Gr)]
         n_groups = -(-D // ROW_GROUP)
 
         def shift_row(row, source, load, shift, name):
@@ -400,13 +403,13 @@ class SaloTop(wiring.Component):
         gk_loaded = [Signal(name=f"gk_loaded{g}") for g in range(Gc)]
         # random keys/values: two sets indexed by pass parity, so LOAD_RKV
         # for pass n+1 may run while pass n still reads its own set
-        rk_reg = [[Signal(rowl, name=f"rk{e}_{j}") for j in range(R * Rc)] for e in range(2)]
-        rv_reg = [[Signal(rowl, name=f"rv{e}_{j}") for j in range(R * Rc)] for e in range(2)]
+        rk_reg = [[Signal(rowl, name=f"rk{e}_{j}", reset_less=True) for j in range(R * Rc)] for e in range(2)]
+        rv_reg = [[Signal(rowl, name=f"rv{e}_{j}", reset_less=True) for j in range(R * Rc)] for e in range(2)]
         # the register rows above are written a cycle after their beat from
         # registers (FPGA timing: the row and the enables come from
         # flip-flops, not from the sequencer's decision); every read window
         # starts later than that (see the load hazards)
-        row_r = Signal(rowl)
+        row_r = Signal(rowl, reset_less=True)
         wr_gq = [Signal(name=f"wr_gq{g}") for g in range(Gr)]
         wr_gk = [Signal(name=f"wr_gk{g}") for g in range(Gc)]
         wr_gv = [Signal(name=f"wr_gv{g}") for g in range(Gc)]

@@ -253,7 +253,8 @@ class OutputPath(wiring.Component):
         # spread over the output path).  A STORE_G reads the collector 2
         # cycles after the full flag is set at the last element, so that
         # element is in by then.
-        gcoll = [Signal(orowl, name=f"gcoll{g}") for g in range(Gr)]
+        gcoll = [Signal(orowl, name=f"gcoll{g}", reset_less=True)   # data: no reset
+                 for g in range(Gr)]
         gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
         gwe = [Signal(D, name=f"gwe{g}") for g in range(Gr)]
         for g in range(Gr):

@@ -492,7 +492,6 @@ class MergeUnit(wiring.Component):
         m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_desc.eq(s1_desc),
                      s2_acc.eq(rd_acc.data),
                      s2_sha.eq(s1_desc.sha), s2_b.eq(s1_data >> s1_desc.shb)]
-        acc_in = Signal(signed(self.acc_out_width))
         new_acc = Signal(signed(self.acc_out_width))
         if self.deep:
             # s2: accumulator shifted, registered; s3: add and write (no
@@ -501,19 +500,19 @@ class MergeUnit(wiring.Component):
             # in front of the shifter (FPGA timing: the flag then reaches the
             # register's synchronous reset, not the first of the shifter's
             # logic levels); the data register has no reset of its own
-            m.d.comb += acc_in.eq(s2_acc)
             s3_valid, s3_last, s3_bank = Signal(), Signal(), Signal()
             s3_addr = Signal(xw + 1)
             s3_acc = Signal(signed(self.acc_out_width), reset_less=True)
             s3_b = Signal(signed(self.in_out_width))
             m.d.sync += [s3_valid.eq(s2_valid), s3_last.eq(s2_desc.last),
                          s3_bank.eq(s2_desc.bank), s3_addr.eq(s2_addr),
-                         s3_acc.eq(Mux(s2_desc.first, 0, acc_in >> s2_sha)), s3_b.eq(s2_b)]
+                         s3_acc.eq(Mux(s2_desc.first, 0, s2_acc >> s2_sha)), s3_b.eq(s2_b)]
             m.d.comb += new_acc.eq(s3_acc + s3_b)
             w_valid, w_last, w_bank, w_addr = s3_valid, s3_last, s3_bank, s3_addr
         else:
             s2_fwd = Signal()
             lw_data = Signal(signed(self.acc_out_width))   # last write (cycle before)
+            acc_in = Signal(signed(self.acc_out_width))
             m.d.sync += s2_fwd.eq(s2_valid & (s2_addr == s1_addr))
             m.d.comb += [acc_in.eq(Mux(s2_desc.first, 0, Mux(s2_fwd, lw_data, s2_acc))),
                          new_acc.eq((acc_in >> s2_sha) + s2_b)]

@@ -34,6 +34,7 @@ import numpy as np
 
 import cocotb
 
+from hw.array import column_stage
 from hw.config import AcceleratorConfig
 from sim.array_model import PassInputs, empty_partial, merge, normalize, run_pass
 from sim.fixed import dequantize
@@ -86,9 +87,9 @@ class Bench:
         self.L = prm["exp_latency"]
         self.R, self.C = cfg.rows, cfg.cols
         self.Gr, self.Gc, self.Rc = cfg.global_rows, cfg.global_cols, cfg.random_cols
-        # documented local row latency: its PEs, plus the config's column
-        # stage in front of the global/random columns when there are any
-        self.P = self.C + self.Gc + self.Rc + (cfg.column_stage if self.Gc + self.Rc else 0)
+        # documented local row latency: its PEs, plus the column stage in
+        # front of the global/random columns
+        self.P = self.C + self.Gc + self.Rc + column_stage(cfg)
         self.NR = self.R + self.Gr
         self.cw = max(1, self.C.bit_length())
         self.iw = prm["index_width"]

@@ -19,7 +19,6 @@ from hw.config import PRESETS
 from hw.merge import merge_output_layout, merge_params, normalize_cycles
 from hw.pe import PE
 
-#: (rows, cols, global_rows, global_cols, random_cols)
 #: (rows, cols, global rows, global cols, random cols, column stage)
 SHAPES = [(4, 4, 1, 1, 0, 1), (8, 8, 1, 1, 2, 1), (8, 4, 0, 1, 0, 0), (4, 8, 2, 0, 0, 0)]
 

@@ -211,7 +211,7 @@ class PeRow(wiring.Component):
         self._pes = [PE(**pe_params(cfg), rs_chain_in=j > 0) for j in range(cfg.row_pes)]
         pe0 = self._pes[0]
         ports = {}
-        for name in ("q_in", "q_valid_in", "q_first_in", "q_last_in", "q_parity_in",
+        for name in ("q_in", "q_valid_in", "q_last_in", "q_parity_in",
                      "ws_valid_in", "ws_parity_in"):
             ports[name] = In(len(Value.cast(getattr(pe0, name))))
         for j in range(cfg.row_pes):
@@ -231,7 +231,7 @@ class PeRow(wiring.Component):
             m.submodules[f"pe{j}"] = pe
             m.d.comb += [pe.kv_in.eq(getattr(self, f"kv{j}")),
                          pe.pair_valid.eq(getattr(self, f"pair_valid{j}"))]
-        chain_row(m, pes, q=self.q_in, q_valid=self.q_valid_in, q_first=self.q_first_in,
+        chain_row(m, pes, q=self.q_in, q_valid=self.q_valid_in,
                   q_last=self.q_last_in, q_parity=self.q_parity_in,
                   v_valid=self.ws_valid_in, v_parity=self.ws_parity_in)
         last = pes[-1]

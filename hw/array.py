@@ -6,14 +6,14 @@ bit-exact model is :func:`sim.array_model.run_pass`.
 
 Port timing (one clock domain ``sync``).  ``T_n`` is the cycle in which query
 element 0 of pass ``n`` is on the ``q`` port; ``d`` is the head size of the
-pass (set by the driver through ``q_first``/``q_last``); x = 0 .. d-1.
+pass (set by the driver through ``q_last``); x = 0 .. d-1.
 Every input is *unskewed*: the driver presents element x of every word in
 the same cycle and the array delays internally.
 
 ==========================  =================================================
 ``q[i]`` (R words)          query element x of local row i at ``T_n + x``
-``q_valid/first/last/parity``  with the query elements (``first`` at x = 0,
-                            ``last`` at x = d-1, ``parity`` = n mod 2); shared
+``q_valid/last/parity``      with the query elements (``last`` at x = d-1,
+                            ``parity`` = n mod 2); shared
                             by all local and global rows
 ``col_lo[i], col_hi[i]``    local mask of row i: PE column j is valid iff
                             ``col_lo <= j <= col_hi`` (empty when lo > hi);
@@ -118,7 +118,7 @@ class PEArray(wiring.Component):
         self.row_latency = self.chain_len + self.column_stage
         ports = {
             "q": In(data.ArrayLayout(signed(dw), R)),
-            "q_valid": In(1), "q_first": In(1), "q_last": In(1), "q_parity": In(1),
+            "q_valid": In(1), "q_last": In(1), "q_parity": In(1),
             "col_lo": In(data.ArrayLayout(unsigned(cw), R)),
             "col_hi": In(data.ArrayLayout(unsigned(cw), R)),
             "kv": In(data.ArrayLayout(signed(dw), R + C - 1)),
@@ -187,11 +187,11 @@ class PEArray(wiring.Component):
         def hook_row(pes, q_word, ctrl, vctrl, mask_bits, kv_inputs, prefix, stage_before=None):
             """Connect one row chain: horizontal query/control, row-sum and
             weighted-sum chains, the PE's pair_valid and kv_in."""
-            q_valid, q_first, q_last, q_parity = ctrl
+            q_valid, q_last, q_parity = ctrl
             v_valid, v_parity = vctrl
             for p, pe in enumerate(pes):
                 m.submodules[f"{prefix}_{p}"] = pe
-            chain_row(m, pes, q=q_word, q_valid=q_valid, q_first=q_first, q_last=q_last,
+            chain_row(m, pes, q=q_word, q_valid=q_valid, q_last=q_last,
                       q_parity=q_parity, v_valid=v_valid, v_parity=v_parity,
                       stage_before=stage_before, stage_prefix=prefix)
             for p, pe in enumerate(pes):
@@ -213,7 +213,7 @@ class PEArray(wiring.Component):
                          self.ws_valid[r].eq(_delay(m, pe.ws_valid_out, lag, f"wsv{r}")),
                          self.ws_parity[r].eq(_delay(m, pe.ws_parity_out, lag, f"wsp{r}"))]
 
-        ctrl = (self.q_valid, self.q_first, self.q_last, self.q_parity)
+        ctrl = (self.q_valid, self.q_last, self.q_parity)
 
         # ---- skew of the shared ports
         # top row: column j > 0 takes slot C-1-j delayed by j cycles

@@ -74,7 +74,7 @@ class PipelinedMultiplier(wiring.Component):
     cycles).
 
     Registered: both operands (end of cycle t), the product (end of t + 1)
-    and the product again (end of t + 2, ``p``).  ``p`` is a register
+    and the product again (end of t + 2, ``p``), none of them with a reset.  ``p`` is a register
     output; no input reaches an output combinationally.  On an ECP5 and when
     both operands fit 18-bit two's complement, the first two are the DSP
     block's own (``use_dsp_registers`` tells which version :meth:`elaborate`
@@ -99,13 +99,17 @@ class PipelinedMultiplier(wiring.Component):
         self.use_dsp_registers = (getattr(platform, "family", None) == "ecp5"
                                   and _fits_ecp5(self.a_shape) and _fits_ecp5(self.b_shape))
         en = self.en if self.enable else Const(1, 1)
+        # no register here has a reset (data: the users carry valid flags;
+        # FPGA timing, the reset net reaches fewer flip-flops)
+        p_out = Signal.like(self.p, name="p_r", reset_less=True)
+        m.d.comb += self.p.eq(p_out)
         if not self.use_dsp_registers:
-            a_r = Signal(self.a_shape)
-            b_r = Signal(self.b_shape)
-            p_r = Signal.like(self.p)
+            a_r = Signal(self.a_shape, reset_less=True)
+            b_r = Signal(self.b_shape, reset_less=True)
+            p_r = Signal.like(self.p, name="p_mul", reset_less=True)
             with m.If(en):
                 m.d.sync += [a_r.eq(self.a), b_r.eq(self.b), p_r.eq(a_r * b_r),
-                             self.p.eq(p_r)]
+                             p_out.eq(p_r)]
             return m
 
         n = _ECP5_OPERAND_BITS
@@ -132,5 +136,5 @@ class PipelinedMultiplier(wiring.Component):
             **{f"i_RST{k}": Const(0, 1) for k in (1, 2, 3)},
             **ports)
         with m.If(en):
-            m.d.sync += self.p.eq(p36)
+            m.d.sync += p_out.eq(p36)
         return m

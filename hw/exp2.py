@@ -40,7 +40,9 @@ class Exp2Pwl(wiring.Component):
     outputs ``mant``, ``exp``, ``valid_out``.  Inputs sampled at edge t appear
     on the outputs after edge t+1 (readable in cycle t+2 counting the input
     cycle as 0).  No enable: the pipeline always advances; ``valid_out`` is
-    ``valid_in`` delayed by 2.  Reset clears the registers (outputs 0).
+    ``valid_in`` delayed by 2.  Reset clears the flags and the outputs
+    (outputs 0); the stage-1 data registers (product, base, exponent) have
+    no reset, so ``exp_early`` is only meaningful with ``valid_early``.
     ``exp_early``/``valid_early`` (combinational from the stage-1 registers)
     give the exponent and valid one cycle before ``exp``/``valid_out``;
     ``late_exp=False`` leaves out ``exp`` (users of ``exp_early`` only).
@@ -119,11 +121,13 @@ class Exp2Pwl(wiring.Component):
 
         # ---- stage 1 registers: product, base, exponent and range flags
         if low_bits:
-            s1_prod = Signal(slope_w + low_bits)
-        # (reset value: a table entry, so the bits every entry shares are
-        # constants, not flip-flops that Yosys would merge across all PEs)
-        s1_base = Signal(base_w, init=base_t[0])
-        s1_exp = Signal(signed(self.exp_width), init=exp_min)
+            s1_prod = Signal(slope_w + low_bits, reset_less=True)
+        # (initial value: a table entry, so the bits every entry shares are
+        # constants, not flip-flops that Yosys would merge across all PEs;
+        # the data registers have no reset: s1_valid qualifies them, and
+        # the reset net reaches fewer flip-flops, FPGA timing)
+        s1_base = Signal(base_w, init=base_t[0], reset_less=True)
+        s1_exp = Signal(signed(self.exp_width), init=exp_min, reset_less=True)
         s1_over = Signal()
         s1_under = Signal()
         s1_valid = Signal()

@@ -1,4 +1,5 @@
-"""Registers the FPGA flow keeps apart (routing of high-fanout control).
+"""Registers the FPGA flow keeps apart (routing of high-fanout control),
+and data registers without reset (routing of the reset net).
 
 nextpnr does not replicate registers, and Yosys's ``opt_merge`` merges
 flip-flops with the same input: a select that drives a thousand-bit
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Signal, Value
 
-__all__ = ["KEEP_APART_ATTR", "kept_apart_signal", "register_copies",
+__all__ = ["KEEP_APART_ATTR", "drive_from_data_register", "kept_apart_signal", "register_copies",
            "shift_right_in_groups", "yosys_keep_apart_command"]
 
 #: Verilog attribute on the registers the flow keeps apart
@@ -57,6 +58,17 @@ def register_copies(m, value, n: int, name: str, enable=None,
             with m.If(enable):
                 m.d.sync += c.eq(value)
     return copies
+
+
+def drive_from_data_register(m, port, value, *, name: str) -> None:
+    """Drive ``port`` from a register ``name`` of its shape that loads
+    ``value`` every cycle and has no reset: data, whose consumers qualify it
+    with a valid flag that has one (FPGA timing: the reset net reaches
+    fewer flip-flops; a port's own register would take the reset).
+    Latency 1."""
+    r = Signal(port.shape(), name=name, reset_less=True)
+    m.d.sync += r.eq(value)
+    m.d.comb += port.eq(r)
 
 
 def shift_right_in_groups(value, amounts: list, width: int):

@@ -90,7 +90,10 @@ class KvResidency(wiring.Component):
         tag_w = max(0, iw - lg_cap)
 
         valid = [[Signal(name=f"valid{k}_{r}") for r in range(BD)] for k in range(NB)]
-        tags = [[Signal(tag_w, name=f"tag{k}_{r}") for r in range(BD)] for k in range(NB)]
+        # (no reset: a tag is read only with its valid bit; FPGA timing,
+        # the reset net reaches fewer flip-flops)
+        tags = [[Signal(tag_w, name=f"tag{k}_{r}", reset_less=True) for r in range(BD)]
+                for k in range(NB)]
 
         wp = self.write_pos
         w_bank = wp[:lg_nb]

@@ -192,6 +192,11 @@ class MergeUnit(wiring.Component):
       clock enable (output register empty, or ``output.ready``) is formed
       per register group from a copy of the output valid bit; the drain's
       "element written" flag is a register.
+    * Reset: the control registers (valid bits, flags, counters, bank
+      state) have one; the data registers (sums, reciprocals, divider,
+      element pipeline, normalization products, ``output.p.data``) do not
+      (every use is qualified by a flag that has one; FPGA timing, the
+      reset net reaches fewer flip-flops).
 
     Timing rules for the caller (controller)
     ----------------------------------------
@@ -308,11 +313,15 @@ class MergeUnit(wiring.Component):
         m.d.comb += self.error.eq(err)
 
         # ---------------------------------------------------------- bank state
-        S = [Signal(unsigned(self.acc_sum_width), name=f"sum{b}") for b in range(2)]
+        # (data registers without reset, here and below: every use is
+        # qualified by a flag that has one; FPGA timing, the reset net
+        # reaches fewer flip-flops)
+        S = [Signal(unsigned(self.acc_sum_width), name=f"sum{b}", reset_less=True)
+             for b in range(2)]
         E = [Signal(signed(ew), name=f"exp{b}", init=exp_min) for b in range(2)]
         pending = [Signal(name=f"pending{b}") for b in range(2)]       # last rs seen, not emitted
         sum_final = [Signal(name=f"sum_final{b}") for b in range(2)]   # awaiting the divider
-        recip = [Signal(unsigned(K + 1), name=f"recip{b}") for b in range(2)]
+        recip = [Signal(unsigned(K + 1), name=f"recip{b}", reset_less=True) for b in range(2)]
         recip_ok = [Signal(name=f"recip_ok{b}") for b in range(2)]
         # elements of the bank's last pass written so far (the emission may
         # follow the merge of the last pass element by element)
@@ -354,7 +363,7 @@ class MergeUnit(wiring.Component):
             al_s.a.eq(0), al_s.b.eq(0),      # only its exponent half is used
         ]
         r2_valid, r2_last, r2_bank = Signal(), Signal(), Signal()
-        r2_sum = Signal(unsigned(self.in_sum_width))
+        r2_sum = Signal(unsigned(self.in_sum_width), reset_less=True)
         m.d.sync += [r2_valid.eq(self.rs_valid), r2_last.eq(self.rs_last), r2_bank.eq(wb),
                      r2_sum.eq(self.rs_sum)]
         # the shift amounts in a copy per byte of the shifted sum (FPGA
@@ -381,9 +390,10 @@ class MergeUnit(wiring.Component):
             wb_sum = kept_apart_signal(name="wb_sum")
             with m.If(self.rs_valid & self.rs_last):
                 m.d.sync += wb_sum.eq(~wb_sum)
-            r2_old = Signal(unsigned(self.acc_sum_width))
+            r2_old = Signal(unsigned(self.acc_sum_width), reset_less=True)
             sv_valid, sv_last, sv_bank = Signal(), Signal(), Signal()
-            sv_a, sv_b = Signal.like(s_a), Signal.like(s_b)
+            sv_a = Signal.like(s_a, reset_less=True)
+            sv_b = Signal.like(s_b, reset_less=True)
             s_fwd = Signal()
             m.d.comb += [s_fwd.eq(sv_valid & (sv_bank == wb_sum)),
                          s_a.eq(shift_right_in_groups(r2_old, r2_sha, self.acc_sum_width))]
@@ -447,7 +457,7 @@ class MergeUnit(wiring.Component):
         m.d.comb += cur.eq(Mux(ep, descs[1], descs[0]))
         s1_valid = Signal()
         s1_x = Signal(xw)
-        s1_data = Signal(signed(self.in_out_width))
+        s1_data = Signal(signed(self.in_out_width), reset_less=True)
         s1_desc = Signal(desc_layout)
 
         m.d.comb += [
@@ -484,9 +494,9 @@ class MergeUnit(wiring.Component):
         s2_valid = Signal()
         s2_x = Signal(xw)
         s2_desc = Signal(desc_layout)
-        s2_acc = Signal(signed(self.acc_out_width))
+        s2_acc = Signal(signed(self.acc_out_width), reset_less=True)
         s2_sha = Signal(unsigned(ew))
-        s2_b = Signal(signed(self.in_out_width))        # element >>> shift_b
+        s2_b = Signal(signed(self.in_out_width), reset_less=True)  # element >>> shift_b
         s1_addr, s2_addr = Signal(xw + 1), Signal(xw + 1)
         m.d.comb += [s1_addr.eq(Cat(s1_x, s1_desc.bank)), s2_addr.eq(Cat(s2_x, s2_desc.bank))]
         m.d.sync += [s2_valid.eq(s1_valid), s2_x.eq(s1_x), s2_desc.eq(s1_desc),
@@ -503,7 +513,7 @@ class MergeUnit(wiring.Component):
             s3_valid, s3_last, s3_bank = Signal(), Signal(), Signal()
             s3_addr = Signal(xw + 1)
             s3_acc = Signal(signed(self.acc_out_width), reset_less=True)
-            s3_b = Signal(signed(self.in_out_width))
+            s3_b = Signal(signed(self.in_out_width), reset_less=True)
             m.d.sync += [s3_valid.eq(s2_valid), s3_last.eq(s2_desc.last),
                          s3_bank.eq(s2_desc.bank), s3_addr.eq(s2_addr),
                          s3_acc.eq(Mux(s2_desc.first, 0, s2_acc >> s2_sha)), s3_b.eq(s2_b)]
@@ -511,7 +521,7 @@ class MergeUnit(wiring.Component):
             w_valid, w_last, w_bank, w_addr = s3_valid, s3_last, s3_bank, s3_addr
         else:
             s2_fwd = Signal()
-            lw_data = Signal(signed(self.acc_out_width))   # last write (cycle before)
+            lw_data = Signal(signed(self.acc_out_width), reset_less=True)  # last write
             acc_in = Signal(signed(self.acc_out_width))
             m.d.sync += s2_fwd.eq(s2_valid & (s2_addr == s1_addr))
             m.d.comb += [acc_in.eq(Mux(s2_desc.first, 0, Mux(s2_fwd, lw_data, s2_acc))),
@@ -529,11 +539,13 @@ class MergeUnit(wiring.Component):
         n_cycles = -(-(K + 1) // steps)
         pad = n_cycles * steps - (K + 1)     # leading zero numerator bits
         db = Signal()                        # bank served next / now
-        div_busy = Signal()
+        # (kept apart, hw.fanout, like its copy div_busy_data below: Yosys
+        # would otherwise merge the two into the kept one)
+        div_busy = kept_apart_signal(name="div_busy")
         div_cnt = Signal(range(n_cycles + 1))
-        divisor = Signal(unsigned(self.acc_sum_width))
-        rem = Signal(unsigned(self.acc_sum_width))
-        quo = Signal(unsigned(K + 1))
+        divisor = Signal(unsigned(self.acc_sum_width), reset_less=True)
+        rem = Signal(unsigned(self.acc_sum_width), reset_less=True)
+        quo = Signal(unsigned(K + 1), reset_less=True)
         # registered at the start (FPGA timing: nothing but the subtract-compare
         # chain in a step cycle): the first step, a zero divisor
         div_first = Signal()
@@ -548,14 +560,26 @@ class MergeUnit(wiring.Component):
         # the divisor and its zero flag from the bank served next, the
         # remainder, quotient and step count cleared (the quotient is copied
         # in the cycle after the last step, before such a load ends)
+        # div_busy_data is a copy of div_busy for the data registers' load
+        # select (FPGA timing: kept apart, hw.fanout, so it sits by the
+        # subtract-compare chain; div_busy's own net reached the chain's
+        # first LUT with 3.7 ns of routing)
+        div_busy_data = kept_apart_signal(name="div_busy_data")
         with m.If(~div_busy & sel(sum_final, db)):
-            m.d.sync += div_busy.eq(1)
+            m.d.sync += [div_busy.eq(1), div_busy_data.eq(1)]
             for b in range(2):
                 with m.If(db == b):
                     m.d.sync += sum_final[b].eq(0)
         with m.If(~div_busy):
+            m.d.sync += div_cnt.eq(0)
+        with m.Else():
+            m.d.sync += div_cnt.eq(div_cnt + 1)
+            with m.If(div_cnt == n_cycles - 1):
+                m.d.sync += [div_busy.eq(0), div_busy_data.eq(0), db.eq(~db), div_done.eq(1),
+                             done_bank.eq(db)]
+        with m.If(~div_busy_data):
             m.d.sync += [
-                div_cnt.eq(0), rem.eq(0), quo.eq(0),
+                rem.eq(0), quo.eq(0),
                 divisor.eq(sel(S, db)), div_first.eq(1),
                 div_zero.eq(~sel(S, db).any()),
             ]
@@ -573,9 +597,7 @@ class MergeUnit(wiring.Component):
                 m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
                 # (unnamed: the bit shifted out at the top is dropped)
                 r, q = r_next, Cat(ge, q)
-            m.d.sync += [rem.eq(r), quo.eq(q), div_cnt.eq(div_cnt + 1), div_first.eq(0)]
-            with m.If(div_cnt == n_cycles - 1):
-                m.d.sync += [div_busy.eq(0), db.eq(~db), div_done.eq(1), done_bank.eq(db)]
+            m.d.sync += [rem.eq(r), quo.eq(q), div_first.eq(0)]
         # the reciprocal is copied from the quotient register in the cycle
         # after the last step (FPGA timing: the reciprocal registers sit by
         # the normalization multipliers, away from the subtract-compare
@@ -667,8 +689,8 @@ class MergeUnit(wiring.Component):
             return regs
         adv_sa2 = advance("sa2")
         sa2 = stage("sa2", adv_sa2, sa_valid, sa_x, sa_bank, sa_last)
-        sa2_data = Signal(signed(aw))
-        sa2_recip = Signal(unsigned(bw))
+        sa2_data = Signal(signed(aw), reset_less=True)
+        sa2_recip = Signal(unsigned(bw), reset_less=True)
         with m.If(adv_sa2):
             m.d.sync += [sa2_data.eq(rd_out.data), sa2_recip.eq(sel(recip, sa_bank))]
         # the pieces' multipliers, each with its own adv (on an ECP5 the
@@ -702,7 +724,7 @@ class MergeUnit(wiring.Component):
         for level in range(self.add_levels):
             sums = []
             for i in range(0, len(terms), 2):
-                ps = Signal(prod_shape, name=f"psum{level}_{i // 2}")
+                ps = Signal(prod_shape, name=f"psum{level}_{i // 2}", reset_less=True)
                 adv_ps = advance(f"psum{level}_{i // 2}")
                 with m.If(adv_ps):
                     m.d.sync += ps.eq(terms[i] + terms[i + 1] if i + 1 < len(terms)
@@ -721,9 +743,11 @@ class MergeUnit(wiring.Component):
         sat = Signal(signed(self.out_width))
         m.d.comb += sat.eq(saturate(rounded, self.out_width))
         out_bank = Signal()
+        out_data = Signal.like(out.p.data, name="out_data", reset_less=True)
+        m.d.comb += out.p.data.eq(out_data)
         with m.If(adv_out):
             m.d.sync += [
-                out.p.data.eq(sat), out.p.index.eq(sb_x), out.p.last.eq(sb_last),
+                out_data.eq(sat), out.p.index.eq(sb_x), out.p.last.eq(sb_last),
                 out_bank.eq(sb_bank),
             ]
         for v, a in valid_copies:

@@ -25,7 +25,7 @@ narrow slope*f product is built from LUTs (no DSP block).
 
 Control travels with the data (no global sequencer):
 
-* **horizontal control** ``q_valid/q_first/q_last/q_parity`` rides with the
+* **horizontal control** ``q_valid/q_last/q_parity`` rides with the
   query element on ``q_in`` and leaves (registered) on ``q_*_out``;
 * **weighted-sum control** ``ws_valid/ws_parity`` rides on the weighted-sum
   chain M cycles *ahead* of the partial: the value element on ``kv_in``
@@ -56,7 +56,7 @@ constant 0).  Every weighted-sum step stores
 
 Registered (all outputs are registers, latency 1 from input to output):
 
-* ``q_out, q_valid_out, q_first_out, q_last_out, q_parity_out`` and
+* ``q_out, q_valid_out, q_last_out, q_parity_out`` and
   ``kv_out``: the inputs delayed by one cycle (right / diagonal neighbour);
 * ``rs_exp_out, rs_valid_out``: the exponent half of the row-sum step, at
   local t = d + L (one cycle ahead of the sum); ``rs_exp_in``/``rs_valid_in``
@@ -74,7 +74,11 @@ Registered (all outputs are registers, latency 1 from input to output):
   M + 1 cycles after ``ws_valid_out``: a row end delays the valid/parity by
   M + 1 registers to pair them with the data.
 
-No output depends combinationally on an input.
+No output depends combinationally on an input.  The data registers
+(``q_out``, ``kv_out``, ``rs_exp_out``, ``ws_out``, the pass slots, the
+shift pipelines, the score accumulator and the multipliers' registers) have
+no reset: every consumer qualifies them with a control flag that has one
+(FPGA timing: the reset net reaches fewer flip-flops).
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
-from hw.fanout import kept_apart_signal
+from hw.fanout import drive_from_data_register, kept_apart_signal
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 
@@ -146,7 +150,7 @@ class PE(wiring.Component):
         dw, ew = data_width, exp_width
         ports = {
             # horizontal: query element and its control
-            "q_in": In(signed(dw)), "q_valid_in": In(1), "q_first_in": In(1),
+            "q_in": In(signed(dw)), "q_valid_in": In(1),
             "q_last_in": In(1), "q_parity_in": In(1),
             # diagonal (or vertical): key element in the K phase, value element in the V phase
             "kv_in": In(signed(dw)),
@@ -161,7 +165,7 @@ class PE(wiring.Component):
         }
         if pass_q:
             ports.update({"q_out": Out(signed(dw)), "q_valid_out": Out(1),
-                          "q_first_out": Out(1), "q_last_out": Out(1),
+                          "q_last_out": Out(1),
                           "q_parity_out": Out(1)})
         if rs_chain_in:
             ports.update({"rs_sum_in": In(unsigned(row_sum_width)),
@@ -178,22 +182,21 @@ class PE(wiring.Component):
 
         # ---- pass-through registers (horizontal and diagonal)
         if self.pass_q:
-            m.d.sync += self.q_out.eq(self.q_in)
+            drive_from_data_register(m, self.q_out, self.q_in, name="q_r")
             # the control flags are kept apart (hw.fanout): the rows of the
             # array are in lockstep, and Yosys would otherwise merge one
             # column's flag registers into one net reaching every row
-            for flag in ("q_valid", "q_first", "q_last", "q_parity"):
+            for flag in ("q_valid", "q_last", "q_parity"):
                 r = kept_apart_signal(name=f"{flag}_r")
                 m.d.sync += r.eq(getattr(self, f"{flag}_in"))
                 m.d.comb += getattr(self, f"{flag}_out").eq(r)
         if self.pass_kv:
-            m.d.sync += self.kv_out.eq(self.kv_in)
+            drive_from_data_register(m, self.kv_out, self.kv_in, name="kv_r")
 
         # ---- phase 1: score MAC, t = 0 .. d-1 (score in mac.acc at t = d)
         m.submodules.mac = mac = ScoreMac(data_width=dw, acc_width=self.acc_width,
-                                          product_reg=True)
-        m.d.comb += [mac.q.eq(self.q_in), mac.k.eq(self.kv_in),
-                     mac.en.eq(self.q_valid_in), mac.clear.eq(self.q_first_in)]
+                                          product_reg=True, zero_port=True)
+        m.d.comb += [mac.q.eq(self.q_in), mac.k.eq(self.kv_in), mac.en.eq(self.q_valid_in)]
 
         done_zero = Signal()     # masked pair of the pass that just completed
         done_par = Signal()
@@ -209,6 +212,14 @@ class PE(wiring.Component):
             done = nxt
         sc_valid, sc_zero = Signal(), Signal()
         m.d.sync += [sc_valid.eq(done), sc_zero.eq(done_zero)]
+        # the score accumulator is zeroed at the end of the cycle its score
+        # is read (sc_valid's) and after a reset (FPGA timing: a synchronous
+        # reset instead of a clear multiplexer in front of its adder; the
+        # next pass's first product is accumulated >= d cycles later); a
+        # register of its own, kept apart (hw.fanout: lockstep rows)
+        mac_zero = kept_apart_signal(name="mac_zero", init=1)
+        m.d.sync += mac_zero.eq(done)
+        m.d.comb += mac.zero.eq(mac_zero)
 
         # ---- phase 2: exp, result at t = d + L
         m.submodules.exp = ex = Exp2Pwl(
@@ -233,10 +244,11 @@ class PE(wiring.Component):
         else:
             m.d.comb += e_in.eq(self.exp_min)     # the row sum starts from the exact zero
         a_ge = e_in >= ex.exp_early
-        sh_a = Signal(sw)            # shift of the left partial (E' - E)
-        sh_b = Signal(sw)            # shift of this PE's mantissa (E' - e)
+        sh_a = Signal(sw, reset_less=True)     # shift of the left partial (E' - E)
+        sh_b = Signal(sw, reset_less=True)     # shift of this PE's mantissa (E' - e)
+        drive_from_data_register(m, self.rs_exp_out, Mux(a_ge, e_in, ex.exp_early),
+                                 name="rs_exp_r")
         m.d.sync += [
-            self.rs_exp_out.eq(Mux(a_ge, e_in, ex.exp_early)),
             self.rs_valid_out.eq(ex.valid_early),
             # exponent differences fit shift_width bits unsigned (the .eq
             # truncation drops only the sign bit of a non-negative difference)
@@ -265,9 +277,9 @@ class PE(wiring.Component):
             m.d.sync += self.rs_parity_out.eq(par)
 
         # two pass slots: mantissa and the two shift amounts
-        slot_m = [Signal(pw, name=f"m_{s}") for s in range(2)]
-        slot_sp = [Signal(sw, name=f"shift_partial_{s}") for s in range(2)]
-        slot_spr = [Signal(sw, name=f"shift_product_{s}") for s in range(2)]
+        slot_m = [Signal(pw, name=f"m_{s}", reset_less=True) for s in range(2)]
+        slot_sp = [Signal(sw, name=f"shift_partial_{s}", reset_less=True) for s in range(2)]
+        slot_spr = [Signal(sw, name=f"shift_product_{s}", reset_less=True) for s in range(2)]
         for s in range(2):
             with m.If(ex.valid_out & (par == s)):
                 m.d.sync += [slot_m[s].eq(ex.mant), slot_sp[s].eq(sh_a),
@@ -282,20 +294,20 @@ class PE(wiring.Component):
         sh_part = Mux(sel, slot_sp[1], slot_sp[0])
         sh_prod = Mux(sel, slot_spr[1], slot_spr[0])
         for n in range(mv.latency):
-            prod_d = Signal(sw, name=f"shift_product_d{n}")
+            prod_d = Signal(sw, name=f"shift_product_d{n}", reset_less=True)
             m.d.sync += prod_d.eq(sh_prod)
             sh_prod = prod_d
         for n in range(mv.latency + 1):
-            part_d = Signal(sw, name=f"shift_partial_d{n}")
+            part_d = Signal(sw, name=f"shift_partial_d{n}", reset_less=True)
             m.d.sync += part_d.eq(sh_part)
             sh_part = part_d
         # stage B (t = 3d + x + MUL_LATENCY): the product shifted, registered
         # (FPGA timing: one shifter per cycle, not two in front of the adder)
-        prod = Signal(mv.p.shape(), name="product_shifted")
+        prod = Signal(mv.p.shape(), name="product_shifted", reset_less=True)
         m.d.sync += prod.eq(mv.p >> sh_prod)
         # stage C (t = 3d + x + MUL_LATENCY + 1): aligned add with the left
         # partial, registered
-        m.d.sync += self.ws_out.eq((self.ws_in >> sh_part) + prod)
+        drive_from_data_register(m, self.ws_out, (self.ws_in >> sh_part) + prod, name="ws_r")
         # (the weighted-sum control is kept apart, hw.fanout: every row's
         # first PE takes the same value-phase control, and Yosys would merge
         # a column's registers into one net reaching every row)
@@ -306,7 +318,7 @@ class PE(wiring.Component):
         return m
 
 
-def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parity,
+def chain_row(m, pes, *, q, q_valid, q_last, q_parity, v_valid, v_parity,
               stage_before: int | None = None, stage_prefix: str = "row"):
     """Wire ``pes`` left to right into one row chain inside module ``m``.
 
@@ -328,14 +340,14 @@ def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parit
     or registers."""
     first = pes[0]
     m.d.comb += [first.q_in.eq(q), first.q_valid_in.eq(q_valid),
-                 first.q_first_in.eq(q_first), first.q_last_in.eq(q_last),
+                 first.q_last_in.eq(q_last),
                  first.q_parity_in.eq(q_parity),
                  first.ws_in.eq(0), first.ws_valid_in.eq(v_valid),
                  first.ws_parity_in.eq(v_parity)]
     if first.rs_chain_in:
         m.d.comb += [first.rs_sum_in.eq(0), first.rs_exp_in.eq(first.exp_min),
                      first.rs_valid_in.eq(0)]
-    chain = ("q", "q_valid", "q_first", "q_last", "q_parity", "rs_sum", "rs_exp", "rs_valid",
+    chain = ("q", "q_valid", "q_last", "q_parity", "rs_sum", "rs_exp", "rs_valid",
              "ws", "ws_valid", "ws_parity")
     for p, (left, pe) in enumerate(zip(pes, pes[1:]), start=1):
         for name in chain:
@@ -344,7 +356,9 @@ def chain_row(m, pes, *, q, q_valid, q_first, q_last, q_parity, v_valid, v_parit
                 if len(src) == 1:
                     reg = kept_apart_signal(name=f"{stage_prefix}_{name}_stage")
                 else:
-                    reg = Signal.like(src, name=f"{stage_prefix}_{name}_stage")
+                    # (data: no reset, its valid flag has one)
+                    reg = Signal.like(src, name=f"{stage_prefix}_{name}_stage",
+                                      reset_less=True)
                 m.d.sync += reg.eq(src)
                 src = reg
             m.d.comb += getattr(pe, f"{name}_in").eq(src)

@@ -61,8 +61,8 @@ r_data : Out -- ``slots`` elements, slot s = element ``r_x`` of row
     ``r_row + s``: valid :attr:`latency` = 4 cycles after ``r_row``/``r_x``
     were presented, registered (addresses registered, memory read, the read
     elements registered as they leave the block RAM, part select and
-    rotation to slot order after that register, then the output register:
-    FPGA timing, the users sit far from the block RAM).
+    rotation to slot order after that register, then the output register,
+    which has no reset: FPGA timing, the users sit far from the block RAM).
 
 Collisions: a read of a word in the cycle it is written returns the old
 contents in simulation (Amaranth, Verilator) and is undefined on an FPGA
@@ -308,5 +308,10 @@ class BankedRowBuffer(wiring.Component):
                     el.append(Array(parts)[psel])
             # back to slot order: slot s <- bank (rot + s) mod NB
             out = _rotate(el, rot2, 1)
-            m.d.sync += [self.r_data[t][s].eq(out[s]) for s in range(S)]
+            # (the output register has no reset: data, qualified by the
+            # user's own valid flags; FPGA timing, the reset net reaches
+            # fewer flip-flops)
+            r_data = Signal(self.r_data[t].shape(), name=f"r_data{t}", reset_less=True)
+            m.d.sync += [r_data[s].eq(out[s]) for s in range(S)]
+            m.d.comb += self.r_data[t].eq(r_data)
         return m

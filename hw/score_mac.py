@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,19 +25,29 @@ class ScoreMac(wiring.Component):
     Timing: latency 1 (default).  ``acc`` is the only register: on a clock
     edge with ``en`` high it takes the saturated sum; with ``en`` low it holds
     (``clear`` is ignored then).  ``clear`` with ``en`` starts a new score with
-    q*k (no bubble).  Reset value 0.  Bit-exact vs
+    q*k (no bubble).  ``acc`` has no reset (it starts at 0 and keeps its
+    value through a reset; a score starts with ``clear``).  Bit-exact vs
     :func:`sim.models.score_mac` (saturation after every step).
 
     ``product_reg=True`` (the PE's setting, for FPGA timing): q*k comes from a
     :class:`hw.dsp.PipelinedMultiplier` (operands and product registered, in
     the DSP block on an ECP5) and ``en``/``clear`` are delayed to match, so
-    everything happens ``MUL_LATENCY`` = 2 cycles later: latency 3 (instance
-    attribute :attr:`latency`).
+    everything happens ``MUL_LATENCY`` cycles later: latency
+    ``1 + MUL_LATENCY`` (instance attribute :attr:`latency`).
+
+    ``zero_port=True`` (the PE's setting, FPGA timing: no clear multiplexer
+    in front of the adder) replaces the input ``clear`` by ``zero``: ``acc``
+    becomes 0 at the end of a cycle with ``zero`` high (not delayed; it
+    overrides ``en``), and every enabled cycle adds q*k to ``acc``.  A
+    score then starts from an ``acc`` zeroed after the previous one was
+    read; the user keeps ``en`` (delayed by the latency) low in a ``zero``
+    cycle.
     """
 
     latency = 1
 
-    def __init__(self, *, data_width: int, acc_width: int, product_reg: bool = False):
+    def __init__(self, *, data_width: int, acc_width: int, product_reg: bool = False,
+                 zero_port: bool = False):
         if data_width < 1:
             raise ValueError(f"data_width = {data_width} is invalid: allowed >= 1")
         if acc_width < 2 * data_width - 1:
@@ -47,11 +57,12 @@ class ScoreMac(wiring.Component):
         self.acc_width = acc_width
         self.product_reg = bool(product_reg)
         self.latency = 1 + MUL_LATENCY if product_reg else 1
+        self.zero_port = bool(zero_port)
         super().__init__({
             "q": In(signed(data_width)),
             "k": In(signed(data_width)),
             "en": In(1),
-            "clear": In(1),
+            ("zero" if zero_port else "clear"): In(1),
             "acc": Out(signed(acc_width)),
         })
 
@@ -63,18 +74,34 @@ class ScoreMac(wiring.Component):
             m.submodules.mul = mul = PipelinedMultiplier(a_shape=signed(self.data_width),
                                                          b_shape=signed(self.data_width))
             m.d.comb += [mul.a.eq(self.q), mul.b.eq(self.k)]
-            prod, en, clear = mul.p, self.en, self.clear
+            prod, en = mul.p, self.en
+            clear = Const(0, 1) if self.zero_port else self.clear
             for n in range(mul.latency):
                 # (kept apart, hw.fanout: the same in every row of a column)
                 en_d = kept_apart_signal(name=f"en_d{n}")
-                clear_d = kept_apart_signal(name=f"clear_d{n}")
-                m.d.sync += [en_d.eq(en), clear_d.eq(clear)]
-                en, clear = en_d, clear_d
+                m.d.sync += en_d.eq(en)
+                en = en_d
+                if not self.zero_port:
+                    clear_d = kept_apart_signal(name=f"clear_d{n}")
+                    m.d.sync += clear_d.eq(clear)
+                    clear = clear_d
         else:
-            prod, en, clear = self.q * self.k, self.en, self.clear
-        base = Mux(clear, 0, self.acc)
+            prod, en = self.q * self.k, self.en
+            clear = Const(0, 1) if self.zero_port else self.clear
+        # no reset (data: a sum starts with ``clear`` or from ``zero``;
+        # FPGA timing, the reset net reaches fewer flip-flops)
+        acc = Signal.like(self.acc, name="acc_r", reset_less=True)
+        base = acc if self.zero_port else Mux(clear, 0, acc)
         total = Signal(signed(max(w, 2 * self.data_width) + 1))
-        m.d.comb += total.eq(base + prod)
-        with m.If(en):
-            m.d.sync += self.acc.eq(saturate(total, w))
+        m.d.comb += [total.eq(base + prod), self.acc.eq(acc)]
+        if self.zero_port:
+            # (a synchronous reset of acc's flip-flops: no logic level in
+            # front of the adder)
+            with m.If(self.zero):
+                m.d.sync += acc.eq(0)
+            with m.Elif(en):
+                m.d.sync += acc.eq(saturate(total, w))
+        else:
+            with m.If(en):
+                m.d.sync += acc.eq(saturate(total, w))
         return m

@@ -63,7 +63,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, _delay, col_index_width
 from hw.dsp import PipelinedMultiplier
-from hw.fanout import kept_apart_signal, register_copies
+from hw.fanout import drive_from_data_register, kept_apart_signal, register_copies
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -255,14 +255,17 @@ class SaloTop(wiring.Component):
         max_beats = _max_beats(cfg)
         ir_last_beat = Signal(range(max_beats + 1))    # index of its last row beat
         ir_done = Signal()               # comb: the current instruction completes
-        # d's checks and d-1, 3d-1 registered (FPGA timing: d comes from far
-        # away and has a large fan-out; it is constant while running); no
-        # instruction is taken before they are (d_seen)
-        d_ok, d_seen = Signal(), Signal()
+        # d's checks and d-1, 3d-1 registered, from a copy of d registered
+        # next to them (FPGA timing: d comes from far away and has a large
+        # fan-out; it is constant while running); no instruction is taken
+        # before they are (d_seen, two cycles after reset)
+        d_seq = kept_apart_signal(d.shape(), name="d_seq", reset_less=True)
+        d_ok, d_seen, d_seen0 = Signal(), Signal(), Signal()
         d_m1 = Signal.like(d)
         d3_m1 = Signal(range(3 * D))
-        m.d.sync += [d_ok.eq((d >= geo["min_head_dim"]) & (d <= D)), d_seen.eq(1),
-                     d_m1.eq(d - 1), d3_m1.eq((d << 1) + d - 1)]
+        m.d.sync += [d_seq.eq(d), d_seen0.eq(1), d_seen.eq(d_seen0),
+                     d_ok.eq((d_seq >= geo["min_head_dim"]) & (d_seq <= D)),
+                     d_m1.eq(d_seq - 1), d3_m1.eq((d_seq << 1) + d_seq - 1)]
         ins = self.instructions
         m.d.comb += [ins.ready.eq(~halted & d_seen & d_ok & ifetch.w_rdy),
                      ifetch.w_en.eq(ins.valid & ins.ready), ifetch.w_data.eq(ins.payload)]
@@ -513,7 +516,7 @@ class SaloTop(wiring.Component):
 
         two_d = Signal(range(2 * D + 1))
         four_d = Signal(range(4 * D + 1))
-        m.d.comb += [two_d.eq(d << 1), four_d.eq(d << 2)]
+        m.d.comb += [two_d.eq(d_seq << 1), four_d.eq(d_seq << 2)]
         # the sequencer may decide now: the start (next cycle) is 2d or >= 4d
         # after the previous start (`since` counts from it, saturating at
         # 4d); registered from `since` two cycles ahead (a start or a
@@ -803,15 +806,6 @@ class SaloTop(wiring.Component):
                     fifo_ok = ~(f.last & has_finished) | push_ready
                     go = Signal()
                     m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
-                    m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
-                                 p_rcol.eq(rec_rcol), p_len.eq(tile_ok),
-                                 p_lfirst.eq(f.first), p_llast.eq(f.last)]
-                    m.d.comb += [a.eq(b) for a, b in zip(p_lo + p_hi, rec_lo + rec_hi)]
-                    for g in range(Gr):
-                        m.d.comb += [p_glo[g].eq(Mux(gmerge[g], rec_glo[g], empty_lo)),
-                                     p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
-                                     p_gen[g].eq(gmerge[g]),
-                                     p_gfirst[g].eq(gfirst_pend[g])]
                     with m.If(go):
                         m.d.comb += [go_pass.eq(1), mk_used.eq(1),
                                      ir_done.eq(1)]
@@ -859,10 +853,6 @@ class SaloTop(wiring.Component):
                                                   for g in range(Gr)]).all()
                     go = Signal()
                     m.d.comb += go.eq(slot_ok & gbank_ok & push_ready)
-                    for g in range(Gr):
-                        m.d.comb += [p_gen[g].eq(gsel[g]),
-                                     p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
-                                     p_glast[g].eq(gsel[g])]
                     m.d.comb += [push.kind.eq(StoreKind.STORE_G), push.row.eq(row),
                                  push.addr.eq(addr), push.head.eq(head)]
                     with m.If(go):
@@ -881,6 +871,27 @@ class SaloTop(wiring.Component):
                     m.d.comb += halt_now.eq(1)
             with m.If(ir_is_illegal):
                 fail(Const(1), ErrorCode.ILLEGAL_OPCODE)
+        # the pass parameters follow the current PASS or STORE_G word (and
+        # the state it reads) whenever that is the current instruction, not
+        # only at its decision (FPGA timing: the decision's conditions were
+        # the synchronous reset of the s_* registers, 5 LUT levels and a
+        # long route); every reader of s_* is gated by start_pass, i.e.
+        # reads them only in the cycle after a decision
+        with m.If(ir_is[Opcode.PASS]):
+            m.d.comb += [p_base.eq(f.kv_base), p_gcol.eq(rec_gcol),
+                         p_rcol.eq(rec_rcol), p_len.eq(tile_ok),
+                         p_lfirst.eq(f.first), p_llast.eq(f.last)]
+            m.d.comb += [a.eq(b) for a, b in zip(p_lo + p_hi, rec_lo + rec_hi)]
+            for g in range(Gr):
+                m.d.comb += [p_glo[g].eq(Mux(gmerge[g], rec_glo[g], empty_lo)),
+                             p_ghi[g].eq(Mux(gmerge[g], rec_ghi[g], 0)),
+                             p_gen[g].eq(gmerge[g]),
+                             p_gfirst[g].eq(gfirst_pend[g])]
+        with m.Elif(ir_is[Opcode.STORE_G]):
+            for g in range(Gr):
+                m.d.comb += [p_gen[g].eq(gsel[g]),
+                             p_gfirst[g].eq(gsel[g] & gfirst_pend[g]),
+                             p_glast[g].eq(gsel[g])]
 
         # ---------------------------------------------------- pass start
         m.d.sync += since.eq(since_next)
@@ -1038,7 +1049,8 @@ class SaloTop(wiring.Component):
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
         qrow_on = _delay(m, Cat(*[qcount_cur > i for i in range(R)]), qbuf.latency, "qrow_on")
         for i in range(R):
-            m.d.sync += arr.q[i].eq(Mux(qrow_on[i], qbuf.r_data[0][i], 0))
+            drive_from_data_register(m, arr.q[i], Mux(qrow_on[i], qbuf.r_data[0][i], 0),
+                                     name=f"arr_q{i}")
 
         def head_element(row, name):
             # element 0 of a shift register row a cycle ago: the element its
@@ -1077,12 +1089,13 @@ class SaloTop(wiring.Component):
             return _delay(m, value, 1, name)
         # the buffers' registered outputs carry element x at S3
         for s in range(S):
-            m.d.sync += arr.kv[s].eq(Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]))
-        # the query's first/last element flags registered (FPGA timing: the
+            drive_from_data_register(
+                m, arr.kv[s], Mux(kactive_d3, kvbuf.r_data[0][s], kvbuf.r_data[1][s]),
+                name=f"arr_kv{s}")
+        # the query's last element flag registered (FPGA timing: the
         # compare of kx with d-1 is not in front of the array's wires)
-        q_first_d4, q_last_d4 = Signal(), Signal()
-        m.d.sync += [q_first_d4.eq(kactive_d3 & _eq(kx_d3, 0)),
-                     q_last_d4.eq(kactive_d3 & (kx_d3 == d_m1))]
+        q_last_d4 = Signal()
+        m.d.sync += q_last_d4.eq(kactive_d3 & (kx_d3 == d_m1))
         for g in range(Gc):
             m.d.sync += arr.gkv[g].eq(staged(
                 Mux(kactive_d2, head_element(gk_cur[g], f"gk_el{g}"),
@@ -1097,7 +1110,7 @@ class SaloTop(wiring.Component):
             m.d.sync += arr.gq[g].eq(staged(head_element(gq_cur[g], f"gq_el{g}"),
                                             f"gq_s3_{g}"))
         m.d.comb += [
-            arr.q_valid.eq(kactive_d4), arr.q_first.eq(q_first_d4),
+            arr.q_valid.eq(kactive_d4),
             arr.q_last.eq(q_last_d4), arr.q_parity.eq(kpar),
             arr.v_valid.eq(vactive_d4), arr.v_parity.eq(Cat(*vcur_par_row)),
         ]
@@ -1135,9 +1148,12 @@ class SaloTop(wiring.Component):
                 ctl["rs_valid"].eq(arr.rs_valid[r] & fl[0]),
                 ctl["rs_first"].eq(fl[1]), ctl["rs_last"].eq(fl[2]),
                 ctl["el_valid"].eq(arr.ws_valid[r] & Mux(arr.ws_parity[r], en_par[1], en_par[0])),
-                mu.rs_sum.eq(arr.rs_sum[r]), mu.rs_exp.eq(arr.rs_exp[r]),
-                mu.el_data.eq(arr.ws[r]),
             ]
+            # (the data without reset: the flags above qualify it)
+            for n in ("rs_sum", "rs_exp", "el_data"):
+                drive_from_data_register(m, getattr(mu, n),
+                                         {"rs_sum": arr.rs_sum[r], "rs_exp": arr.rs_exp[r],
+                                          "el_data": arr.ws[r]}[n], name=f"mu{r}_{n}")
             m.d.comb += [mu.head_dim.eq(d)] + [getattr(mu, n).eq(v) for n, v in ctl.items()]
         fail(Cat(*[mu.error for mu in mus]).any(), ErrorCode.INTERNAL)
         fail(start_pass & Mux(s_par, vpend[1], vpend[0]), ErrorCode.INTERNAL)

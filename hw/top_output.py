@@ -349,7 +349,8 @@ class OutputPath(wiring.Component):
         sa_sel_next = Signal.like(sa_sel)
         m.d.comb += sa_sel_next.eq(Mux(is_store, Cat(*[j == r for r in range(R)]),
                                        Cat(Const(0, R), *[_eq(cmd.row, g) for g in range(Gr)])))
-        sel_copies = register_copies(m, sa_sel_next, n_grp, "sa_sel", enable=adv)
+        sel_copies = register_copies(m, sa_sel_next, n_grp, "sa_sel", enable=adv,
+                                     reset_less=True)
         with m.If(adv):
             m.d.sync += [sa_sel.eq(sa_sel_next),
                          sa_pos.eq(Mux(is_store, cmd.addr + j, cmd.addr)), sa_head.eq(cmd.head)]
@@ -410,13 +411,17 @@ class OutputPath(wiring.Component):
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
         # each group's data registers advance with their own copy of the
-        # results valid (equal to res.valid: same reset, same loads)
+        # results valid (equal to res.valid: same reset, same loads); the
+        # data registers have no reset (res.valid qualifies them; FPGA
+        # timing, the reset net reaches fewer flip-flops)
+        res_data = Signal(res.p.data.shape(), name="res_data", reset_less=True)
+        m.d.comb += res.p.data.eq(res_data)
         for g in range(n_grp):
             valid_g = kept_apart_signal(name=f"res_valid_dup{g}")
             adv_g = ~valid_g | res.ready
             with m.If(adv_g):
                 m.d.sync += valid_g.eq(sa_valid)
-                m.d.sync += [res.p.data[x].eq(Mux(lane_on[x], sel_row[x], 0))
+                m.d.sync += [res_data[x].eq(Mux(lane_on[x], sel_row[x], 0))
                              for x in range(D) if grp_of[x] == g]
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any()

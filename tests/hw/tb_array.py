@@ -115,7 +115,7 @@ class Bench:
         cyc = []
         for _ in range(end):
             c = {"q": [rnd.getrandbits(dw) for _ in range(R)], "q_valid": 0,
-                 "q_first": rnd.getrandbits(1), "q_last": rnd.getrandbits(1),
+                 "q_last": rnd.getrandbits(1),
                  "q_parity": rnd.getrandbits(1),
                  "col_lo": [rnd.getrandbits(cw) for _ in range(R)],
                  "col_hi": [rnd.getrandbits(cw) for _ in range(R)],
@@ -146,7 +146,7 @@ class Bench:
                     assert busy.get((T + x, port)) is None, \
                         f"{hp.tag}: K phase collides with {busy[(T + x, port)]}"
                     busy[(T + x, port)] = hp.tag
-                c.update(q=[int(v) for v in pi.q[:, x]], q_valid=1, q_first=int(x == 0),
+                c.update(q=[int(v) for v in pi.q[:, x]], q_valid=1,
                          q_last=int(x == d - 1), q_parity=par,
                          kv=[int(v) for v in pi.keys[:, x]])
                 if Gc:

@@ -122,7 +122,7 @@ async def pe_row_random_streams(dut):
         cyc = []
         for c in range(end):
             cyc.append({
-                "q": pyrng.getrandbits(dw), "q_valid": 0, "q_first": pyrng.getrandbits(1),
+                "q": pyrng.getrandbits(dw), "q_valid": 0,
                 "q_last": pyrng.getrandbits(1), "q_parity": pyrng.getrandbits(1),
                 "kv": [pyrng.getrandbits(dw) for _ in range(P)],
                 "pair_valid": [pyrng.getrandbits(1) for _ in range(P)],
@@ -131,7 +131,7 @@ async def pe_row_random_streams(dut):
         for n, T in enumerate(starts):
             for x in range(d):
                 c = cyc[T + x]
-                c.update(q=int(q[n, x]) & ((1 << dw) - 1), q_valid=1, q_first=int(x == 0),
+                c.update(q=int(q[n, x]) & ((1 << dw) - 1), q_valid=1,
                          q_last=int(x == d - 1), q_parity=n % 2)
                 for j in range(P):
                     for when, val in ((T + j + x, k[n, j, x]), (T + 3 * d + j + x, v[n, j, x])):

@@ -26,7 +26,7 @@ class PERow(wiring.Component):
                     for j in range(P)]
         dw = cfg.data_width
         super().__init__({
-            "q": In(signed(dw)), "q_valid": In(1), "q_first": In(1), "q_last": In(1),
+            "q": In(signed(dw)), "q_valid": In(1), "q_last": In(1),
             "q_parity": In(1),
             "kv": In(data.ArrayLayout(signed(dw), P)),
             "pair_valid": In(P),
@@ -42,7 +42,7 @@ class PERow(wiring.Component):
         m = Module()
         for j, pe in enumerate(self.pes):
             m.submodules[f"pe{j}"] = pe
-        chain_row(m, self.pes, q=self.q, q_valid=self.q_valid, q_first=self.q_first,
+        chain_row(m, self.pes, q=self.q, q_valid=self.q_valid,
                   q_last=self.q_last, q_parity=self.q_parity, v_valid=self.v_valid,
                   v_parity=self.v_parity)
         for j, pe in enumerate(self.pes):

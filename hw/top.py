@@ -586,7 +586,15 @@ class SaloTop(wiring.Component):
         kv_pos_next = Signal.like(kv_pos)
         kv_pos_p1_next = Signal.like(kv_pos)
         # (not from the fetch queue under the take decision: 7 LUT levels)
-        ir_kv_addr = ops.load_kv.addr
+        # The position field in a register of its own, loaded from the
+        # fetch queue's head every cycle (no clock enable): in the cycle
+        # after a take, i.e. in the instruction's first cycle, it holds the
+        # word taken (FPGA timing: the instruction register is loaded under
+        # the take decision and sits by the sequencer; this copy sits by
+        # the conflict check)
+        ir_kv_addr = kept_apart_signal(Value.cast(ops.load_kv.addr).shape(),
+                                       name="ir_kv_addr", reset_less=True)
+        m.d.sync += ir_kv_addr.eq(nx.operands.load_kv.addr)
         m.d.comb += [
             kv_pos_next.eq(Mux(ir_fresh, ir_kv_addr,
                                Mux(kv_advance, kv_pos_p1, kv_pos))),

@@ -403,11 +403,23 @@ class OutputPath(wiring.Component):
         # register, computed from a kept-apart copy of d (FPGA timing: d's
         # register is shared with the sequencer, far away; d is constant
         # while running, and a result leaves many cycles after d is set, so
-        # the mask's two cycles of lag never show)
+        # the mask's three cycles of lag never show).  d > x in two steps
+        # (FPGA timing: one LUT level per step, not a comparator per lane):
+        # d's high and low bits compared with every value first, registered
         lane_d = kept_apart_signal(Value.cast(d).shape(), name="lane_d")
-        lane_on = Signal(D)
         m.d.sync += lane_d.eq(d)
-        m.d.sync += [lane_on[x].eq(lane_d > x) for x in range(D)]
+        lo_w = min(3, len(lane_d))
+        d_hi, d_lo = lane_d[lo_w:], lane_d[:lo_w]
+        n_hi = ((D - 1) >> lo_w) + 1
+        lo_max = (1 << lo_w) - 1
+        hi_gt, hi_eq, lo_gt = Signal(n_hi), Signal(n_hi), Signal(lo_max)
+        m.d.sync += [hi_gt[k].eq(d_hi > k) for k in range(n_hi)]
+        m.d.sync += [hi_eq[k].eq(d_hi == k) for k in range(n_hi)]
+        m.d.sync += [lo_gt[j].eq(d_lo > j) for j in range(lo_max)]
+        lo_above = [lo_gt[j] for j in range(lo_max)] + [Const(0, 1)]    # d_lo > lo_max: never
+        lane_on = Signal(D)
+        m.d.sync += [lane_on[x].eq(hi_gt[x >> lo_w] | (hi_eq[x >> lo_w] & lo_above[x & lo_max]))
+                     for x in range(D)]
         with m.If(adv):
             m.d.sync += [res.valid.eq(sa_valid), res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
         # each group's data registers advance with their own copy of the

@@ -292,6 +292,54 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 14 (2026-12-06; the table above is still 61cbdb0's).  Change:
+  the data registers lose their reset, following session 13's
+  experiment (the reset net cost about 5 MHz): every register that only
+  carries data whose use is qualified by a flag with a reset -- the PEs'
+  pass-through, row-sum exponent, weighted-sum and pass-slot registers,
+  the multipliers' fabric registers (`hw.dsp`), the merge units' sums,
+  reciprocals, divider and normalization pipeline and output data, the
+  residency tags, the row buffers' output registers, the top's registers
+  into the array and the merge units, and the output path's results data
+  and select copies (`hw.fanout.drive_from_data_register` for ports).
+  Reset LSR pins 13703 -> 3179 (the rest: flags, counters, the 48-bit
+  statistics counters).  Also: the score accumulator is zeroed by a
+  synchronous reset at the end of the cycle its score is read (and after
+  reset) instead of a clear multiplexer in front of its adder (`q_first`
+  is gone from the PE and array ports); the pass parameters `s_*` follow
+  the current PASS/STORE_G word instead of the decision (the decision was
+  their synchronous reset: 5 LUT levels and a 4.2 ns route); `d` is
+  copied into a register next to the sequencer's d-1/3d-1 (instructions
+  accepted from the second cycle after reset, was the first); the merge
+  divider's data select is a kept-apart copy of `div_busy` (the first try
+  left `div_busy` plain, and Yosys merged it into the copy).  Cycle counts
+  of the bit-exact tests are unchanged.  4x4 `fpga` preset, `salo synth`
+  defaults (heap, seed 1), two P&R jobs at a time; each row adds to the
+  one above (estimate after placement / routed Fmax, failing endpoints
+  after routing, WNS):
+
+  | revision | est. | routed | failing | worst routed groups |
+  |---|---|---|---|---|
+  | reset-less PEs, multipliers, merge datapath, output data; divider copy | 100.51 MHz (0 failing) | **97.27 MHz** | 13, -0.28 ns | pass parameters' reset (-0.28), score accumulator (-0.14), weighted-sum add (-0.11), K/V buffer read (-0.04) |
+  | + tags, row-buffer outputs, top's array/merge inputs, exp stage 1, chain stages | 93.44 MHz (34) | 86.61 MHz | 97, -1.55 ns | pass start to K/V read address (6.8 ns route, -1.55), weighted-sum add (-1.04, 53), LOAD_KV issue loop (-0.77, 34) |
+  | + pass parameters from the word | 86.93 MHz (41) | 87.39 MHz | 102, -1.44 ns | score accumulator (-1.44, 58), merge divider (-1.23, 22) |
+  | + d copy, `div_busy` kept apart | 91.6 MHz (16) | 92.70 MHz | 13, -0.79 ns | LOAD_KV conflict check from the instruction register (10 levels, -0.79), take decision into the instruction register's clock enables (-0.52); array -0.09 |
+  | + score accumulator zeroed after its read (`q_first` removed) | 86.59 MHz (52) | **97.18 MHz** | 2, -0.29 ns | LOAD_KV conflict check (-0.29), output lane mask (-0.16) |
+  | + LOAD_KV position field in a register of its own (commit cd80e5a without its lane-mask change) | 99.71 MHz (1) | 90.61 MHz | 32, -1.04 ns | one global-row PE's weighted-sum add: its partial's shift amount 3.9 ns from the shifter (all 32) |
+  | + output lane mask in two registered steps (cd80e5a) | 83.65 MHz (268) | 85.53 MHz | 55, -1.69 ns | output row select copy 9.7 ns from its loads (-1.69, 14), weighted-sum add (-0.86, 20), sequencer into the K/V buffer (-0.73, 18) |
+  | + the partial's shift amount in two copies, one per half of the shifter | 91.6 MHz (22) | 90.83 MHz | 38, -1.01 ns | an output buffer write-address copy 10.4 ns from its LUT RAM (-1.01, 11), weighted-sum add from the left partial (-0.60, 27) |
+  | + output buffer groups of about 64 bits (`hw.top_output.GROUP_BITS`, was 128: twice the read/select/results copies, each reaching half the bits) | 91.63 MHz (63) | 94.81 MHz | 30, -0.55 ns | the global-row PE's weighted-sum add from the left partial (-0.55, 18), query-buffer write fill copy 9.6 ns of routing (-0.45, 5), LOAD_KV conflict check (-0.42) |
+
+  Each change removed the path it was aimed at, and each placement
+  brought others: with placement noise of about +-5 MHz between
+  netlists this close, the rows after the fifth do not show a trend
+  (the last two changes are kept: they remove paths that failed by 1 ns;
+  FF 33542 -> 33817 -> 34773, LUT 38522 -> 39278 -> 39245 from the
+  cd80e5a row).  The weighted-sum add (the partial's 3-level shifter,
+  routing, then a 40-hop carry chain in one cycle) fails in six of the
+  nine routings; removing it needs a second
+  cycle per PE on the weighted-sum chain, which changes the array's
+  value-phase timing (not done).
 * Session 13 (2026-12-05; the table above is still 61cbdb0's).  Changes
   aimed at session 12's failing groups: the deep merge unit clears a
   pass's first word after its shifter (`s3_acc` synchronous reset), not

@@ -88,7 +88,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
-from hw.fanout import drive_from_data_register, kept_apart_signal
+from hw.fanout import (drive_from_data_register, kept_apart_signal, register_copies,
+                       shift_right_in_groups)
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 
@@ -297,17 +298,22 @@ class PE(wiring.Component):
             prod_d = Signal(sw, name=f"shift_product_d{n}", reset_less=True)
             m.d.sync += prod_d.eq(sh_prod)
             sh_prod = prod_d
-        for n in range(mv.latency + 1):
+        for n in range(mv.latency):
             part_d = Signal(sw, name=f"shift_partial_d{n}", reset_less=True)
             m.d.sync += part_d.eq(sh_part)
             sh_part = part_d
+        # the last stage in two copies, one per half of the partial's
+        # shifter (FPGA timing: one register's net reached the far half of
+        # the shifter with ~4 ns of routing)
+        part_copies = register_copies(m, sh_part, 2, "shift_partial_last", reset_less=True)
         # stage B (t = 3d + x + MUL_LATENCY): the product shifted, registered
         # (FPGA timing: one shifter per cycle, not two in front of the adder)
         prod = Signal(mv.p.shape(), name="product_shifted", reset_less=True)
         m.d.sync += prod.eq(mv.p >> sh_prod)
         # stage C (t = 3d + x + MUL_LATENCY + 1): aligned add with the left
         # partial, registered
-        drive_from_data_register(m, self.ws_out, (self.ws_in >> sh_part) + prod, name="ws_r")
+        part_shifted = shift_right_in_groups(self.ws_in, part_copies, self.wsum_width).as_signed()
+        drive_from_data_register(m, self.ws_out, part_shifted + prod, name="ws_r")
         # (the weighted-sum control is kept apart, hw.fanout: every row's
         # first PE takes the same value-phase control, and Yosys would merge
         # a column's registers into one net reaching every row)

@@ -67,7 +67,7 @@ INQ_DEPTH = 6
 
 #: bits of a result row per group of the read/select/results registers
 #: that share one copy of their select, address and valid (FPGA routing)
-GROUP_BITS = 128
+GROUP_BITS = 64
 
 
 class OutputPath(wiring.Component):

@@ -24,10 +24,11 @@ as well (as :mod:`hw.top` does for ``start_pass``, ``kv_pos`` and ``kx_d1``).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Signal, Value
+from amaranth.hdl import Cat, Mux, Signal, Value
 
-__all__ = ["KEEP_APART_ATTR", "drive_from_data_register", "kept_apart_signal", "register_copies",
-           "shift_right_in_groups", "yosys_keep_apart_command"]
+__all__ = ["KEEP_APART_ATTR", "drive_from_data_register", "kept_apart_signal",
+           "register_with_registered_enable", "register_copies", "shift_right_in_groups",
+           "yosys_keep_apart_command"]
 
 #: Verilog attribute on the registers the flow keeps apart
 KEEP_APART_ATTR = "salo_keep_apart"
@@ -69,6 +70,30 @@ def drive_from_data_register(m, port, value, *, name: str) -> None:
     r = Signal(port.shape(), name=name, reset_less=True)
     m.d.sync += r.eq(value)
     m.d.comb += port.eq(r)
+
+
+def register_with_registered_enable(m, value, loaded, *, name: str):
+    """The output of a register that loads ``value`` in the cycles a load
+    decision is high, built so that the decision drives no clock enable:
+    ``loaded`` is that decision registered (high in the cycle after it);
+    the result is ``value`` of the previous cycle when ``loaded`` is high,
+    else the result of the previous cycle.  Same behaviour as
+    ``with m.If(decision): m.d.sync += r.eq(value)``, reset value 0.
+
+    Made of ``<name>_new`` (loads ``value`` every cycle, no reset),
+    ``<name>_hold`` (loads the result every cycle, reset to 0) and a 2:1
+    multiplexer selected by ``loaded`` (combinational output).  FPGA timing:
+    a deep decision that is the clock enable of a wide register has its
+    net routed to every bit's flip-flop at the end of its path; here it
+    reaches one flip-flop (``loaded``), and the wide net starts at a
+    register."""
+    shape = Value.cast(value).shape()
+    new = Signal(shape, name=f"{name}_new", reset_less=True)
+    hold = Signal(shape, name=f"{name}_hold")
+    out = Signal(shape, name=name)
+    m.d.sync += [new.eq(value), hold.eq(out)]
+    m.d.comb += out.eq(Mux(loaded, new, hold))
+    return out
 
 
 def shift_right_in_groups(value, amounts: list, width: int):

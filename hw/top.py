@@ -63,7 +63,8 @@ from amaranth.lib.wiring import In, Out
 
 from hw.array import PEArray, _delay, col_index_width
 from hw.dsp import PipelinedMultiplier
-from hw.fanout import drive_from_data_register, kept_apart_signal, register_copies
+from hw.fanout import (drive_from_data_register, kept_apart_signal, register_copies,
+                       register_with_registered_enable)
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
 from hw.merge import MergeUnit, merge_output_layout, merge_params
@@ -250,7 +251,9 @@ class SaloTop(wiring.Component):
         ir_raw = Signal(iwidth)
         ir = instruction_layout(cfg)(ir_raw)
         ir_valid = Signal()
-        ir_fresh = Signal()              # first cycle of the current instruction
+        # first cycle of the current instruction (kept apart: the
+        # instruction register's selects below are copies of it, hw.fanout)
+        ir_fresh = kept_apart_signal(name="ir_fresh")
         ir_range_bad = Signal()          # its fields are out of range (FIELD_RANGE)
         max_beats = _max_beats(cfg)
         ir_last_beat = Signal(range(max_beats + 1))    # index of its last row beat
@@ -286,16 +289,30 @@ class SaloTop(wiring.Component):
         m.d.sync += ir_fresh.eq(take)
         ir_fresh_d1 = Signal()           # second cycle of the current instruction
         m.d.sync += ir_fresh_d1.eq(ir_fresh)
-        # the opcode decoded into one flag per opcode with the word (FPGA
-        # timing: the sequencer's cases and the row beats below test one
-        # flip-flop each, not a compare of the opcode field)
-        ir_is = {op: Signal(name=f"ir_is_{op.name.lower()}") for op in Opcode}
-        ir_is_illegal = Signal()
+        # The instruction register: the word taken, its predecoded range
+        # check and beat count, and its opcode decoded into one flag per
+        # opcode (FPGA timing: the sequencer's cases and the row beats below
+        # test one flip-flop each, not a compare of the opcode field).  Each
+        # is loaded under the take decision, built without a clock enable
+        # (hw.fanout.register_with_registered_enable; FPGA timing: the
+        # decision, 6-7 LUT levels deep, was routed to ~80 clock enables);
+        # the selects are copies of ir_fresh: one for the word, one for the
+        # decoded flags by the sequencer.
+        word_loaded, flags_loaded = register_copies(m, take, 2, "ir_loaded")
+        m.d.comb += [
+            ir_raw.eq(register_with_registered_enable(m, ifetch.r_data, word_loaded,
+                                                      name="ir_word")),
+            ir_range_bad.eq(register_with_registered_enable(m, nx_range_bad, flags_loaded,
+                                                            name="ir_range_bad_r")),
+            ir_last_beat.eq(register_with_registered_enable(m, nx_last_beat, flags_loaded,
+                                                            name="ir_last_beat_r"))]
+        ir_is = {op: register_with_registered_enable(m, nx.opcode == op, flags_loaded,
+                                                     name=f"ir_is_{op.name.lower()}")
+                 for op in Opcode}
+        ir_is_illegal = register_with_registered_enable(
+            m, ~Cat(*(nx.opcode == op for op in Opcode)).any(), flags_loaded, name="ir_is_illegal")
         with m.If(take):
-            m.d.sync += [ir_raw.eq(ifetch.r_data), ir_valid.eq(1),
-                         ir_range_bad.eq(nx_range_bad), ir_last_beat.eq(nx_last_beat),
-                         ir_is_illegal.eq(~Cat(*(nx.opcode == op for op in Opcode)).any())]
-            m.d.sync += [flag.eq(nx.opcode == op) for op, flag in ir_is.items()]
+            m.d.sync += ir_valid.eq(1)
         with m.Elif(ir_done):
             m.d.sync += ir_valid.eq(0)
         # ir_valid & ~halted in a register of its own (FPGA timing: one
@@ -589,9 +606,8 @@ class SaloTop(wiring.Component):
         # The position field in a register of its own, loaded from the
         # fetch queue's head every cycle (no clock enable): in the cycle
         # after a take, i.e. in the instruction's first cycle, it holds the
-        # word taken (FPGA timing: the instruction register is loaded under
-        # the take decision and sits by the sequencer; this copy sits by
-        # the conflict check)
+        # word taken (FPGA timing: the instruction register sits by the
+        # sequencer, this copy by the conflict check)
         ir_kv_addr = kept_apart_signal(Value.cast(ops.load_kv.addr).shape(),
                                        name="ir_kv_addr", reset_less=True)
         m.d.sync += ir_kv_addr.eq(nx.operands.load_kv.addr)

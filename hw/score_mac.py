@@ -25,8 +25,7 @@ class ScoreMac(wiring.Component):
     Timing: latency 1 (default).  ``acc`` is the only register: on a clock
     edge with ``en`` high it takes the saturated sum; with ``en`` low it holds
     (``clear`` is ignored then).  ``clear`` with ``en`` starts a new score with
-    q*k (no bubble).  ``acc`` has no reset (it starts at 0 and keeps its
-    value through a reset; a score starts with ``clear``).  Bit-exact vs
+    q*k (no bubble).  Reset value 0.  Bit-exact vs
     :func:`sim.models.score_mac` (saturation after every step).
 
     ``product_reg=True`` (the PE's setting, for FPGA timing): q*k comes from a
@@ -41,7 +40,9 @@ class ScoreMac(wiring.Component):
     overrides ``en``), and every enabled cycle adds q*k to ``acc``.  A
     score then starts from an ``acc`` zeroed after the previous one was
     read; the user keeps ``en`` (delayed by the latency) low in a ``zero``
-    cycle.
+    cycle.  ``acc`` then has no reset (it keeps its value through a reset:
+    the user zeroes it; FPGA timing, the reset net reaches fewer
+    flip-flops).
     """
 
     latency = 1
@@ -88,9 +89,11 @@ class ScoreMac(wiring.Component):
         else:
             prod, en = self.q * self.k, self.en
             clear = Const(0, 1) if self.zero_port else self.clear
-        # no reset (data: a sum starts with ``clear`` or from ``zero``;
-        # FPGA timing, the reset net reaches fewer flip-flops)
-        acc = Signal.like(self.acc, name="acc_r", reset_less=True)
+        # with ``zero``: no reset (see above).  With ``clear``: reset (its
+        # flip-flops' LSR then holds the reset, not the saturation: Yosys
+        # maps a saturation to a constant onto a reset-less flip-flop's LSR,
+        # 4x4 MAC grid 75.9 -> 67.9 MHz)
+        acc = Signal.like(self.acc, name="acc_r", reset_less=self.zero_port)
         base = acc if self.zero_port else Mux(clear, 0, acc)
         total = Signal(signed(max(w, 2 * self.data_width) + 1))
         m.d.comb += [total.eq(base + prod), self.acc.eq(acc)]

@@ -292,6 +292,43 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 15 (2026-12-06).  The two tables above are rerun: the top with
+  revision 4cc3cdc (2x2 95.0 MHz, 2x4 88.9 MHz, 4x4 94.8 MHz routed;
+  61cbdb0 had 82.2 / 86.0 / 82.0); the MAC grid with de1656a (74.0 /
+  69.4 / 50.5 MHz for 4x4 / 8x8 / 8x16, was 75.9 / 72.9 / 56.5: the same
+  cells and nets, only register names changed -- a first run without the
+  accumulator's reset gave 67.9 / 68.4 MHz, so `ScoreMac` keeps the reset
+  in its `clear` mode, the MAC grid's; the PEs use `zero_port` and have
+  none).  The same 4x4 netlist with placement seed 2: 83.69 MHz after
+  placement, 83.58 MHz routed (108 endpoints fail, WNS -1.97 ns), against
+  94.81 MHz with seed 1.  Two changes aimed at the groups that failed in
+  the 2x2 and 2x4 rows: the sequencer's take decision (6-7 LUT levels,
+  then 2.5 ns of routing to ~80 clock enables of the instruction register:
+  -1.25 ns in the 2x4) now reaches one flip-flop -- the instruction
+  register is a free-running copy of the fetch queue's head and a hold
+  register, selected by a registered copy of the decision
+  (`hw.fanout.register_with_registered_enable`, commit 683e4b5); and the
+  output path reads its own kept-apart copy of the results valid (the
+  port's register was placed by the consumer, 3.8 ns from the output
+  path's advance logic; commit 2da94f1).  Cycle counts unchanged
+  (quick start: 33916 cycles).  4x4 `fpga` preset, `salo synth` defaults
+  (seed 1):
+
+  | revision | est. | routed | failing | worst routed groups |
+  |---|---|---|---|---|
+  | 4cc3cdc (the table's 4x4) | 91.63 MHz (63) | 94.81 MHz | 30, -0.55 ns | weighted-sum add (-0.55, 18), query-buffer fill copy (-0.45), LOAD_KV conflict check (-0.42) |
+  | + instruction register without clock enable | 87.16 MHz (19) | 92.42 MHz | 21, -0.82 ns | weighted-sum add (-0.82, 19), residency tag write (-0.12, 2) |
+  | + results valid copy | 87.12 MHz (16) | 88.80 MHz | 39, -1.26 ns | weighted-sum add (-1.26, 32), merge4 (-0.36, 7) |
+  | the same netlist, seed 2 | 80.95 MHz (135) | 90.73 MHz | 68, -1.02 ns | weighted-sum add (-1.02, 52), sequencer into the K/V buffer (-1.00, 10), output path (-0.84, 5) |
+
+  With both changes and seed 1, nothing but the PEs' weighted-sum add (and
+  one merge unit) fails after routing (seed 2: 90.73 MHz against 83.58 MHz
+  of 4cc3cdc's netlist); the add (the left partial's 3-level shifter,
+  then a ~20-bit carry chain, in one cycle of a one-cycle-per-PE chain)
+  decides Fmax, between -0.5 and -1.3 ns depending on where the PEs land.
+  Removing it needs two cycles per PE on the weighted-sum chain (each
+  column's products delayed to match, the row ends one cycle later per
+  PE): a change of the array's timing and of the model, not done.
 * Session 14 (2026-12-06; the table above is still 61cbdb0's).  Change:
   the data registers lose their reset, following session 13's
   experiment (the reset net cost about 5 MHz): every register that only

@@ -320,6 +320,8 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | + instruction register without clock enable | 87.16 MHz (19) | 92.42 MHz | 21, -0.82 ns | weighted-sum add (-0.82, 19), residency tag write (-0.12, 2) |
   | + results valid copy | 87.12 MHz (16) | 88.80 MHz | 39, -1.26 ns | weighted-sum add (-1.26, 32), merge4 (-0.36, 7) |
   | the same netlist, seed 2 | 80.95 MHz (135) | 90.73 MHz | 68, -1.02 ns | weighted-sum add (-1.02, 52), sequencer into the K/V buffer (-1.00, 10), output path (-0.84, 5) |
+  | the same netlist, seed 3 | 75.34 MHz (23) | 91.17 MHz | 49, -0.97 ns | LOAD_KV conflict check from the instruction word's free-running register (-0.97, 1), weighted-sum add (-0.66, 48) |
+  | the same netlist, seed 4 | 84.22 MHz (80) | 90.65 MHz | 20, -1.03 ns | the load instructions' beat counter (-1.03, 3), weighted-sum add (-0.23, 12) |
 
   With both changes and seed 1, nothing but the PEs' weighted-sum add (and
   one merge unit) fails after routing (seed 2: 90.73 MHz against 83.58 MHz

@@ -86,9 +86,12 @@ def register_with_registered_enable(m, value, loaded, *, name: str):
     a deep decision that is the clock enable of a wide register has its
     net routed to every bit's flip-flop at the end of its path; here it
     reaches one flip-flop (``loaded``), and the wide net starts at a
-    register."""
+    register.  ``<name>_new`` is kept apart (:func:`kept_apart_signal`):
+    it loads every cycle, like other registers of the same input the
+    design may keep apart near their own loads, and Yosys would merge
+    those into it."""
     shape = Value.cast(value).shape()
-    new = Signal(shape, name=f"{name}_new", reset_less=True)
+    new = kept_apart_signal(shape, name=f"{name}_new", reset_less=True)
     hold = Signal(shape, name=f"{name}_hold")
     out = Signal(shape, name=name)
     m.d.sync += [new.eq(value), hold.eq(out)]

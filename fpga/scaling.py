@@ -322,6 +322,7 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | the same netlist, seed 2 | 80.95 MHz (135) | 90.73 MHz | 68, -1.02 ns | weighted-sum add (-1.02, 52), sequencer into the K/V buffer (-1.00, 10), output path (-0.84, 5) |
   | the same netlist, seed 3 | 75.34 MHz (23) | 91.17 MHz | 49, -0.97 ns | LOAD_KV conflict check from the instruction word's free-running register (-0.97, 1), weighted-sum add (-0.66, 48) |
   | the same netlist, seed 4 | 84.22 MHz (80) | 90.65 MHz | 20, -1.03 ns | the load instructions' beat counter (-1.03, 3), weighted-sum add (-0.23, 12) |
+  | + the free-running instruction word register kept apart (e747e80; the LOAD_KV position copy is its own register again) | 91.90 MHz (13) | 89.78 MHz | 32, -1.14 ns | sequencer (-1.14, 1), output path (-0.69, 4), into merge4 (-0.57, 1), weighted-sum add (-0.48, 26) |
 
   With both changes and seed 1, nothing but the PEs' weighted-sum add (and
   one merge unit) fails after routing (seed 2: 90.73 MHz against 83.58 MHz

@@ -20,6 +20,10 @@ that copy (``opt_merge`` keeps the cell marked ``keep`` and folds identical
 unmarked ones into it): the copy then drives the plain register's loads
 too, wherever they are.  Make such a register a :func:`kept_apart_signal`
 as well (as :mod:`hw.top` does for ``start_pass``, ``kv_pos`` and ``kx_d1``).
+A wider plain register loading the same bits can take a kept one's place
+too (the top's 12-bit LOAD_KV position copy vanished into the plain 24-bit
+instruction word register loading the whole word: only the plain one's
+net was left in the netlist); there as well, keep both apart.
 """
 
 from __future__ import annotations

@@ -296,8 +296,8 @@ class SaloTop(wiring.Component):
         # is loaded under the take decision, built without a clock enable
         # (hw.fanout.register_with_registered_enable; FPGA timing: the
         # decision, 6-7 LUT levels deep, was routed to ~80 clock enables);
-        # the selects are copies of ir_fresh: one for the word, one for the
-        # decoded flags by the sequencer.
+        # the selects are registered copies of the decision (twins of
+        # ir_fresh): one for the word, one for the decoded flags.
         word_loaded, flags_loaded = register_copies(m, take, 2, "ir_loaded")
         m.d.comb += [
             ir_raw.eq(register_with_registered_enable(m, ifetch.r_data, word_loaded,

@@ -125,7 +125,6 @@ def test_register_with_registered_enable_equals_an_enabled_register():
     cycle, a plain register loaded under the decision (0 before the first
     load); its load flag is the decision registered."""
     import random
-    from amaranth.sim import Simulator
     from hw.fanout import register_with_registered_enable
     m = Module()
     value, decision = Signal(4), Signal()

@@ -41,7 +41,9 @@ Passes stream back to back: ``T_{n+1} = T_n + 2d`` (then the diagonal
 ports carry K_0, idle, K_1, V_0, K_2, V_1, ...) or start after the previous
 pass's V phase, ``T_{n+1} >= T_n + 4d`` (a start in between would put K_{n+1}
 on the ports while V_n is there).  All passes in flight have the same d.
-A new pass needs ``2d >= L + 1`` (``L`` = exp latency).
+A new pass needs ``2d >= L + 1`` (``L`` = exp latency); with the config's
+``wsum_stage``, ``d >= `` :attr:`hw.config.AcceleratorConfig.min_head_dim_wsum`
+(the merge units hold two passes awaiting their elements).
 
 Row ends (outputs; row index r < R local rows, R + g global row g).  With
 ``P = C + Gc + Rc + B`` (the PEs of a local row, plus ``B`` = the config's
@@ -54,7 +56,9 @@ when it has any, :attr:`PEArray.column_stage`) and ``L`` the PE's
   for global row g;
 * ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
   ``T_n + P + W + 3d + x`` (local), ``T_n + 1 + g + C + W + 3d + x`` (global
-  row g), ``W`` = ``PE.ws_latency - 1`` (the PE's p*v pipeline and product shift, 4).
+  row g), ``W`` = ``PE.ws_lead`` (the PE's p*v pipeline and product shift, 4)
+  plus, with the config's ``wsum_stage``, one cycle per PE of the chain
+  (``P - B`` for a local row, ``C`` for a global row): :meth:`PEArray.ws_delay`.
 
 The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
 the weighted-sum elements share that exponent.
@@ -66,7 +70,7 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.pe import PE, chain_row, pe_params
+from hw.pe import PE, chain_row, chain_value_delay, pe_params
 
 __all__ = ["PEArray", "ArrayCore", "col_index_width", "column_stage"]
 
@@ -154,10 +158,11 @@ class PEArray(wiring.Component):
     def ws_delay(self, row: int) -> int:
         """Weighted-sum element x of row end ``row`` is at ``T_n + 3d + x + ws_delay(row)``."""
         cfg = self.cfg
-        extra = PE.ws_latency - 1          # the PE's p*v pipeline
+        extra = PE.ws_lead                  # the PE's p*v pipeline and product shift
+        # (wsum_stage: one more cycle per PE of the chain)
         if row < cfg.rows:
-            return self.row_latency + extra
-        return 1 + (row - cfg.rows) + cfg.cols + extra
+            return self.row_latency + extra + cfg.wsum_stage * self.chain_len
+        return 1 + (row - cfg.rows) + cfg.cols + extra + cfg.wsum_stage * cfg.cols
 
     def elaborate(self, platform):
         m = Module()
@@ -172,11 +177,14 @@ class PEArray(wiring.Component):
                 return j < C and ((i + 1 < R and j + 1 < C) or (i == R - 1 and Gr > 0))
             return i - R + 1 < Gr
 
+        S = cfg.wsum_stage
         local_pes = [[PE(**params, pass_q=p + 1 < P, pass_kv=kv_used(i, p),
-                         rs_parity=p == P - 1, rs_chain_in=p > 0) for p in range(P)]
+                         rs_parity=p == P - 1, rs_chain_in=p > 0,
+                         value_delay=chain_value_delay(p, S)) for p in range(P)]
                      for i in range(R)]
         global_pes = [[PE(**params, pass_q=j + 1 < C, pass_kv=kv_used(R + g, j),
-                          rs_parity=j == C - 1, rs_chain_in=j > 0) for j in range(C)]
+                          rs_parity=j == C - 1, rs_chain_in=j > 0,
+                          value_delay=chain_value_delay(j, S)) for j in range(C)]
                       for g in range(Gr)]
 
         def in_range(lo, hi, j):
@@ -200,9 +208,9 @@ class PEArray(wiring.Component):
                     m.d.comb += pe.kv_in.eq(kv_inputs[p])
 
         def row_end(r, pe):
-            # the PE's weighted-sum control runs PE.ws_latency - 1 cycles ahead
-            # of its data: delay it to pair it with ws_out
-            lag = PE.ws_latency - 1
+            # the PE's weighted-sum control runs PE.ws_lead cycles ahead of
+            # its data: delay it to pair it with ws_out
+            lag = PE.ws_lead
             # likewise the row-sum exponent and valid lead the sum by PE.rs_lead
             m.d.comb += [self.rs_sum[r].eq(pe.rs_sum_out),
                          self.rs_exp[r].eq(_delay(m, pe.rs_exp_out, PE.rs_lead, f"rse{r}")),

@@ -100,6 +100,14 @@ class AcceleratorConfig:
     #: timing: those PEs take their keys from the broadcast ports and are
     #: placed away from the local PEs), 0 for none
     column_stage: int = 0
+    #: a register stage between the partial's shift and the add of every
+    #: PE's weighted-sum step (``hw.pe.PE``'s ``wsum_stage``): the
+    #: weighted-sum chain takes 2 cycles per PE instead of 1 and each PE
+    #: delays its value elements to match (FPGA timing: the shift and the
+    #: add of the left partial no longer share a cycle), 0 for none.
+    #: Head dims must then be at least the PEs of a row chain minus 2
+    #: (``hw.top.top_geometry``'s ``min_head_dim``)
+    wsum_stage: int = 0
 
     # ------------------------------------------------------------------ checks
     def __post_init__(self):
@@ -152,6 +160,11 @@ class AcceleratorConfig:
              f"at least rows+cols-1={self.key_slots} (one pass)")
         need("div_steps", 1 <= self.div_steps <= 8, "1..8")
         need("column_stage", self.column_stage in (0, 1), "0 or 1")
+        need("wsum_stage", self.wsum_stage in (0, 1), "0 or 1")
+        need("max_head_dim", self.max_head_dim >= self.min_head_dim_wsum,
+             f"at least {self.min_head_dim_wsum} with wsum_stage=1 (the PEs of a row "
+             f"chain minus 2: a row end's last element must reach its merge unit no "
+             f"later than the row sum two passes later)")
         need("max_seq_len", self.merge_out_width <= _INT64_SAFE_BITS,
              f"small enough that merge accumulators fit {_INT64_SAFE_BITS} bits "
              f"(now {self.merge_out_width})")
@@ -180,6 +193,16 @@ class AcceleratorConfig:
         row p mod kv_capacity, and a PASS may read p only while no later load
         reused that row (the residency rule of the ISA)."""
         return self.kv_banks * self.kv_bank_depth
+
+    @property
+    def min_head_dim_wsum(self) -> int:
+        """Smallest head dim the weighted-sum chain allows: with
+        ``wsum_stage`` a row end's weighted sum is ``row_pes`` cycles later,
+        and pass n's last element must reach the merge unit no later than
+        the row sum of pass n+2 (its queue holds two passes; it retires an
+        element in the cycle it takes a row sum): d >= row_pes - 2.  1
+        without the stage."""
+        return max(1, self.row_pes - 2) if self.wsum_stage else 1
 
     @property
     def row_pes(self) -> int:
@@ -325,7 +348,8 @@ PRESETS: dict[str, AcceleratorConfig] = {
     "small-8x8": dataclasses.replace(_BASE, rows=8, cols=8, random_cols=2, max_head_dim=16),
     "fpga": dataclasses.replace(
         _BASE, rows=4, cols=4, global_rows=1, global_cols=1, max_head_dim=64,
-        max_seq_len=4096, kv_buffer_rows=128, div_steps=1, column_stage=1),
+        max_seq_len=4096, kv_buffer_rows=128, div_steps=1, column_stage=1,
+        wsum_stage=1),
     "salo-dac22": dataclasses.replace(
         _BASE, rows=32, cols=32, global_rows=1, global_cols=1, random_cols=0,
         max_head_dim=64, max_seq_len=16384, kv_buffer_rows=128),

@@ -13,7 +13,14 @@ runs the four phases of ``docs/arithmetic.md`` section 4:
 4. weighted sum(the formula of :class:`hw.weighted_acc.WeightedAcc`, in three
    stages): value element x on ``kv_in`` at t = 3d + x, p*v through the
    pipelined multiplier, the product shifted at t = 3d + x + M, aligned
-   add with the left neighbour's partial at t = 3d + x + M + 1
+   add with the left neighbour's partial at t = 3d + x + M + 1.  With
+   ``wsum_stage`` = 1 the partial is shifted (and registered) at
+   t' + M + 1 and added at t' + M + 2, t' = 3d + x + ``value_delay``: the
+   PE takes its value element ``value_delay`` cycles after it was on
+   ``kv_in`` (a register line in front of the p*v multiplier), because a
+   chain of such PEs advances the weighted sum 2 cycles per PE while keys
+   and values still move 1 cycle per PE (:func:`chain_row`: PE p of a
+   chain gets ``value_delay`` = p)
 
 ``t`` is the PE's local time: the cycle its first query element is on
 ``q_in``.  ``M`` = :data:`hw.dsp.MUL_LATENCY` = 3: both multipliers (q*k
@@ -67,12 +74,14 @@ Registered (all outputs are registers, latency 1 from input to output):
   is 0 in every other cycle (a synchronous reset from a register of the
   exp unit's valid; no reset of its own, so in the cycle after a reset it
   may still hold a sum);
-* ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in`` one
-  cycle later (they reach the right neighbour with its value element);
-* ``ws_out``: the weighted-sum step result, M + 2 cycles after
-  ``ws_valid_in`` (:attr:`PE.ws_latency`; one cycle after ``ws_in``), i.e.
-  M + 1 cycles after ``ws_valid_out``: a row end delays the valid/parity by
-  M + 1 registers to pair them with the data.
+* ``ws_valid_out, ws_parity_out``: ``ws_valid_in``/``ws_parity_in``
+  :attr:`PE.ws_hop` = 1 + ``wsum_stage`` cycles later (they reach the right
+  neighbour with its value element, delayed by its ``value_delay``);
+* ``ws_out``: the weighted-sum step result, M + 2 + ``wsum_stage`` cycles
+  after ``ws_valid_in`` (:attr:`PE.ws_latency`; 1 + ``wsum_stage`` cycles
+  after ``ws_in``), i.e. :attr:`PE.ws_lead` = M + 1 cycles after
+  ``ws_valid_out``: a row end delays the valid/parity by M + 1 registers
+  to pair them with the data.
 
 No output depends combinationally on an input.  The data registers
 (``q_out``, ``kv_out``, ``rs_exp_out``, ``ws_out``, the pass slots, the
@@ -93,7 +102,7 @@ from hw.fanout import (drive_from_data_register, kept_apart_signal, register_cop
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
 
-__all__ = ["PE", "pe_params", "chain_row"]
+__all__ = ["PE", "pe_params", "chain_row", "chain_value_delay"]
 
 
 def pe_params(cfg) -> dict:
@@ -103,7 +112,8 @@ def pe_params(cfg) -> dict:
                 score_frac=cfg.score_frac, prob_width=cfg.prob_width,
                 prob_frac=cfg.prob_frac, exp_width=cfg.exp_width,
                 exp_segments=cfg.exp_segments, shift_width=cfg.shift_width,
-                row_sum_width=cfg.row_sum_width, wsum_width=cfg.wsum_width)
+                row_sum_width=cfg.row_sum_width, wsum_width=cfg.wsum_width,
+                wsum_stage=cfg.wsum_stage)
 
 
 class PE(wiring.Component):
@@ -112,7 +122,10 @@ class PE(wiring.Component):
     Parameters (all from the config, see :func:`pe_params`): ``data_width``,
     ``acc_width``, ``score_frac``, ``prob_width``, ``prob_frac``,
     ``exp_width``, ``exp_segments``, ``shift_width``, ``row_sum_width``,
-    ``wsum_width``.  Edge options (default True; False omits the port and its
+    ``wsum_width``, ``wsum_stage`` (0 or 1: a register between the
+    weighted-sum step's shift and add).  ``value_delay``: registers in
+    front of the p*v multiplier's value operand (the PE's position in a
+    chain with ``wsum_stage``; :func:`chain_row` sets it).  Edge options (default True; False omits the port and its
     register, for PEs whose neighbour does not exist): ``pass_q``
     (``q_*_out``), ``pass_kv`` (``kv_out``), ``rs_parity``
     (``rs_parity_out``, needed only at a row end), ``rs_chain_in``
@@ -123,16 +136,28 @@ class PE(wiring.Component):
     #: cycles from t = d (the cycle after the last query element) to the
     #: row-sum step: the rest of the score multiplier's pipeline + the exp unit
     exp_latency = MUL_LATENCY + Exp2Pwl.latency
-    #: cycles from a value element on ``kv_in`` (with ``ws_valid_in``) to its
-    #: weighted-sum result on ``ws_out``: the multiplier's pipeline, the
-    #: product's shift, the add
-    ws_latency = MUL_LATENCY + 2
+    #: cycles ``ws_valid_out``/``ws_parity_out`` lead ``ws_out`` (with or
+    #: without ``wsum_stage``): the multiplier's pipeline and the product's shift
+    ws_lead = MUL_LATENCY + 1
+    @staticmethod
+    def ws_latency_of(wsum_stage: int) -> int:
+        """Cycles from ``ws_valid_in`` to ``ws_out`` of the same element
+        (instance attribute ``ws_latency``)."""
+        return MUL_LATENCY + 2 + wsum_stage
+
+    @staticmethod
+    def ws_hop_of(wsum_stage: int) -> int:
+        """Cycles from ``ws_valid_in`` to ``ws_valid_out``: one hop of the
+        weighted-sum chain (instance attribute ``ws_hop``)."""
+        return 1 + wsum_stage
+
     #: cycles ``rs_exp_out``/``rs_valid_out`` lead ``rs_sum_out``
     rs_lead = 1
 
     def __init__(self, *, data_width: int, acc_width: int, score_frac: int,
                  prob_width: int, prob_frac: int, exp_width: int, exp_segments: int,
                  shift_width: int, row_sum_width: int, wsum_width: int,
+                 wsum_stage: int = 0, value_delay: int = 0,
                  pass_q: bool = True, pass_kv: bool = True, rs_parity: bool = True,
                  rs_chain_in: bool = True):
         self.data_width = data_width
@@ -145,6 +170,13 @@ class PE(wiring.Component):
         self.shift_width = shift_width
         self.row_sum_width = row_sum_width
         self.wsum_width = wsum_width
+        if wsum_stage not in (0, 1):
+            raise ValueError(f"PE wsum_stage = {wsum_stage!r}: allowed 0 or 1")
+        if value_delay < 0:
+            raise ValueError(f"PE value_delay = {value_delay!r}: allowed >= 0")
+        self.wsum_stage, self.value_delay = wsum_stage, value_delay
+        self.ws_latency = self.ws_latency_of(wsum_stage)
+        self.ws_hop = self.ws_hop_of(wsum_stage)
         self.exp_min = -(1 << (exp_width - 1))
         self.pass_q, self.pass_kv, self.has_rs_parity = pass_q, pass_kv, rs_parity
         self.rs_chain_in = rs_chain_in
@@ -291,7 +323,14 @@ class PE(wiring.Component):
         # in the pipelined multiplier, the shifts delayed alongside
         sel = self.ws_parity_in
         m.submodules.mv = mv = PipelinedMultiplier(a_shape=unsigned(pw), b_shape=signed(dw))
-        m.d.comb += [mv.a.eq(Mux(sel, slot_m[1], slot_m[0])), mv.b.eq(self.kv_in)]
+        # (value_delay: the weighted-sum control of a chain with wsum_stage
+        # reaches this PE that many cycles after its value element)
+        value = self.kv_in
+        for n in range(self.value_delay):
+            value_d = Signal(signed(dw), name=f"value_d{n}", reset_less=True)
+            m.d.sync += value_d.eq(value)
+            value = value_d
+        m.d.comb += [mv.a.eq(Mux(sel, slot_m[1], slot_m[0])), mv.b.eq(value)]
         sh_part = Mux(sel, slot_sp[1], slot_sp[0])
         sh_prod = Mux(sel, slot_spr[1], slot_spr[0])
         for n in range(mv.latency):
@@ -311,17 +350,35 @@ class PE(wiring.Component):
         prod = Signal(mv.p.shape(), name="product_shifted", reset_less=True)
         m.d.sync += prod.eq(mv.p >> sh_prod)
         # stage C (t = 3d + x + MUL_LATENCY + 1): aligned add with the left
-        # partial, registered
+        # partial, registered; with wsum_stage the shifted partial and the
+        # product are registered first and the add is a cycle later (FPGA
+        # timing: the shifter's three multiplexer levels and the carry chain
+        # no longer share a cycle behind the left PE's register)
         part_shifted = shift_right_in_groups(self.ws_in, part_copies, self.wsum_width).as_signed()
+        if self.wsum_stage:
+            part_r = Signal(signed(self.wsum_width), name="partial_shifted", reset_less=True)
+            prod_r = Signal(prod.shape(), name="product_shifted_d", reset_less=True)
+            m.d.sync += [part_r.eq(part_shifted), prod_r.eq(prod)]
+            part_shifted, prod = part_r, prod_r
         drive_from_data_register(m, self.ws_out, part_shifted + prod, name="ws_r")
         # (the weighted-sum control is kept apart, hw.fanout: every row's
         # first PE takes the same value-phase control, and Yosys would merge
         # a column's registers into one net reaching every row)
         for flag in ("ws_valid", "ws_parity"):
-            r = kept_apart_signal(name=f"{flag}_r")
-            m.d.sync += r.eq(getattr(self, f"{flag}_in"))
-            m.d.comb += getattr(self, f"{flag}_out").eq(r)
+            src = getattr(self, f"{flag}_in")
+            for n in range(self.ws_hop):
+                r = kept_apart_signal(name=f"{flag}_r" if n == 0 else f"{flag}_r{n}")
+                m.d.sync += r.eq(src)
+                src = r
+            m.d.comb += getattr(self, f"{flag}_out").eq(src)
         return m
+
+
+def chain_value_delay(position: int, wsum_stage: int) -> int:
+    """The ``value_delay`` of the PE at ``position`` (0 = first) of a row
+    chain whose PEs have ``wsum_stage``: one cycle per weighted-sum stage
+    of the PEs before it."""
+    return position * wsum_stage
 
 
 def chain_row(m, pes, *, q, q_valid, q_last, q_parity, v_valid, v_parity,
@@ -343,7 +400,16 @@ def chain_row(m, pes, *, q, q_valid, q_last, q_parity, v_valid, v_parity,
     front of PE p's shifter and adder); its registers are named
     ``<stage_prefix>_<chain>_stage``.  The control bits are kept apart
     (:mod:`hw.fanout`: the rows are in lockstep).  Otherwise adds no logic
-    or registers."""
+    or registers.
+
+    PEs built with ``wsum_stage`` = 1 must have ``value_delay`` = their
+    position p in the chain (:func:`chain_value_delay`): the weighted-sum
+    control reaches PE p p cycles after its value element."""
+    for p, pe in enumerate(pes):
+        if pe.value_delay != chain_value_delay(p, pe.wsum_stage):
+            raise ValueError(
+                f"PE {p} of a row chain has value_delay = {pe.value_delay}, needs "
+                f"{chain_value_delay(p, pe.wsum_stage)} (wsum_stage = {pe.wsum_stage})")
     first = pes[0]
     m.d.comb += [first.q_in.eq(q), first.q_valid_in.eq(q_valid),
                  first.q_last_in.eq(q_last),

@@ -123,12 +123,14 @@ def top_geometry(cfg) -> dict:
     L = PE.exp_latency
     # d >= FEED - 1: the pass registers (mask, parity, merge flags) are
     # replaced at the next start (2d) after the array sampled them at q_last
-    # (FEED + d - 1); d >= ceil((L+1)/2): the array's back-to-back rule
+    # (FEED + d - 1); d >= ceil((L+1)/2): the array's back-to-back rule;
+    # the config's min_head_dim_wsum (wsum_stage: the merge units' queue)
     return {"kv_banks": nb, "kv_bank_depth": bd, "kv_capacity": nb * bd,
             "q_banks": max(2, 1 << _log2(cfg.rows)),
             "q_rows": 2 * cfg.rows, "global_q_rows": cfg.global_rows,
             "out_tiles": out_tiles, "out_rows": out_tiles * cfg.rows,
-            "min_head_dim": max(1, -(-(L + 1) // 2), FEED - 1), "exp_latency": L,
+            "min_head_dim": max(1, -(-(L + 1) // 2), FEED - 1, cfg.min_head_dim_wsum),
+            "exp_latency": L,
             "feed_latency": FEED}
 
 
@@ -585,11 +587,20 @@ class SaloTop(wiring.Component):
         # and the row valid, not through the sequencer's opcode switch (FPGA
         # timing: no clock enable from the fetch logic)
         kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
-        kv_conflict_r = Signal()
+        # The conflict flags of the three positions kv_pos may hold next
+        # cycle, each registered from registers with no select behind it
+        # (FPGA timing: the select by this cycle's beat decision sat
+        # behind the subtractions), and the select registered: the
+        # instruction's position (first cycle), kv_pos + 1 (a V row was
+        # written) or kv_pos
+        conflict_fresh, conflict_next, conflict_same = Signal(), Signal(), Signal()
+        was_fresh, was_advance = Signal(), Signal()
+        kv_conflict_r = Mux(was_fresh, conflict_fresh,
+                            Mux(was_advance, conflict_next, conflict_same))
         ir_is_kv = Signal()
         m.d.comb += ir_is_kv.eq(ir_live & ir_is[Opcode.LOAD_KV]
                                 & ~ir_range_bad)
-        kv_blocked = ir_fresh | kv_conflict_r   # the conflict flag is one cycle old
+        kv_blocked = ir_fresh | kv_conflict_r   # the conflict flags are one cycle old
         kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
         kv_advance = Signal()            # a V row is written, kv_pos moves on
         # the set the next row goes to (K, then V) takes a row now
@@ -621,9 +632,10 @@ class SaloTop(wiring.Component):
         # the conflict check)
         (kv_wrow,) = register_copies(m, kv_pos_next[:lgCAP], 1, "kv_wrow")
         m.d.sync += [kv_pos.eq(kv_pos_next), kv_pos_p1.eq(kv_pos_p1_next),
-                     kv_conflict_r.eq(Mux(ir_fresh, kv_conflict(ir_kv_addr),
-                                          Mux(kv_advance, kv_conflict(kv_pos_p1),
-                                              kv_conflict(kv_pos))))]
+                     conflict_fresh.eq(kv_conflict(ir_kv_addr)),
+                     conflict_next.eq(kv_conflict(kv_pos_p1)),
+                     conflict_same.eq(kv_conflict(kv_pos)),
+                     was_fresh.eq(ir_fresh), was_advance.eq(kv_advance)]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_wrow), kvbuf.w_data.eq(rin.payload)]
 

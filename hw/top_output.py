@@ -293,38 +293,50 @@ class OutputPath(wiring.Component):
         cmd = kept_apart_signal(self.cmd_layout, name="cmd")   # (slot_copies: hw.fanout)
         cmd_valid = Signal()
         j = Signal(range(R + 1))
+        # j == cmd.count - 1 in a register of its own (FPGA timing: no
+        # comparison between the results handshake and j's clock enable)
+        j_last = Signal()
         cmd_new = Signal()                  # the command was taken last cycle
         m.d.sync += cmd_new.eq(0)
         # the buffer is read at the command's slot every cycle (no read
         # enable: FPGA timing, the results stall does not reach the
         # thousands of read-data flip-flops), so a new command is not taken
-        # while the read stage holds a stalled row (the read data would
-        # change under it: the new slot is read from the next cycle on)
-        hold = Signal()
+        # while the read stage holds a row (a stalled row's read data would
+        # change under it: the new slot is read from the next cycle on).
+        # Any row, stalled or not: the take decision then comes from
+        # registers only (FPGA timing: the results handshake reached the
+        # command queue's level through it), at the cost of one idle cycle
+        # between commands
+        sa_valid = Signal()
         take = Signal()
-        m.d.comb += take.eq(~cmd_valid & fifo.r_rdy & ~hold)
+        m.d.comb += take.eq(~cmd_valid & fifo.r_rdy & ~sa_valid)
         with m.If(take):
             m.d.comb += fifo.r_en.eq(1)
-            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), j.eq(0), cmd_new.eq(1)]
+            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), cmd_new.eq(1)]
+        # while no command is current, j is 0 and j_last follows the queue's
+        # head (a STORE of one row ends at its first row); j is not reloaded
+        # by the take decision (FPGA timing: the results handshake is in it)
+        with m.If(~cmd_valid):
+            m.d.sync += [j.eq(0),
+                         j_last.eq(self.cmd_layout(fifo.r_data).count == 1)]
         # (row-wide paths in groups: see the output buffer above; the copies
         # follow the queue's head whenever a command could be taken, not only
         # when one is (FPGA timing: the queue level is not in their clock
-        # enable); in such a cycle the read stage holds no stalled row)
+        # enable); in such a cycle the read stage holds no row)
         slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R * n_grp,
-                                      "out_slot", enable=~cmd_valid & ~hold, reset_less=True)
+                                      "out_slot", enable=~cmd_valid & ~sa_valid,
+                                      reset_less=True)
         # read pipeline: issue -> read stage (the read data) -> results
         # register; issue and read stage stall on back-pressure
         # the results valid in two kept-apart registers with the same
         # loads: the port's (it goes to the consumer, wherever that is
-        # placed) and the one the advance, hold and take logic reads (FPGA
+        # placed) and the one the advance logic reads (FPGA
         # timing: the port register's net was routed 3.8 ns to them)
         res_valid_port = kept_apart_signal(name="res_valid_port")
         res_valid_ctl = kept_apart_signal(name="res_valid_ctl")
         m.d.comb += res.valid.eq(res_valid_port)
         adv = Signal()
         m.d.comb += adv.eq(~res_valid_ctl | res.ready)
-        sa_valid = Signal()
-        m.d.comb += hold.eq(sa_valid & ~adv)
         # one-hot source of the row being read: local row r (bit r) or global
         # row g's collector (bit R + g) (FPGA timing: an AND-OR per bit, no
         # decoder in front of the 1024-bit wide select; the collector is read
@@ -366,10 +378,10 @@ class OutputPath(wiring.Component):
                 with m.Case(StoreKind.STORE):
                     with m.If(cur_full & adv):
                         m.d.comb += issue.eq(1)
-                        with m.If(j == cmd.count - 1):
+                        with m.If(j_last):
                             m.d.sync += cmd_valid.eq(0)
                         with m.Else():
-                            m.d.sync += j.eq(j + 1)
+                            m.d.sync += [j.eq(j + 1), j_last.eq(j + 1 == cmd.count - 1)]
                 with m.Case(StoreKind.RELEASE):
                     with m.If(cur_full):
                         m.d.comb += release.eq(1)
@@ -424,8 +436,8 @@ class OutputPath(wiring.Component):
         m.d.sync += [hi_eq[k].eq(d_hi == k) for k in range(n_hi)]
         m.d.sync += [lo_gt[j].eq(d_lo > j) for j in range(lo_max)]
         lo_above = [lo_gt[j] for j in range(lo_max)] + [Const(0, 1)]    # d_lo > lo_max: never
-        lane_on = Signal(D)
-        m.d.sync += [lane_on[x].eq(hi_gt[x >> lo_w] | (hi_eq[x >> lo_w] & lo_above[x & lo_max]))
+        lane_off = Signal(D, init=(1 << D) - 1)   # (inverted: the data registers' reset, no LUT)
+        m.d.sync += [lane_off[x].eq(~(hi_gt[x >> lo_w] | (hi_eq[x >> lo_w] & lo_above[x & lo_max])))
                      for x in range(D)]
         with m.If(adv):
             m.d.sync += [res_valid_port.eq(sa_valid), res_valid_ctl.eq(sa_valid),
@@ -436,13 +448,20 @@ class OutputPath(wiring.Component):
         # timing, the reset net reaches fewer flip-flops)
         res_data = Signal(res.p.data.shape(), name="res_data", reset_less=True)
         m.d.comb += res.p.data.eq(res_data)
+        # (a lane >= d is cleared whether or not the register advances: it
+        # only ever holds 0 while d is constant, and the clear is then the
+        # flip-flop's reset from the lane mask's register alone, FPGA timing:
+        # gated by the advance, the results ready reached every lane's reset
+        # through a LUT)
         for g in range(n_grp):
             valid_g = kept_apart_signal(name=f"res_valid_dup{g}")
             adv_g = ~valid_g | res.ready
             with m.If(adv_g):
                 m.d.sync += valid_g.eq(sa_valid)
-                m.d.sync += [res_data[x].eq(Mux(lane_on[x], sel_row[x], 0))
-                             for x in range(D) if grp_of[x] == g]
+                m.d.sync += [res_data[x].eq(sel_row[x]) for x in range(D) if grp_of[x] == g]
+        for x in range(D):
+            with m.If(lane_off[x]):
+                m.d.sync += res_data[x].eq(0)
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any()
                                  & ~Cat(*[w.any() for w in gwe]).any())

@@ -6,7 +6,8 @@
 * **Fill/drain**: once per program, the last pass's result appears
   :data:`FEED_LATENCY` (buffer read to the array's ports) + ``3*d`` (V
   phase lag) + ``d`` (weighted-sum elements) + the row chain (R + C + Gc +
-  Rc PEs, the array's column stage and the PE's p*v pipeline) +
+  Rc PEs, the array's column stage, the PE's p*v pipeline and, with
+  ``wsum_stage``, one more cycle per PE of the row) +
   :data:`MERGE_LATENCY` cycles after it started.
 * **Loads**: the host streams :data:`DEFAULT_HOST_WORDS_PER_CYCLE` data
   words per cycle (Q rows, K and V rows, global/random keys: d words each,
@@ -37,7 +38,7 @@ MERGE_LATENCY = 14
 #: pass start to the array's ports (``hw.top.FEED``: buffer read, word register,
 #: buffer output register, port register)
 FEED_LATENCY = 5
-#: the PE's p*v pipeline (``hw.pe.PE.ws_latency - 1``)
+#: the PE's p*v pipeline and product shift (``hw.pe.PE.ws_lead``)
 PE_WS_EXTRA = 4
 
 
@@ -63,8 +64,9 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
     # loads of tile t+1 overlap compute of tile t; the first tile's loads are exposed
     per_tile = np.maximum(comp_c[:-1], load_c[1:]).sum() + comp_c[-1]
     head_cycles = int(load_c[0] + per_tile)
-    # the row chain's end to the merged element: column stage, p*v pipeline, merge
-    tail = column_stage(cfg) + PE_WS_EXTRA + MERGE_LATENCY
+    # the row chain's end to the merged element: column stage, p*v pipeline,
+    # the weighted-sum stages (one per PE with wsum_stage), merge
+    tail = column_stage(cfg) + PE_WS_EXTRA + cfg.wsum_stage * cfg.row_pes + MERGE_LATENCY
     fill = FEED_LATENCY + 4 * d + cfg.rows + cfg.row_pes + tail
     total = sched.pattern.heads * head_cycles + fill
     n_pass = int(passes.sum()) * sched.pattern.heads

@@ -102,10 +102,11 @@ class Bench:
         return d + 1 + (r - self.R) + self.C + self.L
 
     def ws_at(self, r, d):
-        W = self.prm.get("ws_latency", 1) - 1      # the PE's p*v register
+        W = self.prm["ws_lead"]      # the PE's p*v pipeline and product shift
+        S = self.cfg.wsum_stage      # one more cycle per PE of the chain
         if r < self.R:
-            return 3 * d + self.P + W
-        return 3 * d + 1 + (r - self.R) + self.C + W
+            return 3 * d + self.P + W + S * (self.C + self.Gc + self.Rc)
+        return 3 * d + 1 + (r - self.R) + self.C + W + S * self.C
 
     def stimulus(self, passes: list[HwPass], end: int) -> list[dict]:
         cfg, R, C, Gr, Gc, Rc = self.cfg, self.R, self.C, self.Gr, self.Gc, self.Rc
@@ -361,7 +362,9 @@ async def schedule_stream(dut):
     cfg, R, C, Gr, Gc, Rc = b.cfg, b.R, b.C, b.Gr, b.Gc, b.Rc
     rng = np.random.default_rng(b.prm["seed"] + 1)
     await reset(dut)
-    d = min(8, cfg.max_head_dim)
+    # (at least the accelerator's smallest head dim: with wsum_stage that is
+    # the merge units' limit, exercised at its bound by the 8x8 shape)
+    d = max(min(8, cfg.max_head_dim), b.prm["min_head_dim"])
     n_tiles, n_split = 6, 3
     N = n_tiles * R
     W = n_split * C - 1                    # band width: the last split's tail is masked

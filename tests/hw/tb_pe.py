@@ -19,7 +19,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from hw.config import PRESETS
+from hw.config import AcceleratorConfig
 from sim.array_model import row_chain
 from sim.models import pe_probability, score_mac
 from sim.runner import tb_params
@@ -85,8 +85,8 @@ async def reset(dut):
 @cocotb.test()
 async def pe_row_random_streams(dut):
     prm = tb_params()
-    cfg = PRESETS[prm["preset"]]
-    P, L, W = prm["P"], prm["exp_latency"], prm["ws_latency"]
+    cfg = AcceleratorConfig.from_dict(prm["config"])
+    P, L, W, hop = prm["P"], prm["exp_latency"], prm["ws_latency"], prm["ws_hop"]
     rng = np.random.default_rng(prm["seed"])
     pyrng = random.Random(prm["seed"])
     dw, ew = cfg.data_width, cfg.exp_width
@@ -157,7 +157,10 @@ async def pe_row_random_streams(dut):
             for n, T in enumerate(starts):
                 exp_rs[(T + j + 1 + d + L, j)] = (int(part.sum[n]), int(part.exp[n]), n % 2, n)
                 for x in range(d):
-                    exp_ws[(T + j + W + 3 * d + x, j)] = (int(part.out[n, x]), n % 2, n, x)
+                    # (PE j's weighted-sum control arrives j * hop cycles
+                    # after PE 0's: hop = 2 with the config's wsum_stage)
+                    exp_ws[(T + j * hop + W + 3 * d + x, j)] = (int(part.out[n, x]), n % 2,
+                                                                n, x)
 
         errors = []
         for c, o in enumerate(seen):
@@ -193,7 +196,7 @@ async def pe_row_random_streams(dut):
         assert not errors, f"{len(errors)} mismatches, first 10:\n" + "\n".join(errors[:10])
         # the checks must have seen every expected event
         assert len(exp_rs) == n_pass * P and len(exp_ws) == n_pass * P * d
-    dut._log.info(f"PE row {prm['preset']}: P={P}, {len(streams)} streams, "
+    dut._log.info(f"PE row {cfg.describe()}: P={P}, {len(streams)} streams, "
                   f"{total_checked} outputs checked bit-exact")
 
 

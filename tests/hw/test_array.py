@@ -18,15 +18,20 @@ from hw.array import ArrayCore, PEArray
 from hw.config import PRESETS
 from hw.merge import merge_output_layout, merge_params, normalize_cycles
 from hw.pe import PE
+from hw.top import top_geometry
 
-#: (rows, cols, global rows, global cols, random cols, column stage)
-SHAPES = [(4, 4, 1, 1, 0, 1), (8, 8, 1, 1, 2, 1), (8, 4, 0, 1, 0, 0), (4, 8, 2, 0, 0, 0)]
+#: (rows, cols, global rows, global cols, random cols, column stage, wsum
+#: stage); the first is the ``fpga`` preset's geometry, the second streams at
+#: the smallest head dim its wsum_stage allows
+SHAPES = [(4, 4, 1, 1, 0, 1, 1), (8, 8, 1, 1, 2, 1, 1), (8, 4, 0, 1, 0, 0, 0),
+          (4, 8, 2, 0, 0, 0, 0)]
 
 
 def shape_config(shape):
-    R, C, Gr, Gc, Rc, B = shape
+    R, C, Gr, Gc, Rc, B, S = shape
     return dataclasses.replace(PRESETS["small"], rows=R, cols=C, global_rows=Gr,
-                               global_cols=Gc, random_cols=Rc, column_stage=B)
+                               global_cols=Gc, random_cols=Rc, column_stage=B,
+                               wsum_stage=S)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
@@ -38,7 +43,8 @@ def test_array_core(rtl, shape):
     bdir = rtl(lambda: ArrayCore(cfg), name="array_core", key={"config": cfg.to_dict()},
                test_module="tests.hw.tb_array", top_only=True,
                params={"config": cfg.to_dict(), "exp_latency": PE.exp_latency,
-                       "ws_latency": PE.ws_latency,
+                       "ws_lead": PE.ws_lead,
+                       "min_head_dim": top_geometry(cfg)["min_head_dim"],
                        "index_width": index_width, "seed": 2024,
                        "normalize_cycles": normalize_cycles(
                            recip_frac=cfg.recip_frac,
@@ -60,7 +66,7 @@ def test_array_core(rtl, shape):
 ])
 def test_array_lint(lint, top, preset_name):
     if preset_name == "small-all":
-        cfg = shape_config((3, 2, 2, 1, 2, 1))
+        cfg = shape_config((3, 2, 2, 1, 2, 1, 0))
     else:
         cfg = PRESETS[preset_name]
     cls = {"ArrayCore": ArrayCore, "PEArray": PEArray}[top]

@@ -34,6 +34,15 @@ def test_score_fraction_must_index_segments():
         dataclasses.replace(PRESETS["small"], data_frac=1, exp_segments=16)
 
 
+def test_wsum_stage_needs_head_dims_of_the_row_chain():
+    # small-8x8: 8 local + 1 global + 2 random columns per row -> d >= 9
+    base = dataclasses.replace(PRESETS["small-8x8"], max_head_dim=8)
+    assert base.row_pes == 11 and base.min_head_dim_wsum == 1
+    with pytest.raises(ConfigError, match="'max_head_dim' = 8 .*at least 9 with wsum_stage=1"):
+        dataclasses.replace(base, wsum_stage=1)
+    assert dataclasses.replace(base, max_head_dim=9, wsum_stage=1).min_head_dim_wsum == 9
+
+
 def test_merge_width_limit_is_reported():
     with pytest.raises(ConfigError, match="'max_seq_len'.*merge accumulators"):
         dataclasses.replace(PRESETS["wide"], data_width=24, acc_width=48, prob_width=32,

@@ -6,13 +6,15 @@ and weighted-sum output is checked bit-exact (value and cycle) against
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import PRESETS
-from hw.pe import PE, chain_row, pe_params
+from hw.pe import PE, chain_row, chain_value_delay, pe_params
 
 
 class PERow(wiring.Component):
@@ -22,7 +24,8 @@ class PERow(wiring.Component):
 
     def __init__(self, cfg, P: int):
         self.cfg, self.P = cfg, P
-        self.pes = [PE(**pe_params(cfg), pass_q=j + 1 < P, pass_kv=False, rs_chain_in=j > 0)
+        self.pes = [PE(**pe_params(cfg), pass_q=j + 1 < P, pass_kv=False, rs_chain_in=j > 0,
+                       value_delay=chain_value_delay(j, cfg.wsum_stage))
                     for j in range(P)]
         dw = cfg.data_width
         super().__init__({
@@ -57,10 +60,10 @@ class PERow(wiring.Component):
                          self.rs_valid[j].eq(ev),
                          self.rs_parity[j].eq(pe.rs_parity_out),
                          self.ws[j].eq(pe.ws_out)]
-            # the PE's weighted-sum control leads its data by ws_latency - 1
+            # the PE's weighted-sum control leads its data by PE.ws_lead
             # cycles: delay it like a row end of the array does
             v, p = pe.ws_valid_out, pe.ws_parity_out
-            for k in range(PE.ws_latency - 1):
+            for k in range(PE.ws_lead):
                 v2, p2 = Signal(name=f"wsv{j}_{k}"), Signal(name=f"wsp{j}_{k}")
                 m.d.sync += [v2.eq(v), p2.eq(p)]
                 v, p = v2, p2
@@ -68,12 +71,12 @@ class PERow(wiring.Component):
         return m
 
 
-@pytest.mark.parametrize("preset", ["small", "small-wide"])
-def test_pe_row(rtl, preset):
-    cfg = PRESETS[preset]
+@pytest.mark.parametrize("preset,wsum_stage", [("small", 0), ("small-wide", 0), ("small", 1)])
+def test_pe_row(rtl, preset, wsum_stage):
+    cfg = dataclasses.replace(PRESETS[preset], wsum_stage=wsum_stage)
     P = cfg.row_pes
-    L = PE.exp_latency
-    rtl(lambda: PERow(cfg, P), name="pe_row", key={"preset": preset, "P": P},
+    rtl(lambda: PERow(cfg, P), name="pe_row", key={"config": cfg.to_dict(), "P": P},
         test_module="tests.hw.tb_pe",
-        params={"preset": preset, "P": P, "exp_latency": L, "ws_latency": PE.ws_latency,
-                "seed": 1234})
+        params={"config": cfg.to_dict(), "P": P, "exp_latency": PE.exp_latency,
+                "ws_latency": PE.ws_latency_of(wsum_stage),
+                "ws_hop": PE.ws_hop_of(wsum_stage), "seed": 1234})

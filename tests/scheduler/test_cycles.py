@@ -13,4 +13,4 @@ def test_latency_constants_match_the_rtl():
     mu = MergeUnit(**merge_params(cfg), min_head_dim=top_geometry(cfg)["min_head_dim"])
     assert cycles.MERGE_LATENCY == MERGE_INPUT_LATENCY + mu.emit_latency
     assert cycles.FEED_LATENCY == FEED
-    assert cycles.PE_WS_EXTRA == PE.ws_latency - 1
+    assert cycles.PE_WS_EXTRA == PE.ws_lead

@@ -356,8 +356,11 @@ class MergeUnit(wiring.Component):
             a_width=self.acc_sum_width, b_width=self.in_sum_width,
             out_width=self.acc_sum_width, exp_width=ew, signed=False)
         acc_e = Signal(signed(ew))
+        # E of bank wb in a register of its own (FPGA timing: no bank select
+        # behind wb's register in front of the exponent comparison)
+        e_cur = Signal(signed(ew), name="exp_cur", init=exp_min)
         m.d.comb += [
-            acc_e.eq(Mux(self.rs_first, exp_min, sel(E, wb))),
+            acc_e.eq(Mux(self.rs_first, exp_min, e_cur)),
             al_s.ea.eq(acc_e),
             al_s.eb.eq(self.rs_exp),
             al_s.a.eq(0), al_s.b.eq(0),      # only its exponent half is used
@@ -425,6 +428,9 @@ class MergeUnit(wiring.Component):
                     m.d.sync += E[b].eq(al_s.exp)
                     with m.If(self.rs_last):
                         m.d.sync += pending[b].eq(1)
+            # (after a last row sum wb moves to the other bank, whose E is
+            # not written in this cycle)
+            m.d.sync += e_cur.eq(Mux(self.rs_last, Mux(wb, E[0], E[1]), al_s.exp))
             for i in range(2):
                 with m.If(rp == i):
                     m.d.sync += [

@@ -311,6 +311,14 @@ class SaloTop(wiring.Component):
         ir_is = {op: register_with_registered_enable(m, nx.opcode == op, flags_loaded,
                                                      name=f"ir_is_{op.name.lower()}")
                  for op in Opcode}
+        # a load instruction with its fields in range, one flag per load
+        # opcode (FPGA timing: the row beats test one select instead of the
+        # opcode flag's and the range flag's)
+        loads = (Opcode.LOAD_Q, Opcode.LOAD_KV, Opcode.LOAD_GQ, Opcode.LOAD_GKV,
+                 Opcode.LOAD_RKV)
+        ir_load_ok = {op: register_with_registered_enable(
+            m, (nx.opcode == op) & ~nx_range_bad, flags_loaded,
+            name=f"ir_ok_{op.name.lower()}") for op in loads}
         ir_is_illegal = register_with_registered_enable(
             m, ~Cat(*(nx.opcode == op for op in Opcode)).any(), flags_loaded, name="ir_is_illegal")
         with m.If(take):
@@ -361,8 +369,8 @@ class SaloTop(wiring.Component):
         # switch (FPGA timing: the switch's next beat count is deep logic);
         # the row counts the beats of one LOAD_Q (its last beat resets it)
         q_beat = Signal()
-        m.d.comb += q_beat.eq(ir_live & ir_is[Opcode.LOAD_Q]
-                              & ~ir_range_bad & rin.valid & qbuf.w_ready[0])
+        m.d.comb += q_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_Q]
+                              & rin.valid & qbuf.w_ready[0])
         q_wrow = Signal(range(NBQ))      # row of the tile being loaded
         with m.If(q_beat):
             m.d.sync += q_wrow.eq(Mux(last_beat, 0, q_wrow + 1))
@@ -598,8 +606,7 @@ class SaloTop(wiring.Component):
         kv_conflict_r = Mux(was_fresh, conflict_fresh,
                             Mux(was_advance, conflict_next, conflict_same))
         ir_is_kv = Signal()
-        m.d.comb += ir_is_kv.eq(ir_live & ir_is[Opcode.LOAD_KV]
-                                & ~ir_range_bad)
+        m.d.comb += ir_is_kv.eq(ir_live & ir_load_ok[Opcode.LOAD_KV])
         kv_blocked = ir_fresh | kv_conflict_r   # the conflict flags are one cycle old
         kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
         kv_advance = Signal()            # a V row is written, kv_pos moves on
@@ -674,14 +681,12 @@ class SaloTop(wiring.Component):
         # hazards) and the row valid, not through the sequencer's opcode
         # switch (FPGA timing: the enables have a copy per 8 elements of the
         # row, spread along it)
-        ld_ok = Signal()
-        m.d.comb += ld_ok.eq(ir_live & ~ir_range_bad)
         # the global query registers are read in the K phase (S0/S1)
         gq_hz = Signal()
         m.d.comb += gq_hz.eq(start_pass | kactive | kactive_d1 | kactive_d2)
         gq_beat, gkv_beat, rkv_beat = Signal(), Signal(), Signal()
-        m.d.comb += [gq_beat.eq(ld_ok & ir_is[Opcode.LOAD_GQ] & ~gq_hz & rin.valid),
-                     gkv_beat.eq(ld_ok & ir_is[Opcode.LOAD_GKV] & rin.valid)]
+        m.d.comb += [gq_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_GQ] & ~gq_hz & rin.valid),
+                     gkv_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_GKV] & rin.valid)]
         for g in range(Gr):
             with m.If(gq_beat & _eq(ops.load_gq.row, g)):
                 m.d.comb += wr_gq[g].eq(1)
@@ -700,7 +705,8 @@ class SaloTop(wiring.Component):
             m.d.comb += [rkv_hz.eq(Mux(par, vpend[1], vpend[0])
                                    | ((vactive | vactive_d1 | vactive_d2) & (vcur_par == par))
                                    | ((kactive | kactive_d1 | kactive_d2) & (kpar == par))),
-                         rkv_beat.eq(ld_ok & ir_is[Opcode.LOAD_RKV] & ~rkv_hz & rin.valid)]
+                         rkv_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_RKV] & ~rkv_hz
+                                     & rin.valid)]
             idx = ld_cnt >> 1
             for j in range(R * Rc):
                 for e in range(2):

@@ -80,3 +80,18 @@ def test_pe_row(rtl, preset, wsum_stage):
         params={"config": cfg.to_dict(), "P": P, "exp_latency": PE.exp_latency,
                 "ws_latency": PE.ws_latency_of(wsum_stage),
                 "ws_hop": PE.ws_hop_of(wsum_stage), "seed": 1234})
+
+
+def test_chain_row_checks_value_delays():
+    """With the weighted-sum stage, a PE's value delay must match its place
+    in the chain (its control arrives one cycle later per PE before it)."""
+    cfg = dataclasses.replace(PRESETS["small"], wsum_stage=1)
+    assert [chain_value_delay(p, 1) for p in range(4)] == [0, 1, 2, 3]
+    assert chain_value_delay(3, 0) == 0
+    pes = [PE(**pe_params(cfg), value_delay=0, rs_chain_in=j > 0) for j in range(2)]
+    for pe in pes:
+        pe._MustUse__silence = True     # (never elaborated: no UnusedElaboratable warning)
+    with pytest.raises(ValueError, match="PE 1 of a row chain has value_delay = 0, needs 1"):
+        chain_row(Module(), pes, q=0, q_valid=0, q_last=0, q_parity=0, v_valid=0, v_parity=0)
+    with pytest.raises(ValueError, match="wsum_stage = 2"):
+        PE(**dict(pe_params(cfg), wsum_stage=2))

@@ -280,15 +280,19 @@ class OutputPath(wiring.Component):
         m.submodules.queue = fifo = SyncFIFO(width=self.cmd_layout.size, depth=self.queue_depth)
         cmd_in = Signal(self.cmd_layout)
         cmd_in_valid = Signal()
-        take_cmd = self.commands.valid & self.commands.ready
+        # `ready` in two kept-apart registers with the same value: the
+        # port's (its loads are the sequencer's, FPGA timing: the one
+        # register placed by the queue was routed across the chip into the
+        # sequencer's take decision) and the one the queue's write reads
+        cmd_room_port, cmd_room = register_copies(
+            m, fifo.level + cmd_in_valid < self.queue_depth - 1, 2, "cmd_room")
+        take_cmd = self.commands.valid & cmd_room
         # (the command itself is registered every cycle, FPGA timing: the
         # sequencer's decision is not its clock enable; only cmd_in_valid
         # says whether it holds one)
         m.d.sync += [cmd_in_valid.eq(take_cmd), cmd_in.eq(self.commands.payload)]
-        cmd_room = Signal()
-        m.d.sync += cmd_room.eq(fifo.level + cmd_in_valid < self.queue_depth - 1)
         m.d.comb += [fifo.w_data.eq(cmd_in), fifo.w_en.eq(cmd_in_valid),
-                     self.commands.ready.eq(cmd_room)]
+                     self.commands.ready.eq(cmd_room_port)]
         res = self.results
         cmd = kept_apart_signal(self.cmd_layout, name="cmd")   # (slot_copies: hw.fanout)
         cmd_valid = Signal()

@@ -292,6 +292,48 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 17 (2026-12-06, evening; the tables above are still 4cc3cdc's
+  top and de1656a's MAC grid).  The weighted-sum add, the limiter of
+  every earlier run, is gone: config field `wsum_stage` (1 in the `fpga`
+  preset) registers the PE's shifted left partial and adds a cycle later,
+  so the weighted-sum chain takes 2 cycles per PE; PE p of a chain delays
+  its value elements by p registers in front of its m*v multiplier
+  (`hw.pe.chain_value_delay`), a row end's weighted sum comes one cycle
+  later per PE of the chain, and head dims must be at least the row's
+  PEs minus 2 (the merge unit's two-pass queue; exercised at the bound,
+  d = 9 on 8x8 + 1 + 1 + 2 random columns, by `tests/hw/test_array.py`;
+  d = 8 there raises the merge units' error).  Also: the LOAD_KV
+  conflict flags of the three positions the next cycle can hold, each
+  registered, the select registered; the output path's last-row flag in
+  a register, its take decision from registers only (one idle cycle
+  between store commands), the lane clear of the results register not
+  gated by the advance, the command queue's ready in two kept-apart
+  registers; the merge unit's write-bank exponent in a register of its
+  own; one "load with fields in range" flag per load opcode.  Cycle
+  counts: quick start unchanged (33916 cycles); the `fpga` preset's
+  rows end 5 cycles later (4 for the global row).  4x4 `fpga` preset:
+
+  | revision | placer, seed | est. | routed | failing | worst routed groups |
+  |---|---|---|---|---|---|
+  | weighted-sum stage only (uncommitted) | heap 1 | 89.06 MHz (23) | 62.95 MHz | 188, -5.89 ns | router2 needed 97 iterations; detours of 8-15 ns in the sequencer and the K/V buffer; the array has no failing endpoint after placement or routing |
+  | 97be52a | heap 1 | 97.22 MHz (5) | not routed | - | router2 diverged: 736 overused wires at iteration 35, 8381 at 58; stopped |
+  | 97be52a | heap 2 | 96.58 MHz (8) | not routed | - | router2 diverged (7412 overused wires at iteration 51); stopped |
+  | 582ab98 | static 1 | 90.19 MHz (11) | 80.88 MHz | 5, -2.36 ns | V element index into a K/V read-address copy (an 8.4 ns route), merge0's row-sum first flag into its pass descriptor (-1.15), load beat counter (-0.73), LOAD_KV conflict (-0.42) |
+  | f513487 (+ ready copies) | heap 1 | 95.43 MHz (8) | not routed | - | router2 diverged (1325 overused wires at iteration 25, 2307 at 34); stopped |
+  | f513487 | static 1 | 78.69 MHz (88) | not routed | - | stopped for session time (after placement: a K/V buffer flag into the sequencer's take decision, -2.71 ns) |
+
+  With the stage the heap placer's estimates rose to 95-97 MHz with 5-8
+  failing endpoints (the sequencer's take decision behind the load beat
+  counter's last-beat compare, the output path, the merge units' exponent
+  alignment), but router2 diverged on all three of its placements of the
+  new netlists (overused wires falling to 700-1300 by iteration 25-35,
+  then rising); the static placer's placements route (80.88 MHz, 5
+  failing endpoints, the worst an 8.4 ns detour) but are 5-19 MHz looser.
+  Routed Fmax >= 100 MHz is still not reached.  Wall times (two P&R jobs
+  and tests sharing the 2 cores): Yosys 154-203 s, placement 447-809 s,
+  routing 391-699 s.  Not tried for lack of time: the router2 congestion
+  heatmap of a diverging run (`--pnr-opts=--router2-heatmap`), the load
+  beat counter's last-beat flag as a register, more placement seeds.
 * Session 15 (2026-12-06).  The two tables above are rerun: the top with
   revision 4cc3cdc (2x2 95.0 MHz, 2x4 88.9 MHz, 4x4 94.8 MHz routed;
   61cbdb0 had 82.2 / 86.0 / 82.0); the MAC grid with de1656a (74.0 /

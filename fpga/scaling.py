@@ -321,6 +321,8 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | 582ab98 | static 1 | 90.19 MHz (11) | 80.88 MHz | 5, -2.36 ns | V element index into a K/V read-address copy (an 8.4 ns route), merge0's row-sum first flag into its pass descriptor (-1.15), load beat counter (-0.73), LOAD_KV conflict (-0.42) |
   | f513487 (+ ready copies) | heap 1 | 95.43 MHz (8) | not routed | - | router2 diverged (1325 overused wires at iteration 25, 2307 at 34); stopped |
   | f513487 | static 1 | 78.69 MHz (88) | not routed | - | stopped for session time (after placement: a K/V buffer flag into the sequencer's take decision, -2.71 ns) |
+  | f513487 | heap 3 | 91.37 MHz (13) | **96.31 MHz** | 10, -0.38 ns | sequencer's PASS flag into the take decision (-0.38, 2), K/V buffer busy into the query counters' enable (-0.30, 6), merge0's first flag into its pass descriptor (-0.14); router2 converged in 37 iterations, 338 s |
+  | f513487 | heap 1, `--placer-heap-timingweight 5` | 74.70 MHz (80) | not routed | - | a looser placement; stopped |
 
   With the stage the heap placer's estimates rose to 95-97 MHz with 5-8
   failing endpoints (the sequencer's take decision behind the load beat
@@ -329,11 +331,15 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   new netlists (overused wires falling to 700-1300 by iteration 25-35,
   then rising); the static placer's placements route (80.88 MHz, 5
   failing endpoints, the worst an 8.4 ns detour) but are 5-19 MHz looser.
+  Heap seed 3 of the final netlist converged: 96.31 MHz routed with 10
+  failing endpoints, all in the sequencer's take/PASS decision, the K/V
+  buffer's busy flag into it and one merge unit (-0.38 ns at worst).
   Routed Fmax >= 100 MHz is still not reached.  Wall times (two P&R jobs
   and tests sharing the 2 cores): Yosys 154-203 s, placement 447-809 s,
-  routing 391-699 s.  Not tried for lack of time: the router2 congestion
+  routing 338-699 s.  Not tried for lack of time: the router2 congestion
   heatmap of a diverging run (`--pnr-opts=--router2-heatmap`), the load
-  beat counter's last-beat flag as a register, more placement seeds.
+  beat counter's last-beat flag as a register, the sequencer's take
+  decision from fewer levels, more placement seeds.
 * Session 15 (2026-12-06).  The two tables above are rerun: the top with
   revision 4cc3cdc (2x2 95.0 MHz, 2x4 88.9 MHz, 4x4 94.8 MHz routed;
   61cbdb0 had 82.2 / 86.0 / 82.0); the MAC grid with de1656a (74.0 /

@@ -66,13 +66,14 @@ the weighted-sum elements share that exponent.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.fanout import delay_line
 from hw.pe import PE, chain_row, chain_value_delay, pe_params
 
-__all__ = ["PEArray", "ArrayCore", "col_index_width", "column_stage"]
+__all__ = ["PEArray", "ArrayCore", "col_index_width", "column_stage", "wsum_stage_delay"]
 
 
 def column_stage(cfg) -> int:
@@ -82,18 +83,16 @@ def column_stage(cfg) -> int:
     return cfg.column_stage if cfg.global_cols + cfg.random_cols else 0
 
 
+def wsum_stage_delay(cfg, chain_pes: int) -> int:
+    """Cycles the config's ``wsum_stage`` adds to a row end's weighted sum
+    for a row chain of ``chain_pes`` PEs: one per PE (each PE's extra
+    register between shift and add)."""
+    return cfg.wsum_stage * chain_pes
+
+
 def col_index_width(cfg) -> int:
     """Bits of a mask column bound: values 0..C (lo = C gives an empty range)."""
     return max(1, cfg.cols.bit_length())
-
-
-def _delay(m, sig, n: int, name: str):
-    """``sig`` delayed by ``n`` registers (``n`` = 0: the signal itself)."""
-    for k in range(n):
-        nxt = Signal(Value.cast(sig).shape(), name=f"{name}_d{k + 1}")
-        m.d.sync += nxt.eq(sig)
-        sig = nxt
-    return sig
 
 
 class PEArray(wiring.Component):
@@ -159,10 +158,9 @@ class PEArray(wiring.Component):
         """Weighted-sum element x of row end ``row`` is at ``T_n + 3d + x + ws_delay(row)``."""
         cfg = self.cfg
         extra = PE.ws_lead                  # the PE's p*v pipeline and product shift
-        # (wsum_stage: one more cycle per PE of the chain)
         if row < cfg.rows:
-            return self.row_latency + extra + cfg.wsum_stage * self.chain_len
-        return 1 + (row - cfg.rows) + cfg.cols + extra + cfg.wsum_stage * cfg.cols
+            return self.row_latency + extra + wsum_stage_delay(cfg, self.chain_len)
+        return 1 + (row - cfg.rows) + cfg.cols + extra + wsum_stage_delay(cfg, cfg.cols)
 
     def elaborate(self, platform):
         m = Module()
@@ -213,22 +211,22 @@ class PEArray(wiring.Component):
             lag = PE.ws_lead
             # likewise the row-sum exponent and valid lead the sum by PE.rs_lead
             m.d.comb += [self.rs_sum[r].eq(pe.rs_sum_out),
-                         self.rs_exp[r].eq(_delay(m, pe.rs_exp_out, PE.rs_lead, f"rse{r}")),
-                         self.rs_valid[r].eq(_delay(m, pe.rs_valid_out, PE.rs_lead,
+                         self.rs_exp[r].eq(delay_line(m, pe.rs_exp_out, PE.rs_lead, f"rse{r}")),
+                         self.rs_valid[r].eq(delay_line(m, pe.rs_valid_out, PE.rs_lead,
                                                     f"rsv{r}")),
                          self.rs_parity[r].eq(pe.rs_parity_out),
                          self.ws[r].eq(pe.ws_out),
-                         self.ws_valid[r].eq(_delay(m, pe.ws_valid_out, lag, f"wsv{r}")),
-                         self.ws_parity[r].eq(_delay(m, pe.ws_parity_out, lag, f"wsp{r}"))]
+                         self.ws_valid[r].eq(delay_line(m, pe.ws_valid_out, lag, f"wsv{r}")),
+                         self.ws_parity[r].eq(delay_line(m, pe.ws_parity_out, lag, f"wsp{r}"))]
 
         ctrl = (self.q_valid, self.q_last, self.q_parity)
 
         # ---- skew of the shared ports
         # top row: column j > 0 takes slot C-1-j delayed by j cycles
-        top_kv = [None] + [_delay(m, self.kv[C - 1 - j], j, f"kv_top{j}") for j in range(1, C)]
+        top_kv = [None] + [delay_line(m, self.kv[C - 1 - j], j, f"kv_top{j}") for j in range(1, C)]
         # global-key columns: broadcast word delayed by C + g (+ the column stage)
         B = self.column_stage
-        gkv = [_delay(m, self.gkv[g], C + B + g, f"gkv{g}") for g in range(Gc)]
+        gkv = [delay_line(m, self.gkv[g], C + B + g, f"gkv{g}") for g in range(Gc)]
 
         # ---- local rows
         for i in range(R):
@@ -237,12 +235,12 @@ class PEArray(wiring.Component):
             lo = [self.col_lo[i]]
             hi = [self.col_hi[i]]
             for j in range(1, C):
-                lo.append(_delay(m, lo[-1], 1, f"lo{i}_{j}"))
-                hi.append(_delay(m, hi[-1], 1, f"hi{i}_{j}"))
+                lo.append(delay_line(m, lo[-1], 1, f"lo{i}_{j}"))
+                hi.append(delay_line(m, hi[-1], 1, f"hi{i}_{j}"))
             mask = [in_range(lo[j], hi[j], j) for j in range(C)]
-            mask += [_delay(m, self.gcol_en[i * Gc + g], C + B + g, f"gen{i}_{g}")
+            mask += [delay_line(m, self.gcol_en[i * Gc + g], C + B + g, f"gen{i}_{g}")
                      for g in range(Gc)]
-            mask += [_delay(m, self.rcol_en[i * Rc + r], C + B + Gc + r, f"ren{i}_{r}")
+            mask += [delay_line(m, self.rcol_en[i * Rc + r], C + B + Gc + r, f"ren{i}_{r}")
                      for r in range(Rc)]
             kv_inputs = []
             for j in range(C):
@@ -253,7 +251,7 @@ class PEArray(wiring.Component):
                 else:
                     kv_inputs.append(None)   # diagonal, connected below
             kv_inputs += gkv
-            kv_inputs += [_delay(m, self.rkv[i * Rc + r], C + B + Gc + r, f"rkv{i}_{r}")
+            kv_inputs += [delay_line(m, self.rkv[i * Rc + r], C + B + Gc + r, f"rkv{i}_{r}")
                           for r in range(Rc)]
             hook_row(pes, self.q[i], ctrl, (self.v_valid, self.v_parity[i]), mask, kv_inputs,
                      f"pe{i}", stage_before=C if B else None)
@@ -265,15 +263,15 @@ class PEArray(wiring.Component):
         # ---- global query rows: keys pass down vertically from the bottom local row
         for g in range(Gr):
             pes = global_pes[g]
-            dctrl = tuple(_delay(m, s, 1 + g, f"g{g}_{s.name}") for s in ctrl)
-            dvctrl = (_delay(m, self.v_valid, 1 + g, f"g{g}_v_valid"),
-                      _delay(m, self.v_parity[R + g], 1 + g, f"g{g}_v_parity"))
-            q_word = _delay(m, self.gq[g], 1 + g, f"gq{g}")
-            lo = [_delay(m, self.grow_lo[g], 1 + g, f"glo{g}_0")]
-            hi = [_delay(m, self.grow_hi[g], 1 + g, f"ghi{g}_0")]
+            dctrl = tuple(delay_line(m, s, 1 + g, f"g{g}_{s.name}") for s in ctrl)
+            dvctrl = (delay_line(m, self.v_valid, 1 + g, f"g{g}_v_valid"),
+                      delay_line(m, self.v_parity[R + g], 1 + g, f"g{g}_v_parity"))
+            q_word = delay_line(m, self.gq[g], 1 + g, f"gq{g}")
+            lo = [delay_line(m, self.grow_lo[g], 1 + g, f"glo{g}_0")]
+            hi = [delay_line(m, self.grow_hi[g], 1 + g, f"ghi{g}_0")]
             for j in range(1, C):
-                lo.append(_delay(m, lo[-1], 1, f"glo{g}_{j}"))
-                hi.append(_delay(m, hi[-1], 1, f"ghi{g}_{j}"))
+                lo.append(delay_line(m, lo[-1], 1, f"glo{g}_{j}"))
+                hi.append(delay_line(m, hi[-1], 1, f"ghi{g}_{j}"))
             mask = [in_range(lo[j], hi[j], j) for j in range(C)]
             above = local_pes[R - 1] if g == 0 else global_pes[g - 1]
             kv_inputs = [above[j].kv_out for j in range(C)]
@@ -357,8 +355,8 @@ class ArrayCore(wiring.Component):
                 m.d.comb += getattr(self, name).eq(getattr(arr, name))
         # pass flags: one delay line for all local rows, one per global row
         n_loc = self.rs_delay(0) + 1
-        loc_first = _delay(m, self.merge_first, n_loc, "mfirst_local")
-        loc_last = _delay(m, self.merge_last, n_loc, "mlast_local")
+        loc_first = delay_line(m, self.merge_first, n_loc, "mfirst_local")
+        loc_last = delay_line(m, self.merge_last, n_loc, "mlast_local")
         from hw.merge import MergeUnit, merge_params
 
         for r in range(self.array.row_ends):
@@ -367,8 +365,8 @@ class ArrayCore(wiring.Component):
                 first, last = loc_first, loc_last
             else:
                 n = self.rs_delay(r) + 1
-                first = _delay(m, self.gmerge_first[r - R], n, f"mfirst{r}")
-                last = _delay(m, self.gmerge_last[r - R], n, f"mlast{r}")
+                first = delay_line(m, self.gmerge_first[r - R], n, f"mfirst{r}")
+                last = delay_line(m, self.gmerge_last[r - R], n, f"mlast{r}")
             m.d.comb += [
                 mu.head_dim.eq(self.head_dim),
                 mu.rs_valid.eq(arr.rs_valid[r]), mu.rs_sum.eq(arr.rs_sum[r]),

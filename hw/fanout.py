@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Mux, Signal, Value
 
-__all__ = ["KEEP_APART_ATTR", "drive_from_data_register", "kept_apart_signal",
+__all__ = ["KEEP_APART_ATTR", "delay_line", "drive_from_data_register", "kept_apart_signal",
            "register_with_registered_enable", "register_copies", "shift_right_in_groups",
            "yosys_keep_apart_command"]
 
@@ -42,6 +42,16 @@ def kept_apart_signal(shape=1, *, name: str, **kwargs) -> Signal:
     """A :class:`~amaranth.hdl.Signal` carrying :data:`KEEP_APART_ATTR`
     (meant to be a register: the attribute marks its flip-flops)."""
     return Signal(shape, name=name, attrs={KEEP_APART_ATTR: 1}, **kwargs)
+
+
+def delay_line(m, value, n: int, name: str, *, reset_less: bool = False):
+    """``value`` delayed by ``n`` registers ``<name>_d1`` .. ``<name>_d<n>``
+    (``n`` = 0: the value itself); ``reset_less`` for data."""
+    for k in range(n):
+        nxt = Signal(Value.cast(value).shape(), name=f"{name}_d{k + 1}", reset_less=reset_less)
+        m.d.sync += nxt.eq(value)
+        value = nxt
+    return value
 
 
 def register_copies(m, value, n: int, name: str, enable=None,

@@ -97,7 +97,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.dsp import MUL_LATENCY, PipelinedMultiplier
-from hw.fanout import (drive_from_data_register, kept_apart_signal, register_copies,
+from hw.fanout import (delay_line, drive_from_data_register, kept_apart_signal, register_copies,
                        shift_right_in_groups)
 from hw.exp2 import Exp2Pwl
 from hw.score_mac import ScoreMac
@@ -125,7 +125,8 @@ class PE(wiring.Component):
     ``wsum_width``, ``wsum_stage`` (0 or 1: a register between the
     weighted-sum step's shift and add).  ``value_delay``: registers in
     front of the p*v multiplier's value operand (the PE's position in a
-    chain with ``wsum_stage``; :func:`chain_row` sets it).  Edge options (default True; False omits the port and its
+    chain with ``wsum_stage``, :func:`chain_value_delay`; :func:`chain_row`
+    checks it).  Edge options (default True; False omits the port and its
     register, for PEs whose neighbour does not exist): ``pass_q``
     (``q_*_out``), ``pass_kv`` (``kv_out``), ``rs_parity``
     (``rs_parity_out``, needed only at a row end), ``rs_chain_in``
@@ -139,6 +140,7 @@ class PE(wiring.Component):
     #: cycles ``ws_valid_out``/``ws_parity_out`` lead ``ws_out`` (with or
     #: without ``wsum_stage``): the multiplier's pipeline and the product's shift
     ws_lead = MUL_LATENCY + 1
+
     @staticmethod
     def ws_latency_of(wsum_stage: int) -> int:
         """Cycles from ``ws_valid_in`` to ``ws_out`` of the same element
@@ -325,11 +327,7 @@ class PE(wiring.Component):
         m.submodules.mv = mv = PipelinedMultiplier(a_shape=unsigned(pw), b_shape=signed(dw))
         # (value_delay: the weighted-sum control of a chain with wsum_stage
         # reaches this PE that many cycles after its value element)
-        value = self.kv_in
-        for n in range(self.value_delay):
-            value_d = Signal(signed(dw), name=f"value_d{n}", reset_less=True)
-            m.d.sync += value_d.eq(value)
-            value = value_d
+        value = delay_line(m, self.kv_in, self.value_delay, "value", reset_less=True)
         m.d.comb += [mv.a.eq(Mux(sel, slot_m[1], slot_m[0])), mv.b.eq(value)]
         sh_part = Mux(sel, slot_sp[1], slot_sp[0])
         sh_prod = Mux(sel, slot_spr[1], slot_spr[0])

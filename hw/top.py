@@ -61,9 +61,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from hw.array import PEArray, _delay, col_index_width
+from hw.array import PEArray, col_index_width
 from hw.dsp import PipelinedMultiplier
-from hw.fanout import (drive_from_data_register, kept_apart_signal, register_copies,
+from hw.fanout import (delay_line, drive_from_data_register, kept_apart_signal, register_copies,
                        register_with_registered_enable)
 from hw.isa import HEAD_BITS, Opcode, instruction_layout, mask_record_layout
 from hw.kv_residency import KvResidency
@@ -281,7 +281,7 @@ class SaloTop(wiring.Component):
         # (counted COUNT_DELAY cycles later, like the cycle counters below:
         # the 48-bit counter's enable comes from a flip-flop, not from the
         # host handshake)
-        with m.If(_delay(m, ins.valid & ins.ready, COUNT_DELAY, "inc_instr")):
+        with m.If(delay_line(m, ins.valid & ins.ready, COUNT_DELAY, "inc_instr")):
             m.d.sync += n_instr.eq(n_instr + 1)
         nx = instruction_layout(cfg)(ifetch.r_data)
         nx_range_bad, nx_last_beat = self._predecode(m, nx)
@@ -1089,7 +1089,7 @@ class SaloTop(wiring.Component):
         # from a flip-flop, not from the sequencer's bank and count logic)
         qcount_cur = Signal(range(R + 1))
         m.d.comb += qcount_cur.eq(Mux(qcur, qcount[1], qcount[0]))
-        qrow_on = _delay(m, Cat(*[qcount_cur > i for i in range(R)]), qbuf.latency, "qrow_on")
+        qrow_on = delay_line(m, Cat(*[qcount_cur > i for i in range(R)]), qbuf.latency, "qrow_on")
         for i in range(R):
             drive_from_data_register(m, arr.q[i], Mux(qrow_on[i], qbuf.r_data[0][i], 0),
                                      name=f"arr_q{i}")
@@ -1098,7 +1098,7 @@ class SaloTop(wiring.Component):
             # element 0 of a shift register row a cycle ago: the element its
             # phase reads two cycles after kx/vx (as elem() below; the row
             # holds element x in the cycle after kx/vx = x)
-            return _delay(m, row[:dw].as_signed(), 1, name)
+            return delay_line(m, row[:dw].as_signed(), 1, name)
 
         def elem(row, idx, name):
             # (the random key/value rows: two parity sets of R*Rc rows, read
@@ -1128,7 +1128,7 @@ class SaloTop(wiring.Component):
         def staged(value, name):
             # the S2 result registered once more (S3): the array's port
             # registers are far from the register rows (FPGA timing)
-            return _delay(m, value, 1, name)
+            return delay_line(m, value, 1, name)
         # the buffers' registered outputs carry element x at S3
         for s in range(S):
             drive_from_data_register(
@@ -1166,14 +1166,14 @@ class SaloTop(wiring.Component):
             m.d.comb += [arr.grow_lo[g].eq(m_glo[g]), arr.grow_hi[g].eq(m_ghi[g])]
 
         # ------------------------------------------------------ merge units
-        loc_flags = _delay(m, Cat(l_en, l_first, l_last), arr.rs_delay(0) + 1, "lflags")
+        loc_flags = delay_line(m, Cat(l_en, l_first, l_last), arr.rs_delay(0) + 1, "lflags")
         for r in range(NRE):
             mu = mus[r]
             if r < R:
                 fl = loc_flags
             else:
                 g = r - R
-                fl = _delay(m, Cat(g_en[g], g_first[g], g_last[g]), arr.rs_delay(r) + 1,
+                fl = delay_line(m, Cat(g_en[g], g_first[g], g_last[g]), arr.rs_delay(r) + 1,
                            f"gflags{g}")
             en_par = [Signal(name=f"en_par{r}_{e}") for e in range(2)]
             with m.If(arr.rs_valid[r]):
@@ -1282,10 +1282,10 @@ class SaloTop(wiring.Component):
         incs = {"total": running, "busy": running & (kactive_d4 | vactive_d4),
                 "in": running & starving, "out": self.results.valid & ~self.results.ready}
         for cnt, (what, inc) in zip((cnt_total, cnt_busy, cnt_in, cnt_out), incs.items()):
-            with m.If(_delay(m, inc, COUNT_DELAY, f"inc_{what}")):
+            with m.If(delay_line(m, inc, COUNT_DELAY, f"inc_{what}")):
                 m.d.sync += cnt.eq(cnt + 1)
-        done_out = _delay(m, ended, COUNT_DELAY, "done")
-        err_out = _delay(m, err, COUNT_DELAY, "error")
+        done_out = delay_line(m, ended, COUNT_DELAY, "done")
+        err_out = delay_line(m, err, COUNT_DELAY, "error")
         # useful MACs of a pass: the product is registered before the 48-bit
         # add (FPGA timing: no multiplier output into an adder)
         # (PE pairs of the pass summed from its registered mask, then
@@ -1310,7 +1310,7 @@ class SaloTop(wiring.Component):
         m.submodules.macs_mul = macs_mul = PipelinedMultiplier(
             a_shape=pairs_reg.shape(), b_shape=unsigned(len(d) + 1))
         m.d.comb += [macs_mul.a.eq(pairs_reg), macs_mul.b.eq(d << 1)]
-        with m.If(_delay(m, pairs_new, 1 + macs_mul.latency, "macs_new")):
+        with m.If(delay_line(m, pairs_new, 1 + macs_mul.latency, "macs_new")):
             m.d.sync += cnt_macs.eq(cnt_macs + macs_mul.p)
         m.d.comb += [
             self.error.eq(err_out), self.done.eq(done_out), self.busy.eq(started & ~halted),

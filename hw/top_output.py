@@ -320,14 +320,14 @@ class OutputPath(wiring.Component):
         # while no command is current, j is 0 and j_last follows the queue's
         # head (a STORE of one row ends at its first row); j is not reloaded
         # by the take decision (FPGA timing: the results handshake is in it)
+        head = self.cmd_layout(fifo.r_data)        # the queue's head command
         with m.If(~cmd_valid):
-            m.d.sync += [j.eq(0),
-                         j_last.eq(self.cmd_layout(fifo.r_data).count == 1)]
+            m.d.sync += [j.eq(0), j_last.eq(head.count == 1)]
         # (row-wide paths in groups: see the output buffer above; the copies
         # follow the queue's head whenever a command could be taken, not only
         # when one is (FPGA timing: the queue level is not in their clock
         # enable); in such a cycle the read stage holds no row)
-        slot_copies = register_copies(m, self.cmd_layout(fifo.r_data).slot, R * n_grp,
+        slot_copies = register_copies(m, head.slot, R * n_grp,
                                       "out_slot", enable=~cmd_valid & ~sa_valid,
                                       reset_less=True)
         # read pipeline: issue -> read stage (the read data) -> results

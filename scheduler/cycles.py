@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.array import column_stage
+from hw.array import column_stage, wsum_stage_delay
 from hw.isa import Opcode
 
 __all__ = ["estimate_cycles", "DEFAULT_HOST_WORDS_PER_CYCLE", "MERGE_LATENCY", "FEED_LATENCY"]
@@ -66,7 +66,7 @@ def estimate_cycles(sched, host_words_per_cycle: int = DEFAULT_HOST_WORDS_PER_CY
     head_cycles = int(load_c[0] + per_tile)
     # the row chain's end to the merged element: column stage, p*v pipeline,
     # the weighted-sum stages (one per PE with wsum_stage), merge
-    tail = column_stage(cfg) + PE_WS_EXTRA + cfg.wsum_stage * cfg.row_pes + MERGE_LATENCY
+    tail = column_stage(cfg) + PE_WS_EXTRA + wsum_stage_delay(cfg, cfg.row_pes) + MERGE_LATENCY
     fill = FEED_LATENCY + 4 * d + cfg.rows + cfg.row_pes + tail
     total = sched.pattern.heads * head_cycles + fill
     n_pass = int(passes.sum()) * sched.pattern.heads

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from fpga.flow import _tool
-from hw.fanout import kept_apart_signal, register_copies, yosys_keep_apart_command
+from hw.fanout import delay_line, kept_apart_signal, register_copies, yosys_keep_apart_command
 
 
 class _Copies(wiring.Component):
@@ -152,3 +152,25 @@ def test_register_with_registered_enable_equals_an_enabled_register():
     sim.add_testbench(bench)
     sim.run()
     assert len(set(checked)) > 8      # the values did change
+
+
+def test_delay_line_delays_by_n_registers():
+    m = Module()
+    a = Signal(4)
+    same = delay_line(m, a, 0, "a")
+    late = delay_line(m, a, 3, "a", reset_less=True)
+    assert same is a and late.name == "a_d3" and late.reset_less
+    seen = []
+
+    async def bench(ctx):
+        for v in range(1, 8):
+            ctx.set(a, v)
+            await ctx.tick()
+            seen.append(ctx.get(late))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    # after tick k (k = 1..), the line holds the value set 3 ticks earlier
+    assert seen[2:] == [1, 2, 3, 4, 5]

@@ -352,19 +352,25 @@ class MergeUnit(wiring.Component):
         # registered); in the next cycle S' = (S >>> sh_a) + (rs_sum >>> sh_b).
         # A row sum in the next cycle sees the new E and, one cycle later,
         # the new S: no forwarding needed (with min_head_dim >= 3 see below).
-        m.submodules.align_sum = al_s = AlignAdd(
-            a_width=self.acc_sum_width, b_width=self.in_sum_width,
-            out_width=self.acc_sum_width, exp_width=ew, signed=False)
-        acc_e = Signal(signed(ew))
+        # The alignment twice, against E and against the exact zero of a
+        # first pass (E = exp_min), rs_first selecting the results (FPGA
+        # timing: rs_first in front of the exponent compare's carry chain
+        # was the merge unit's longest path); only exponent halves are used.
         # E of bank wb in a register of its own (FPGA timing: no bank select
-        # behind wb's register in front of the exponent comparison)
+        # behind wb's register in front of the exponent comparison).
         e_cur = Signal(signed(ew), name="exp_cur", init=exp_min)
-        m.d.comb += [
-            acc_e.eq(Mux(self.rs_first, exp_min, e_cur)),
-            al_s.ea.eq(acc_e),
-            al_s.eb.eq(self.rs_exp),
-            al_s.a.eq(0), al_s.b.eq(0),      # only its exponent half is used
-        ]
+        align = {}
+        for name, acc_e in (("align_sum", e_cur), ("align_first", Const(exp_min, signed(ew)))):
+            align[name] = al = AlignAdd(
+                a_width=self.acc_sum_width, b_width=self.in_sum_width,
+                out_width=self.acc_sum_width, exp_width=ew, signed=False)
+            m.submodules[name] = al
+            m.d.comb += [al.ea.eq(acc_e), al.eb.eq(self.rs_exp), al.a.eq(0), al.b.eq(0)]
+        al_s = Signal(data.StructLayout({"exp": signed(ew), "shift_a": unsigned(ew),
+                                         "shift_b": unsigned(ew)}), name="align_rs")
+        for field in ("exp", "shift_a", "shift_b"):
+            m.d.comb += al_s[field].eq(Mux(self.rs_first, getattr(align["align_first"], field),
+                                           getattr(align["align_sum"], field)))
         r2_valid, r2_last, r2_bank = Signal(), Signal(), Signal()
         r2_sum = Signal(unsigned(self.in_sum_width), reset_less=True)
         m.d.sync += [r2_valid.eq(self.rs_valid), r2_last.eq(self.rs_last), r2_bank.eq(wb),
@@ -564,8 +570,8 @@ class MergeUnit(wiring.Component):
         # (FPGA timing: it is no clock enable of the data registers); while
         # idle the data registers load every cycle, so also in the start's:
         # the divisor and its zero flag from the bank served next, the
-        # remainder, quotient and step count cleared (the quotient is copied
-        # in the cycle after the last step, before such a load ends)
+        # remainder and step count cleared (the quotient, below, is copied
+        # in the cycle after the last step, before a new division shifts it)
         # div_busy_data is a copy of div_busy for the data registers' load
         # select (FPGA timing: kept apart, hw.fanout, so it sits by the
         # subtract-compare chain; div_busy's own net reached the chain's
@@ -583,27 +589,32 @@ class MergeUnit(wiring.Component):
             with m.If(div_cnt == n_cycles - 1):
                 m.d.sync += [div_busy.eq(0), div_busy_data.eq(0), db.eq(~db), div_done.eq(1),
                              done_bank.eq(db)]
+        # the step chain (combinational; registered only while busy)
+        r = rem
+        q = quo
+        for j in range(steps):
+            # global step index = div_cnt*steps + j; numerator 2**K has its
+            # only 1 bit at step `pad`
+            nb = Signal(name=f"div_nb{j}")
+            m.d.comb += nb.eq(div_first if j == pad else 0)
+            t = Cat(nb, r)                           # 2*r + nb, acc_sum_width+1 bits
+            ge = t >= divisor
+            r_next = Signal(unsigned(self.acc_sum_width), name=f"div_rem{j}")
+            m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
+            # (unnamed: the bit shifted out at the top is dropped)
+            r, q = r_next, Cat(ge, q)
         with m.If(~div_busy_data):
             m.d.sync += [
-                rem.eq(0), quo.eq(0),
+                rem.eq(0),
                 divisor.eq(sel(S, db)), div_first.eq(1),
                 div_zero.eq(~sel(S, db).any()),
             ]
         with m.Else():
-            r = rem
-            q = quo
-            for j in range(steps):
-                # global step index = div_cnt*steps + j; numerator 2**K has its
-                # only 1 bit at step `pad`
-                nb = Signal(name=f"div_nb{j}")
-                m.d.comb += nb.eq(div_first if j == pad else 0)
-                t = Cat(nb, r)                       # 2*r + nb, acc_sum_width+1 bits
-                ge = t >= divisor
-                r_next = Signal(unsigned(self.acc_sum_width), name=f"div_rem{j}")
-                m.d.comb += r_next.eq(Mux(ge, t - divisor, t))
-                # (unnamed: the bit shifted out at the top is dropped)
-                r, q = r_next, Cat(ge, q)
-            m.d.sync += [rem.eq(r), quo.eq(q), div_first.eq(0)]
+            m.d.sync += [rem.eq(r), div_first.eq(0)]
+        # the quotient shifts every cycle, also while idle (FPGA timing: no
+        # clear or enable; a division shifts in all K+1 + pad of its bits,
+        # so what the register held before it starts is shifted out)
+        m.d.sync += quo.eq(q)
         # the reciprocal is copied from the quotient register in the cycle
         # after the last step (FPGA timing: the reciprocal registers sit by
         # the normalization multipliers, away from the subtract-compare

@@ -185,10 +185,14 @@ class BankedRowBuffer(wiring.Component):
         m.d.sync += [one_chunk.eq(self.w_chunks_m1 == 0), two_chunks.eq(self.w_chunks_m1 == 1)]
         writers = []
         for t in range(self.sets):
-            # (a stage per set, kept apart: the sets' banks sit apart)
-            # (no reset: data behind in_full; a kept flip-flop's reset would
-            # be a LUT in front of it, Yosys folds none into a kept cell)
-            in_row = kept_apart_signal(len(flat), name=f"w{t}_in_row", reset_less=True)
+            # (the staged row is not kept apart: the sets' stages, and those
+            # of other buffers taking the same rows, load the same bits every
+            # cycle and Yosys merges them into one register -- FPGA routing:
+            # the 3 copies of a 576-bit row were the densest flip-flops by
+            # the block RAMs, where router2 congested; the data moves on
+            # through a LUT with a cycle of slack)
+            # (no reset: data behind in_full)
+            in_row = Signal(len(flat), name=f"w{t}_in_row", reset_less=True)
             in_pos = kept_apart_signal(_log2(self.rows), name=f"w{t}_in_pos", reset_less=True)
             # the chunk being written in a copy per BANKS_PER_CHUNK_COPY banks
             # (FPGA timing: one register reaching every bank's block RAMs was

@@ -263,14 +263,15 @@ class SaloTop(wiring.Component):
         # d's checks and d-1, 3d-1 registered, from a copy of d registered
         # next to them (FPGA timing: d comes from far away and has a large
         # fan-out; it is constant while running); no instruction is taken
-        # before they are (d_seen, two cycles after reset)
+        # before they are (d_seen, three cycles after reset: 3d-1 is 2d + the
+        # registered d-1, FPGA timing: one adder between registers)
         d_seq = kept_apart_signal(d.shape(), name="d_seq", reset_less=True)
-        d_ok, d_seen, d_seen0 = Signal(), Signal(), Signal()
+        d_ok, d_seen, d_seen0, d_seen1 = Signal(), Signal(), Signal(), Signal()
         d_m1 = Signal.like(d)
         d3_m1 = Signal(range(3 * D))
-        m.d.sync += [d_seq.eq(d), d_seen0.eq(1), d_seen.eq(d_seen0),
+        m.d.sync += [d_seq.eq(d), d_seen0.eq(1), d_seen1.eq(d_seen0), d_seen.eq(d_seen1),
                      d_ok.eq((d_seq >= geo["min_head_dim"]) & (d_seq <= D)),
-                     d_m1.eq(d_seq - 1), d3_m1.eq((d_seq << 1) + d_seq - 1)]
+                     d_m1.eq(d_seq - 1), d3_m1.eq((d_seq << 1) + d_m1)]
         ins = self.instructions
         m.d.comb += [ins.ready.eq(~halted & d_seen & d_ok & ifetch.w_rdy),
                      ifetch.w_en.eq(ins.valid & ins.ready), ifetch.w_data.eq(ins.payload)]
@@ -329,22 +330,36 @@ class SaloTop(wiring.Component):
         # flip-flop, not two, in front of every case of the sequencer)
         ir_live = Signal()
         m.d.sync += ir_live.eq((take | (ir_valid & ~ir_done)) & ~halted & ~halt_now)
+        # ir_live & ir_is[PASS] in a register of its own (FPGA timing: the
+        # PASS decision is the deepest input of the take decision; this
+        # saves it the AND of the two and the flag's hold multiplexer)
+        live_pass = Signal(name="ir_live_pass")
+        m.d.sync += live_pass.eq(Mux(take, nx.opcode == Opcode.PASS,
+                                     ir_is[Opcode.PASS] & ir_valid & ~ir_done)
+                                 & ~halted & ~halt_now)
         ops = ir.operands
         head = Signal(HEAD_BITS)
 
         # beat counter inside the current load instruction
         ld_cnt = Signal(range(max_beats + 1))
-        last_beat = Signal()
-        m.d.comb += last_beat.eq(ld_cnt == ir_last_beat)
         ld_cnt_next = Signal.like(ld_cnt)
         m.d.comb += ld_cnt_next.eq(ld_cnt)
+        ld_inc = Signal()                # comb: a beat that is not the last
+        # last_beat (ld_cnt == ir_last_beat) from registers: in an
+        # instruction's first cycle (ld_cnt = 0) its predecoded "one beat"
+        # flag, later a flag registered at each beat (FPGA timing: the
+        # compare sat in front of the take decision, 7 LUT levels)
+        last_beat = Signal()
+        lb_first = Signal(name="lb_first", reset_less=True)
+        lb_reg = Signal(name="lb_reg")
+        m.d.sync += [lb_first.eq(nx_last_beat == 0),
+                     lb_reg.eq(Mux(ld_inc, ld_cnt + 1 == ir_last_beat, last_beat))]
+        m.d.comb += last_beat.eq(Mux(flags_loaded, lb_first, lb_reg))
         # (cleared by each load instruction's last beat, below, not by
         # ir_done: FPGA timing, ir_done holds the PASS decision; only loads
         # count beats, and a halt is final)
         m.d.sync += ld_cnt.eq(ld_cnt_next)
         rin = self.rows_in
-        beat = Signal()
-        m.d.comb += beat.eq(rin.valid & rin.ready)
 
         wait_data = Signal()
         wait_mask = Signal()
@@ -532,6 +547,9 @@ class SaloTop(wiring.Component):
         # a copy of start_pass for the buffer read addresses (hw.fanout:
         # the net stays local)
         (start_addr,) = register_copies(m, go_pass, 1, "start_addr")
+        # and one for the sequencer's cases (FPGA timing: start_pass's own
+        # net reaches hundreds of loads; it was in front of the take decision)
+        (start_seq,) = register_copies(m, go_pass, 1, "start_seq")
         # the parameters are registered every cycle, not only at a decision
         # (FPGA timing: the decision would be the clock enable of all of
         # them); every reader of s_* is gated by start_pass or one of its
@@ -683,7 +701,7 @@ class SaloTop(wiring.Component):
         # row, spread along it)
         # the global query registers are read in the K phase (S0/S1)
         gq_hz = Signal()
-        m.d.comb += gq_hz.eq(start_pass | kactive | kactive_d1 | kactive_d2)
+        m.d.comb += gq_hz.eq(start_seq | kactive | kactive_d1 | kactive_d2)
         gq_beat, gkv_beat, rkv_beat = Signal(), Signal(), Signal()
         m.d.comb += [gq_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_GQ] & ~gq_hz & rin.valid),
                      gkv_beat.eq(ir_live & ir_load_ok[Opcode.LOAD_GKV] & rin.valid)]
@@ -748,6 +766,56 @@ class SaloTop(wiring.Component):
 
         # ------------------------------------------------------ the sequencer
         OP = ops
+        # PASS: under its own live flag (see live_pass)
+        with m.If(live_pass):
+            f = OP["pass"]
+            rec = mk
+            rec_lo = [rec.rows[i].col_lo for i in range(R)]
+            rec_hi = [rec.rows[i].col_hi for i in range(R)]
+            rec_gcol = Cat(*[rec.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
+            rec_rcol = Cat(*[rec.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
+            rec_glo = [rec.grows[g].col_lo for g in range(Gr)]
+            rec_ghi = [rec.grows[g].col_hi for g in range(Gr)]
+            tile_ok = Signal()
+            m.d.comb += tile_ok.eq(in_tile | f.first)
+            gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
+            m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
+            local_work = mk_local_work
+            bad_g = Cat(Const(0, 1), *[f.grow & mk_grow_work[g] & ~gq_loaded[g]
+                                       for g in range(Gr)]).any()
+            bad_gk = Cat(Const(0, 1), *[mk_gcol_any[g] & ~gk_loaded[g]
+                                        for g in range(Gc)]).any()
+            with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
+                fail(Const(1), ErrorCode.PROTOCOL)
+            with m.Elif(~mk_valid):
+                m.d.comb += wait_mask.eq(1)
+            with m.Elif((local_work & ~tile_ok) | bad_g | bad_gk):
+                fail(Const(1), ErrorCode.PROTOCOL)
+            with m.Else():
+                bank_ok = ~f.first | (outstanding < 2)
+                gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
+                                              for g in range(Gr)]).all()
+                fifo_ok = ~(f.last & has_finished) | push_ready
+                go = Signal()
+                m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
+                with m.If(go):
+                    m.d.comb += [go_pass.eq(1), mk_used.eq(1),
+                                 ir_done.eq(1)]
+                    m.d.sync += in_tile.eq(tile_ok & ~f.last)
+                    with m.If(f.first & q_pending):
+                        m.d.sync += [qcur.eq(~qcur), q_pending.eq(0)]
+                    for g in range(Gr):
+                        with m.If(gmerge[g]):
+                            m.d.sync += gfirst_pend[g].eq(0)
+                    with m.If(f.last):
+                        m.d.comb += out_inc.eq(1)
+                        m.d.sync += [last_slot.eq(close_slot), has_finished.eq(1),
+                                     close_slot.eq(Mux(close_slot == n_out - 1, 0,
+                                                       close_slot + 1))]
+                        # the previous finished tile can no longer be stored
+                        with m.If(has_finished):
+                            m.d.comb += [push.kind.eq(StoreKind.RELEASE),
+                                         push.slot.eq(last_slot), push_valid.eq(1)]
         with m.If(ir_live):
             with m.If(ir_is[Opcode.NOP]):
                 m.d.comb += ir_done.eq(1)
@@ -756,7 +824,7 @@ class SaloTop(wiring.Component):
                 # counting; not in a start cycle: the residency check of
                 # that pass reads the tags two cycles later, before this
                 # clear (registered) takes effect
-                with m.If(~start_pass):
+                with m.If(~start_seq):
                     m.d.comb += [ir_done.eq(1), res_clear.eq(1)]
                     m.d.sync += [head.eq(OP.set_head.head)] + [x.eq(0) for x in gk_loaded]
             with m.If(ir_is[Opcode.LOAD_Q]):
@@ -766,7 +834,9 @@ class SaloTop(wiring.Component):
                 with m.Else():
                     m.d.comb += [rin.ready.eq(qbuf.w_ready[0]),
                                  wait_data.eq(~rin.valid & qbuf.w_ready[0])]
-                    with m.If(beat):
+                    # (q_beat, not beat: the same cycles here, without the
+                    # other opcodes' ready logic in front of qcount's enables)
+                    with m.If(q_beat):
                         with m.If(last_beat):
                             m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                             m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
@@ -775,7 +845,7 @@ class SaloTop(wiring.Component):
                             with m.Else():
                                 m.d.sync += qcount[1].eq(cnt)
                         with m.Else():
-                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
+                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
             with m.If(ir_is[Opcode.LOAD_KV]):
                 with m.If(ir_range_bad):
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -789,7 +859,7 @@ class SaloTop(wiring.Component):
                         with m.If(last_beat):
                             m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
-                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
+                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
             with m.If(ir_is[Opcode.LOAD_GQ]):
                 with m.If(ir_range_bad):
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -806,7 +876,7 @@ class SaloTop(wiring.Component):
                         with m.If(ld_cnt[0]):
                             m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
-                            m.d.comb += ld_cnt_next.eq(1)
+                            m.d.comb += [ld_cnt_next.eq(1), ld_inc.eq(1)]
             with m.If(ir_is[Opcode.LOAD_RKV]):
                 if Rc == 0:
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -816,56 +886,7 @@ class SaloTop(wiring.Component):
                         with m.If(last_beat):
                             m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
                         with m.Else():
-                            m.d.comb += ld_cnt_next.eq(ld_cnt + 1)
-            with m.If(ir_is[Opcode.PASS]):
-                f = OP["pass"]
-                rec = mk
-                rec_lo = [rec.rows[i].col_lo for i in range(R)]
-                rec_hi = [rec.rows[i].col_hi for i in range(R)]
-                rec_gcol = Cat(*[rec.rows[i].gcol_en for i in range(R)]) if Gc else Const(0, 1)
-                rec_rcol = Cat(*[rec.rows[i].rcol_en for i in range(R)]) if Rc else Const(0, 1)
-                rec_glo = [rec.grows[g].col_lo for g in range(Gr)]
-                rec_ghi = [rec.grows[g].col_hi for g in range(Gr)]
-                tile_ok = Signal()
-                m.d.comb += tile_ok.eq(in_tile | f.first)
-                gmerge = [Signal(name=f"gmerge{g}") for g in range(Gr)]
-                m.d.comb += [gmerge[g].eq(f.grow & gq_loaded[g]) for g in range(Gr)]
-                local_work = mk_local_work
-                bad_g = Cat(Const(0, 1), *[f.grow & mk_grow_work[g] & ~gq_loaded[g]
-                                           for g in range(Gr)]).any()
-                bad_gk = Cat(Const(0, 1), *[mk_gcol_any[g] & ~gk_loaded[g]
-                                            for g in range(Gc)]).any()
-                with m.If((f.first & ~q_ever) | (f.last & ~tile_ok)):
-                    fail(Const(1), ErrorCode.PROTOCOL)
-                with m.Elif(~mk_valid):
-                    m.d.comb += wait_mask.eq(1)
-                with m.Elif((local_work & ~tile_ok) | bad_g | bad_gk):
-                    fail(Const(1), ErrorCode.PROTOCOL)
-                with m.Else():
-                    bank_ok = ~f.first | (outstanding < 2)
-                    gbank_ok = Cat(Const(1, 1), *[~(gmerge[g] & gfirst_pend[g] & gout[g].any())
-                                                  for g in range(Gr)]).all()
-                    fifo_ok = ~(f.last & has_finished) | push_ready
-                    go = Signal()
-                    m.d.comb += go.eq(slot_ok & bank_ok & gbank_ok & fifo_ok)
-                    with m.If(go):
-                        m.d.comb += [go_pass.eq(1), mk_used.eq(1),
-                                     ir_done.eq(1)]
-                        m.d.sync += in_tile.eq(tile_ok & ~f.last)
-                        with m.If(f.first & q_pending):
-                            m.d.sync += [qcur.eq(~qcur), q_pending.eq(0)]
-                        for g in range(Gr):
-                            with m.If(gmerge[g]):
-                                m.d.sync += gfirst_pend[g].eq(0)
-                        with m.If(f.last):
-                            m.d.comb += out_inc.eq(1)
-                            m.d.sync += [last_slot.eq(close_slot), has_finished.eq(1),
-                                         close_slot.eq(Mux(close_slot == n_out - 1, 0,
-                                                           close_slot + 1))]
-                            # the previous finished tile can no longer be stored
-                            with m.If(has_finished):
-                                m.d.comb += [push.kind.eq(StoreKind.RELEASE),
-                                             push.slot.eq(last_slot), push_valid.eq(1)]
+                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
             with m.If(ir_is[Opcode.STORE]):
                 cnt, addr = OP.store.count, OP.store.addr
                 with m.If(ir_range_bad):

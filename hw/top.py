@@ -595,10 +595,15 @@ class SaloTop(wiring.Component):
             readers = [(start_pass, s_base), (kactive, kbase), (vactive, vcur_base)]
             readers += [(vpend[e], vbase[e]) for e in range(2)]
             conds = []
+            # diff < S as "high bits zero and low bits < S" (FPGA timing:
+            # Yosys maps a compare of the whole difference to a second
+            # carry chain; the low bits' compare fits a LUT)
+            lgS = (S - 1).bit_length()
             for act, b in readers:
                 diff = Signal(lgCAP, name=None)
                 m.d.comb += diff.eq(pos - b)
-                conds.append(act & (diff < S))
+                low_ok = (diff[:lgS] < S) if lgS else Const(1, 1)
+                conds.append(act & ~diff[lgS:].any() & low_ok)
             out = Signal()
             m.d.comb += out.eq(Cat(*conds).any())
             return out

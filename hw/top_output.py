@@ -217,9 +217,15 @@ class OutputPath(wiring.Component):
         # a copy of wslot itself (loaded with its next value), not all from
         # wslot (FPGA routing: one net reaching every copy across the chip
         # was 9 ns); the copies carry no reset (the enables do)
+        # (the following slot kept in a register, FPGA timing: no increment
+        # and wrap compare behind the write decision in front of the hubs)
         wslot_next = Signal.like(wslot)
-        m.d.comb += wslot_next.eq(Mux(write & head.last,
-                                      Mux(wslot == n_out - 1, 0, wslot + 1), wslot))
+        wslot_p1 = Signal.like(wslot, init=1 % n_out)
+        tile_end = Signal()
+        m.d.comb += [tile_end.eq(write & head.last),
+                     wslot_next.eq(Mux(tile_end, wslot_p1, wslot))]
+        with m.If(tile_end):
+            m.d.sync += wslot_p1.eq(Mux(wslot_p1 == n_out - 1, 0, wslot_p1 + 1))
         n_copies = R * n_grp
         n_hubs = max(1, isqrt(n_copies))
         wslot_hubs = register_copies(m, wslot_next, n_hubs, "wslot_hub")

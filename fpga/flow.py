@@ -47,7 +47,7 @@ from hw.fanout import yosys_keep_apart_command
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION",
            "ROUTERS", "DEFAULT_ROUTER", "PLACERS", "DEFAULT_PLACER", "DEFAULT_PNR_OPTS",
-           "parse_pnr_opts"]
+           "parse_pnr_opts", "parse_pnr_settings"]
 
 #: bump when the flow's commands change (part of the default output folder name)
 FLOW_VERSION = 4
@@ -63,6 +63,16 @@ TOP_NAME = "salo_fpga_top"
 
 #: extra nextpnr-ecp5 options of every place-and-route run (``--pnr-opts``)
 DEFAULT_PNR_OPTS = ""
+
+#: nextpnr settings the routing call reads from the placed netlist
+#: (``--pnr-settings``; nextpnr has no command-line option for them).
+#: router2's bounding-box margin: how far (in tiles) a net's routes may
+#: leave the box of its pins.  With nextpnr's 3, router2 diverged on most
+#: heap placements of the accelerator top (overused wires falling to
+#: 700-1500, then rising: the dense areas by the block RAMs and the output
+#: path could not be routed around inside the boxes); see
+#: docs/fpga-scaling.md, session 18.
+DEFAULT_PNR_SETTINGS = "router2/bbMargin/x=6 router2/bbMargin/y=6"
 
 #: options the flow sets itself (with the targets' device options, below);
 #: ``--pnr-opts`` may not repeat them
@@ -358,7 +368,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
              seed: int = 1, progress_stream=None, config_label: str = "",
              reuse: bool = False, route_timeout_min: float = 0.0,
              router: str = DEFAULT_ROUTER, placer: str = DEFAULT_PLACER,
-             pnr_opts: str = DEFAULT_PNR_OPTS) -> dict:
+             pnr_opts: str = DEFAULT_PNR_OPTS,
+             pnr_settings: str = DEFAULT_PNR_SETTINGS) -> dict:
     """Run the whole flow; returns the report dict (also written to ``report.json``).
 
     Place and route runs in two nextpnr calls: placement (then every
@@ -380,6 +391,10 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     ``pnr_opts``: extra nextpnr-ecp5 options for both calls (placer and
     router tuning, e.g. ``--tmg-ripup``); see :func:`parse_pnr_opts`.
 
+    ``pnr_settings``: nextpnr settings ``KEY=VALUE ...`` written into the
+    placed netlist before routing (e.g. router2's ``router2/bbMargin/x``);
+    see :func:`parse_pnr_settings` and :data:`DEFAULT_PNR_SETTINGS`.
+
     ``reuse``: if the output folder holds a report of the same Verilog, target
     and options, return it without running the tools (resuming a sweep)."""
     if target not in TARGETS:
@@ -396,6 +411,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     if placer not in PLACERS:
         raise FlowError(f"--placer {placer!r} is invalid: allowed {', '.join(PLACERS)}")
     extra_pnr = parse_pnr_opts(pnr_opts)
+    route_settings = parse_pnr_settings(pnr_settings)
+    settings_text = " ".join(f"{k}={v}" for k, v in route_settings.items())
     if any(c in synth_opts for c in ";\n"):
         raise FlowError(f"--synth-opts {synth_opts!r}: one command's options only (no ';' or newline)")
     tgt = TARGETS[target]
@@ -422,6 +439,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
             "route_timeout_min": route_timeout_min, "router": router, "placer": placer,
             "synth_opts": synth_opts, "seed": seed, "pnr_opts": " ".join(extra_pnr),
+            "pnr_settings": settings_text,
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
         old = _load_json(out / "report.json")
@@ -506,6 +524,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         "flow_notes": flow_notes,
         "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
                     "router": router, "placer": placer, "pnr_opts": " ".join(extra_pnr),
+                    "pnr_settings": settings_text,
                     "place_and_route": bool(place_and_route and tgt.place_and_route)},
         "synthesis": {k: v for k, v in synth_res.items()},
         "resources": {k: {"used": synth_res[k], "available": tgt.capacity[k],
@@ -542,6 +561,9 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
             prog.say(f"placement estimate (before routing): {est['fmax_mhz']:.1f} MHz, "
                      f"{est['failing']} of {est['endpoints']} endpoints fail "
                      f"{est['period_ns']:.2f} ns")
+        if route_settings:
+            _add_pnr_settings(out / "placed.json", route_settings)
+            prog.say(f"route: nextpnr settings {settings_text} (in placed.json)")
         try:
             times["route_s"] = round(prog.run(
                 "route", common + ["--json", "placed.json", "--no-place", "--report",
@@ -584,6 +606,36 @@ def parse_pnr_opts(text: str) -> list[str]:
                             f"(use its own option, --target, or -o for the files); not "
                             f"allowed: {', '.join(_FLOW_OWNED_PNR_OPTS)}")
     return args
+
+
+_SETTING_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z0-9_]+)+")
+_SETTING_VALUE = re.compile(r"[A-Za-z0-9_.+-]+")
+
+
+def parse_pnr_settings(text: str) -> dict[str, str]:
+    """``--pnr-settings`` (``KEY=VALUE`` words, e.g. ``router2/bbMargin/x=6``)
+    as a dict; :class:`FlowError` naming the bad word and what is allowed."""
+    settings = {}
+    for word in (text or "").split():
+        key, eq, value = word.partition("=")
+        if not eq or not _SETTING_KEY.fullmatch(key) or not _SETTING_VALUE.fullmatch(value):
+            raise FlowError(f"--pnr-settings {text!r}: {word!r} is invalid: allowed "
+                            f"KEY=VALUE words, KEY a nextpnr setting path like "
+                            f"router2/bbMargin/x, VALUE a number or word (letters, digits, "
+                            f"_ . + -)")
+        settings[key] = value
+    return settings
+
+
+def _add_pnr_settings(path: Path, settings: dict) -> None:
+    """Write ``settings`` into the top module's ``settings`` of the nextpnr
+    netlist ``path`` (nextpnr loads them into its context with the netlist)."""
+    netlist = json.loads(path.read_text())
+    tops = [m for m in netlist.get("modules", {}).values() if "settings" in m]
+    if len(tops) != 1:
+        raise FlowError(f"{path}: expected one module with nextpnr settings, found {len(tops)}")
+    tops[0]["settings"].update(settings)
+    path.write_text(json.dumps(netlist))
 
 
 def _read_pnr_report(path: Path) -> dict:
@@ -647,7 +699,8 @@ def format_report(rep: dict) -> str:
         lines.append(f"pnr      nextpnr-ecp5 {opts.get('placer', 'heap')} placer, "
                      f"{opts.get('router', '')}, seed {opts.get('seed')}, "
                      f"clock constraint {opts.get('freq_mhz'):g} MHz"
-                     + (f", extra options {opts['pnr_opts']}" if opts.get("pnr_opts") else ""))
+                     + (f", extra options {opts['pnr_opts']}" if opts.get("pnr_opts") else "")
+                     + (f", settings {opts['pnr_settings']}" if opts.get("pnr_settings") else ""))
     lines.append("")
     lines.append(f"{'resource':<10}{'used':>9}{'available':>11}{'util':>8}  source")
     names = {"lut": "LUT", "ff": "FF", "dsp": "DSP", "bram": "BRAM", "io": "IO"}

@@ -33,7 +33,7 @@ DEFAULT_SIZES = [(4, 4), (8, 8), (8, 16)]
 def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, synth_opts="",
               place_and_route=True, seed=1, config_label="", stream=None, reuse=True,
               on_result=None, route_timeout_min=0.0, router=None, placer=None,
-              pnr_opts=None):
+              pnr_opts=None, pnr_settings=None):
     """Run the flow for each (rows, cols); returns ``[(rows, cols, report), ...]``.
 
     ``reuse``: sizes whose folder already holds a report of the same Verilog
@@ -53,7 +53,9 @@ def run_sweep(cfg, sizes, *, target="ecp5-85f", design="auto", freq_mhz=100.0, s
                            route_timeout_min=route_timeout_min,
                            **({"router": router} if router else {}),
                            **({"placer": placer} if placer else {}),
-                           **({"pnr_opts": pnr_opts} if pnr_opts is not None else {}))
+                           **({"pnr_opts": pnr_opts} if pnr_opts is not None else {}),
+                           **({"pnr_settings": pnr_settings} if pnr_settings is not None
+                              else {}))
         except (FlowError, ConfigError) as e:
             # one size failing (e.g. it does not fit) must not lose the others
             msg = str(e).splitlines()[0]

@@ -71,8 +71,13 @@ def _index_is_last(m, x, step, d_minus_1, name):
     holds, the flag is recomputed, so a change of ``d_minus_1`` (only while
     the unit is idle) is followed a cycle later."""
     flag = Signal(name=f"{name}_last")
-    m.d.sync += flag.eq(Mux(step, Mux(flag, d_minus_1 == 0, x + 1 == d_minus_1),
-                            x == d_minus_1))
+    # (AND-OR, not multiplexers: Yosys's opt_share turns a multiplexer of
+    # two compares with a shared operand into one compare of multiplexed
+    # operands, which put ``step`` in front of the comparison's carry chain)
+    to_zero, to_next, holds = Signal(), Signal(), Signal()
+    m.d.comb += [to_zero.eq(d_minus_1 == 0), to_next.eq(x + 1 == d_minus_1),
+                 holds.eq(x == d_minus_1)]
+    m.d.sync += flag.eq((step & flag & to_zero) | (step & ~flag & to_next) | (~step & holds))
     return flag
 
 

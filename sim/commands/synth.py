@@ -22,8 +22,8 @@ def _sizes(text: str):
 
 def register(sub):
     from fpga.designs import DESIGNS
-    from fpga.flow import (DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_ROUTER, PLACERS, ROUTERS,
-                           TARGETS)
+    from fpga.flow import (DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_PNR_SETTINGS,
+                           DEFAULT_ROUTER, PLACERS, ROUTERS, TARGETS)
     p = sub.add_parser(
         "synth", help="synthesize (and place and route) the accelerator for an FPGA",
         description="Synthesize a design with Yosys and place and route it with "
@@ -73,6 +73,12 @@ def register(sub):
                         f"{DEFAULT_PNR_OPTS!r}; '' for none); the flow's own files, "
                         "clock, seed and router are set by the options above; write "
                         "--pnr-opts=--tmg-ripup for a single option")
+    p.add_argument("--pnr-settings", metavar="KV", default=DEFAULT_PNR_SETTINGS,
+                   help="nextpnr settings for routing, KEY=VALUE words written into the "
+                        "placed netlist (nextpnr has no options for them), e.g. "
+                        "'router2/bbMargin/x=6 router2/estimateWeight=1.5' (default "
+                        f"{DEFAULT_PNR_SETTINGS!r}: router2 converges on the accelerator "
+                        "top with the wider bounding boxes; '' for nextpnr's defaults)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sweep", metavar="SIZES", type=_sizes,
                    help="run the flow for several array sizes RxC,... (the config's "
@@ -112,13 +118,15 @@ def run(args):
                              place_and_route=not args.no_pnr, seed=args.seed,
                              config_label=label, reuse=not args.rerun, on_result=progress,
                              route_timeout_min=args.route_timeout, router=args.router,
-                             placer=args.placer, pnr_opts=args.pnr_opts)
+                             placer=args.placer, pnr_opts=args.pnr_opts,
+                             pnr_settings=args.pnr_settings)
             return 1 if any("error" in rep for _, _, rep in rows) else 0
         rep = run_flow(cfg, target=args.target, design=args.design, out_dir=args.out,
                        freq_mhz=args.freq, synth_opts=args.synth_opts, place_and_route=not args.no_pnr,
                        seed=args.seed, config_label=label,
                        route_timeout_min=args.route_timeout, router=args.router,
-                       placer=args.placer, pnr_opts=args.pnr_opts)
+                       placer=args.placer, pnr_opts=args.pnr_opts,
+                       pnr_settings=args.pnr_settings)
     except FlowError as e:
         raise UserError(str(e)) from None
     print()
@@ -144,13 +152,15 @@ def _command_line(args) -> str:
         parts += ["--synth-opts", repr(args.synth_opts)]
     if args.route_timeout:
         parts += ["--route-timeout", f"{args.route_timeout:g}"]
-    from fpga.flow import DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_ROUTER
+    from fpga.flow import DEFAULT_PLACER, DEFAULT_PNR_OPTS, DEFAULT_PNR_SETTINGS, DEFAULT_ROUTER
     if args.router != DEFAULT_ROUTER:
         parts += ["--router", args.router]
     if args.placer != DEFAULT_PLACER:
         parts += ["--placer", args.placer]
     if args.pnr_opts != DEFAULT_PNR_OPTS:
         parts.append(f"--pnr-opts={shlex.quote(args.pnr_opts)}")
+    if args.pnr_settings != DEFAULT_PNR_SETTINGS:
+        parts.append(f"--pnr-settings={shlex.quote(args.pnr_settings)}")
     if args.no_pnr:
         parts.append("--no-pnr")
     parts += ["--sweep", ",".join(f"{r}x{c}" for r, c in args.sweep), "--md", args.md]

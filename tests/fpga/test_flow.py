@@ -16,8 +16,8 @@ import pytest
 
 from fpga import designs
 from fpga.designs import DesignUnavailable, SerialShell
-from fpga.flow import (DEFAULT_PNR_OPTS, TARGETS, FlowError, design_for, parse_nextpnr_report,
-                       parse_pnr_opts, parse_yosys_stat, run_flow)
+from fpga.flow import (DEFAULT_PNR_OPTS, DEFAULT_PNR_SETTINGS, TARGETS, FlowError, design_for, parse_nextpnr_report,
+                       parse_pnr_opts, parse_pnr_settings, parse_yosys_stat, run_flow)
 from hw.config import preset
 from sim.cli import build_parser, main
 
@@ -40,6 +40,18 @@ def test_arguments_parse():
     assert parse_pnr_opts(e.pnr_opts) == ["--tmg-ripup"]
     assert parse_pnr_opts("--placer-heap-timingweight 20 --tmg-ripup") == [
         "--placer-heap-timingweight", "20", "--tmg-ripup"]
+    assert d.pnr_settings == DEFAULT_PNR_SETTINGS
+    assert parse_pnr_settings(DEFAULT_PNR_SETTINGS) == {"router2/bbMargin/x": "6",
+                                                        "router2/bbMargin/y": "6"}
+    assert parse_pnr_settings(" router2/estimateWeight=1.5 ") == {"router2/estimateWeight": "1.5"}
+    assert parse_pnr_settings("") == {}
+
+
+@pytest.mark.parametrize("text", ["router2/bbMargin/x", "bbMargin=6", "router2/x=", "a/b=1;rm",
+                                  "router2/bbMargin/x=6 =3"])
+def test_pnr_settings_rejected(text):
+    with pytest.raises(FlowError, match="--pnr-settings .* is invalid: allowed KEY=VALUE"):
+        parse_pnr_settings(text)
 
 
 @pytest.mark.parametrize("argv, msg", [
@@ -210,6 +222,13 @@ def test_place_and_route_2x2(tmp_path, capsys):
     placed = json.loads((out / "placed.json").read_text())
     assert {m.get("settings", {}).get("router") for m in placed["modules"].values()} >= {"router2"}
     assert "Running router2" in (out / "nextpnr.log").read_text()
+    # the router settings reach nextpnr through the placed netlist: its
+    # routed netlist carries them (nextpnr writes the settings it ran with)
+    assert rep["options"]["pnr_settings"] == DEFAULT_PNR_SETTINGS
+    routed = json.loads((out / "routed.json").read_text())
+    assert [m["settings"].get("router2/bbMargin/x") for m in routed["modules"].values()
+            if "settings" in m] == ["6"]
+    assert "settings router2/bbMargin/x=6" in text
     # the placer (default heap) is nextpnr's
     assert rep["options"]["placer"] == "heap"
     assert {m.get("settings", {}).get("placer") for m in placed["modules"].values()} >= {"heap"}

@@ -69,8 +69,9 @@ DEFAULT_PNR_OPTS = ""
 #: router2's bounding-box margin: how far (in tiles) a net's routes may
 #: leave the box of its pins.  With nextpnr's 3, router2 diverged on most
 #: heap placements of the accelerator top (overused wires falling to
-#: 700-1500, then rising: the dense areas by the block RAMs and the output
-#: path could not be routed around inside the boxes); see
+#: 700-1500, then rising); 6 gave it room around the dense areas: on one
+#: such placement the overuse fell to ~300 before it oscillated (not
+#: converged), and the placements routed with it so far converged.  See
 #: docs/fpga-scaling.md, session 18.
 DEFAULT_PNR_SETTINGS = "router2/bbMargin/x=6 router2/bbMargin/y=6"
 

@@ -235,18 +235,32 @@ class BankedRowBuffer(wiring.Component):
                 m.d.sync += rest[lo:hi].eq(Mux(loads[1 + len(chunks) + g],
                                                in_row[chunk_bits + lo:chunk_bits + hi],
                                                shifted[lo:hi]))
+            # the write row, chunk index and busy flag in a copy per chunk
+            # copy too, for its banks' write enables and addresses (FPGA
+            # timing: one register reaching every bank's block RAMs was
+            # routed 10 ns long); the copies load alike
+            n_copies = len(chunks)
+            pos_c = [kept_apart_signal(_log2(self.rows), name=f"w{t}_pos_copy{k}")
+                     for k in range(n_copies)]
+            cidx_c = [kept_apart_signal(max(1, lgNC), name=f"w{t}_chunk_copy{k}_idx")
+                      for k in range(n_copies)]
+            busy_c = [kept_apart_signal(name=f"w{t}_busy_copy{k}") for k in range(n_copies)]
             with m.If(in_full):
                 m.d.sync += [pos.eq(in_pos), cidx.eq(0), busy.eq(1),
                              last.eq(one_chunk), next_last.eq(two_chunks)]
+                m.d.sync += [c.eq(in_pos) for c in pos_c] + [c.eq(0) for c in cidx_c]
+                m.d.sync += [c.eq(1) for c in busy_c]
             with m.Elif(busy):
                 m.d.sync += [cidx.eq(cidx + 1), last.eq(next_last),
                              next_last.eq(cidx + 2 == self.w_chunks_m1)]
+                m.d.sync += [c.eq(cidx + 1) for c in cidx_c]
                 with m.If(last):
                     m.d.sync += busy.eq(0)
-            writers.append((chunks, pos, cidx, busy))
+                    m.d.sync += [c.eq(0) for c in busy_c]
+            writers.append((chunks, pos_c, cidx_c, busy_c))
 
         for t in range(self.sets):
-            chunks, pos, cidx, busy = writers[t]
+            chunks, pos_c, cidx_c, busy_c = writers[t]
             r_row, r_x = self.r_row[t], self.r_x[t]
             # read: bank k serves slot s = (k - r_row) mod NB
             rot = Signal(lgNB, name=f"rot{t}")
@@ -276,11 +290,13 @@ class BankedRowBuffer(wiring.Component):
                 word = Cat(x_lane, x_chunk, q[:lgQ]) if lgQ else Cat(x_lane, x_chunk)
                 raddrs = register_copies(m, word, CHUNK_PARTS, f"set{t}_raddr{k}")
                 # write: this bank's rows, from the set's writer registers
+                grp = k // BANKS_PER_CHUNK_COPY
+                pos, cidx, busy = pos_c[grp], cidx_c[grp], busy_c[grp]
                 wen = Signal(name=f"set{t}_wen{k}")
                 m.d.comb += wen.eq(busy & (pos[:lgNB] == k))
                 wrow = Cat(cidx[:lgNC], pos[lgNB:]) if lgNC else pos[lgNB:]
                 parts = []
-                chunk = chunks[k // BANKS_PER_CHUNK_COPY]
+                chunk = chunks[grp]
                 for h in range(CHUNK_PARTS):
                     # no_rw_check: Yosys adds no logic to give a read in the
                     # cycle of a write to the same word the old contents;

@@ -77,8 +77,9 @@ def register(sub):
                    help="nextpnr settings for routing, KEY=VALUE words written into the "
                         "placed netlist (nextpnr has no options for them), e.g. "
                         "'router2/bbMargin/x=6 router2/estimateWeight=1.5' (default "
-                        f"{DEFAULT_PNR_SETTINGS!r}: router2 converges on the accelerator "
-                        "top with the wider bounding boxes; '' for nextpnr's defaults)")
+                        f"{DEFAULT_PNR_SETTINGS!r}: wider bounding boxes, with which router2 "
+                        "resolved more of the accelerator top's congestion; '' for "
+                        "nextpnr's defaults)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sweep", metavar="SIZES", type=_sizes,
                    help="run the flow for several array sizes RxC,... (the config's "

@@ -294,6 +294,91 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 18 (2026-12-06/07, night; the tables above are still 4cc3cdc's
+  top and de1656a's MAC grid).  Changes, from the placed and routed
+  paths of the runs below: the load beat counter's last-beat flag from
+  registers (its compare sat in front of the take decision); LOAD_Q
+  counts its own beat, not the shared row ready (the K/V buffer's busy
+  flag reached the Q counters' enables through it); PASS under a live
+  flag of its own (`ir_live & PASS` in one register); a copy of the pass
+  start for the sequencer; 3d-1 from the registered d-1 (instructions
+  are taken 3 cycles after reset instead of 2); the K/V ring hazard's
+  window compare as "high bits zero and a LUT-sized low-bit compare"
+  (Yosys had mapped it to a second carry chain, 9 levels); the output
+  path's next write slot in a register; in the merge unit the
+  first-pass exponent alignment computed beside the accumulator's
+  (`rs_first` selects the results instead of entering the compare's
+  carry chain), the divider's quotient shifting every cycle (no clear,
+  whose LSR net was routed 10 ns), the index-is-last flag as AND-OR
+  (Yosys's opt_share had merged its two compares into one compare of
+  multiplexed operands, `step` in front of the carry chain); the row
+  buffer's input stages no longer kept apart (one 576-bit register
+  instead of three: 1150 flip-flops fewer, they were the densest cells
+  by the block RAMs) and its writer's row, chunk index and busy flag in
+  a copy per chunk copy (one register's net to every bank's write
+  enables was routed 10 ns).  Cycle counts unchanged (quick start
+  33916 cycles).  New flow option `--pnr-settings` (nextpnr settings
+  written into the placed netlist before routing; nextpnr reads them
+  from it, `tests/fpga/test_flow.py` checks the routed netlist carries
+  them), default `router2/bbMargin/x=6 router2/bbMargin/y=6`.
+  4x4 `fpga` preset, heap placer:
+
+  | run | revision | placer, settings | est. (failing) | routed | failing, WNS | notes |
+  |---|---|---|---|---|---|---|
+  | A | c781dc8 | heap 1, heatmap | 95.4 MHz (8) | not routed | - | router2 at 1351 overused wires at iteration 19, stopped (the placement of session 17's f513487, which diverged) |
+  | B | sequencer and merge changes of 8f96a0f (uncommitted) | heap 1 | 88.1 MHz (30) | not routed | - | router2 diverged (1428 overused wires at iteration 25, 1861 at 29); a merge unit's quotient clear (an LSR net routed 10 ns) |
+  | C | B + quotient without clear | heap 1, `--placer-heap-beta 0.8` | 100.9 MHz (0) | not routed | - | router2 diverged (1457 at iteration 26, 1561 at 29) |
+  | C' | C's placement | router2/bbMargin 6 | - | not routed | - | overuse down to 307 (iteration 50), then 476 at 58; stopped |
+  | C'' | C's placement | timing_driven off | - | not routed | - | diverged faster (1340 at iteration 17, 3225 at 28) |
+  | D | 8f96a0f | heap 1 | 81.7 MHz (17) | 92.76 MHz | 16, -0.78 ns | router2 converged in 63 iterations (358 s): K/V ring hazard compare (9 levels, -0.78), output write-slot hubs (-0.64, 11), merge units' element valid (-0.39) |
+  | F | 97770f1 | heap 1 | 80.6 MHz (47) | not routed | - | merge2's element valid (6.5 ns route, -2.40), the results ready into the output registers' enables (-2.04) |
+  | G | cb8b76f | heap 1, bbMargin 6 (new default) | 78.1 MHz (34) | 75.32 MHz | 48, -3.28 ns | converged in 32 iterations (466 s): the K/V writer's row register to a bank's write enable (10 ns route, -3.28), output path (-1.8), merge units (-1.29) |
+  | H | cb8b76f | heap 1, beta 0.8, bbMargin 6 | 78.1 MHz (34) | not routed | - | the same figures as G; stopped |
+  | J | 61a6bd6 | heap 1, bbMargin 6 (`salo synth` defaults) | 72.7 MHz (62) | **86.87 MHz** | 9, -1.51 ns | converged in 23 iterations: all but one endpoint behind the merge units' element valid (6.9 ns route from the top's input register, then 5 levels: -1.51, 6 endpoints) |
+
+  Resources (J): 37507 LUT (44.8%), 34841 FF, 79 DSP, 50 DP16KD.  Wall
+  times of J (one other job sharing the 2 cores): elaborate 11.5 s,
+  Yosys 191.4 s, placement 740.8 s, fpga.sta 16.6 s, routing 288.5 s,
+  fpga.sta 14.7 s, 1270.5 s in all; D 1159 s, G 1512 s.
+
+  What the runs showed.  (1) router2's divergence: its congestion
+  heatmap (`--pnr-opts=--router2-heatmap`) of c781dc8's seed 1 put 46%
+  of the remaining overuse on the K/V buffer's write path (the three
+  576-bit input stages, the shift registers, the block RAMs' write data)
+  in one 24x16-tile area where flip-flops filled ~85% of the sites;
+  after the stages were merged the next run's overuse sat in the output
+  path and the merge units instead.  router2 weighs congestion by
+  1 - criticality^2, but routing C's placement with `timing_driven` off
+  diverged faster (3225 overused wires at iteration 28), so the
+  divergence is the placement's congestion, not the timing weight.
+  Wider routing boxes (`router2/bbMargin` 6 instead of 3) took the same
+  placement from ~1460 stalled overused wires to ~300 before it
+  oscillated; that margin is now the flow's default, and the two runs
+  that used it from the start converged (32 and 23 iterations).  (2)
+  The heap placer's estimates of successive netlists ranged from 73 to
+  101 MHz, and routed Fmax from 75 to 93 MHz:
+  each run had one or two nets routed 6-10 ns across the chip (a merge
+  unit's element valid from its input register, the K/V writer's row
+  register to the banks' write enables, the results ready from the
+  shell's flip-flop), which set Fmax.  In J the merge units' element
+  valid is the limiter: Yosys still builds the last-element flag from
+  the element counter's next value (the increment shares one carry
+  chain with the hold, x + step), so the valid, routed 6.9 ns from the
+  top's register, passes 5 levels.  `--placer-heap-beta 0.8` gave
+  100.9 MHz with no failing endpoint on one netlist (router2 diverged
+  on it) and the same 78.1 MHz as 0.9 on another, so the flow keeps
+  nextpnr's 0.9.  Tried and not kept:
+  a second merge-input register (MERGE_INPUT_LATENCY 2, against the
+  merge units' element-valid route): `test_top_small` showed the
+  LOAD_GKV reload job 3 cycles over its throughput bound (1155 cycles
+  against 1.6 x 2d per pass), not analysed for lack of time.  Routed
+  Fmax >= 100 MHz is still not reached (best this session: D, 92.76
+  MHz; session 17's seed 3, 96.31 MHz).  Next steps: the merge unit's
+  last-element flag independent of the counter's next value (a
+  down-counter or registered compares), the element valid with a
+  second register without the throughput cost, the results ready (a
+  skid register in the output path), more placement seeds per netlist
+  to separate the RTL's effect from the placement's.
 * Session 17 (2026-12-06, evening; the tables above are still 4cc3cdc's
   top and de1656a's MAC grid).  The weighted-sum add, the limiter of
   every earlier run, is gone: config field `wsum_stage` (1 in the `fpga`

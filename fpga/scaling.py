@@ -373,9 +373,11 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   LOAD_GKV reload job 3 cycles over its throughput bound (1155 cycles
   against 1.6 x 2d per pass), not analysed for lack of time.  Routed
   Fmax >= 100 MHz is still not reached (best this session: D, 92.76
-  MHz; session 17's seed 3, 96.31 MHz).  Next steps: the merge unit's
-  last-element flag independent of the counter's next value (a
-  down-counter or registered compares), the element valid with a
+  MHz; session 17's seed 3, 96.31 MHz).  The session's last commit
+  builds the merge unit's last-element flag from equality compares of
+  registers only (x == d - 2, d - 2 registered, instead of x + 1 == d -
+  1); it is tested but was not placed and routed before these notes.
+  Next steps: the element valid with a
   second register without the throughput cost, the results ready (a
   skid register in the output path), more placement seeds per netlist
   to separate the RTL's effect from the placement's.

@@ -67,15 +67,20 @@ def _index_is_last(m, x, step, d_minus_1, name):
     ``d_minus_1`` (FPGA timing: the counter's users see a flip-flop, not a
     comparison with ``d``).  ``step``: ``x`` moves on this cycle, to 0 when
     the flag is high and to ``x + 1`` otherwise.  The three candidate
-    comparisons use registers only; ``step`` merely picks one.  While ``x``
-    holds, the flag is recomputed, so a change of ``d_minus_1`` (only while
-    the unit is idle) is followed a cycle later."""
+    comparisons are equalities of registers (``x + 1 == d - 1`` as ``x ==
+    d - 2``, d - 2 registered: no adder, so Yosys builds no carry chain
+    that ``step`` could end up in front of); ``step`` merely picks one.
+    While ``x`` holds, the flag is recomputed, so a change of
+    ``d_minus_1`` (only while the unit is idle) is followed two cycles
+    later."""
     flag = Signal(name=f"{name}_last")
+    d_minus_2 = Signal.like(d_minus_1, name=f"{name}_d_minus_2")
+    m.d.sync += d_minus_2.eq(d_minus_1 - 1)
     # (AND-OR, not multiplexers: Yosys's opt_share turns a multiplexer of
     # two compares with a shared operand into one compare of multiplexed
-    # operands, which put ``step`` in front of the comparison's carry chain)
+    # operands)
     to_zero, to_next, holds = Signal(), Signal(), Signal()
-    m.d.comb += [to_zero.eq(d_minus_1 == 0), to_next.eq(x + 1 == d_minus_1),
+    m.d.comb += [to_zero.eq(d_minus_1 == 0), to_next.eq(x == d_minus_2),
                  holds.eq(x == d_minus_1)]
     m.d.sync += flag.eq((step & flag & to_zero) | (step & ~flag & to_next) | (~step & holds))
     return flag

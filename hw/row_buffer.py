@@ -170,7 +170,7 @@ class BankedRowBuffer(wiring.Component):
         # cycle, no clock enable, and a full flag) and a writer (the chunk
         # being written, in copies, and the row's later chunks in a shift
         # register; its row address, the chunk index, busy and "this is the
-        # last chunk" flags).  A row taken in cycle b is in the stage in
+        # last chunk" flags, the first three also in a copy per chunk copy).  A row taken in cycle b is in the stage in
         # b + 1 and moves into the writer then: the writer is always free
         # for it, because w_ready says whether the writer is free in the
         # cycle after.  FPGA timing: the caller's take decision is a deep
@@ -203,9 +203,10 @@ class BankedRowBuffer(wiring.Component):
             rest = Signal(rest_w, name=f"w{t}_row", reset_less=True)
             chunks = [kept_apart_signal(chunk_bits, name=f"w{t}_chunk_copy{k}", reset_less=True)
                       for k in range(-(-NB // BANKS_PER_CHUNK_COPY))]
-            pos = Signal(_log2(self.rows), name=f"w{t}_pos")
-            cidx = Signal(max(1, lgNC), name=f"w{t}_chunk")
-            busy = Signal(name=f"w{t}_busy")
+            # (kept apart like their copies below, which load alike: Yosys
+            # would merge them into one copy, hw.fanout)
+            cidx = kept_apart_signal(max(1, lgNC), name=f"w{t}_chunk")
+            busy = kept_apart_signal(name=f"w{t}_busy")
             last = Signal(name=f"w{t}_last")          # cidx == w_chunks_m1
             next_last = Signal(name=f"w{t}_next_last")  # cidx + 1 == w_chunks_m1
             ready = Signal(name=f"w{t}_ready")
@@ -246,7 +247,7 @@ class BankedRowBuffer(wiring.Component):
                       for k in range(n_copies)]
             busy_c = [kept_apart_signal(name=f"w{t}_busy_copy{k}") for k in range(n_copies)]
             with m.If(in_full):
-                m.d.sync += [pos.eq(in_pos), cidx.eq(0), busy.eq(1),
+                m.d.sync += [cidx.eq(0), busy.eq(1),
                              last.eq(one_chunk), next_last.eq(two_chunks)]
                 m.d.sync += [c.eq(in_pos) for c in pos_c] + [c.eq(0) for c in cidx_c]
                 m.d.sync += [c.eq(1) for c in busy_c]

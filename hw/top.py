@@ -342,9 +342,8 @@ class SaloTop(wiring.Component):
 
         # beat counter inside the current load instruction
         ld_cnt = Signal(range(max_beats + 1))
-        ld_cnt_next = Signal.like(ld_cnt)
-        m.d.comb += ld_cnt_next.eq(ld_cnt)
         ld_inc = Signal()                # comb: a beat that is not the last
+        ld_clr = Signal()                # comb: the last beat
         # last_beat (ld_cnt == ir_last_beat) from registers: in an
         # instruction's first cycle (ld_cnt = 0) its predecoded "one beat"
         # flag, later a flag registered at each beat (FPGA timing: the
@@ -358,7 +357,7 @@ class SaloTop(wiring.Component):
         # (cleared by each load instruction's last beat, below, not by
         # ir_done: FPGA timing, ir_done holds the PASS decision; only loads
         # count beats, and a halt is final)
-        m.d.sync += ld_cnt.eq(ld_cnt_next)
+        m.d.sync += ld_cnt.eq(Mux(ld_clr, 0, Mux(ld_inc, ld_cnt + 1, ld_cnt)))
         rin = self.rows_in
 
         wait_data = Signal()
@@ -843,14 +842,14 @@ class SaloTop(wiring.Component):
                     # other opcodes' ready logic in front of qcount's enables)
                     with m.If(q_beat):
                         with m.If(last_beat):
-                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
+                            m.d.comb += [ir_done.eq(1), ld_clr.eq(1)]
                             m.d.sync += [q_pending.eq(1), q_ever.eq(1)]
                             with m.If(qcur):
                                 m.d.sync += qcount[0].eq(cnt)
                             with m.Else():
                                 m.d.sync += qcount[1].eq(cnt)
                         with m.Else():
-                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
+                            m.d.comb += ld_inc.eq(1)
             with m.If(ir_is[Opcode.LOAD_KV]):
                 with m.If(ir_range_bad):
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -862,9 +861,9 @@ class SaloTop(wiring.Component):
                         # resident once its V row (the second) is written
                         m.d.comb += res_write.eq(kv_advance)
                         with m.If(last_beat):
-                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
+                            m.d.comb += [ir_done.eq(1), ld_clr.eq(1)]
                         with m.Else():
-                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
+                            m.d.comb += ld_inc.eq(1)
             with m.If(ir_is[Opcode.LOAD_GQ]):
                 with m.If(ir_range_bad):
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -879,9 +878,9 @@ class SaloTop(wiring.Component):
                     m.d.comb += [rin.ready.eq(1), wait_data.eq(~rin.valid)]
                     with m.If(gkv_beat):
                         with m.If(ld_cnt[0]):
-                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
+                            m.d.comb += [ir_done.eq(1), ld_clr.eq(1)]
                         with m.Else():
-                            m.d.comb += [ld_cnt_next.eq(1), ld_inc.eq(1)]
+                            m.d.comb += ld_inc.eq(1)    # (ld_cnt 0 -> 1)
             with m.If(ir_is[Opcode.LOAD_RKV]):
                 if Rc == 0:
                     fail(Const(1), ErrorCode.FIELD_RANGE)
@@ -889,9 +888,9 @@ class SaloTop(wiring.Component):
                     m.d.comb += [rin.ready.eq(~rkv_hz), wait_data.eq(~rin.valid & ~rkv_hz)]
                     with m.If(rkv_beat):
                         with m.If(last_beat):
-                            m.d.comb += [ir_done.eq(1), ld_cnt_next.eq(0)]
+                            m.d.comb += [ir_done.eq(1), ld_clr.eq(1)]
                         with m.Else():
-                            m.d.comb += [ld_cnt_next.eq(ld_cnt + 1), ld_inc.eq(1)]
+                            m.d.comb += ld_inc.eq(1)
             with m.If(ir_is[Opcode.STORE]):
                 cnt, addr = OP.store.count, OP.store.addr
                 with m.If(ir_range_bad):

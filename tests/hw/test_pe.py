@@ -95,3 +95,12 @@ def test_chain_row_checks_value_delays():
     m._MustUse__silence = True
     with pytest.raises(ValueError, match="PE 1 of a row chain has value_delay = 0, needs 1"):
         chain_row(m, pes, q=0, q_valid=0, q_last=0, q_parity=0, v_valid=0, v_parity=0)
+    with pytest.raises(ValueError, match="wsum_stage = 2") as exc:
+        PE(**dict(pe_params(cfg), wsum_stage=2))
+    # (the half-built PE in the raising frame is never elaborated: silence
+    # its UnusedElaboratable warning)
+    tb = exc.value.__traceback__
+    while tb is not None:
+        if isinstance(tb.tb_frame.f_locals.get("self"), PE):
+            tb.tb_frame.f_locals["self"]._MustUse__silence = True
+        tb = tb.tb_next

@@ -54,11 +54,15 @@ when it has any, :attr:`PEArray.column_stage`) and ``L`` the PE's
 * ``rs_valid[r]`` with ``rs_sum[r], rs_exp[r], rs_parity[r]``: the pass's
   row sum, at ``T_n + P + d + L`` for a local row, ``T_n + 1 + g + C + d + L``
   for global row g;
-* ``ws_valid[r]`` with ``ws[r], ws_parity[r]``: weighted-sum element x at
+* ``ws[r]``: weighted-sum element x at
   ``T_n + P + W + 3d + x`` (local), ``T_n + 1 + g + C + W + 3d + x`` (global
   row g), ``W`` = ``PE.ws_lead`` (the PE's p*v pipeline and product shift, 4)
   plus, with the config's ``wsum_stage``, one cycle per PE of the chain
-  (``P - B`` for a local row, ``C`` for a global row): :meth:`PEArray.ws_delay`.
+  (``P - B`` for a local row, ``C`` for a global row): :meth:`PEArray.ws_delay`;
+  its valid and parity come a cycle ahead, ``ws_valid_next[r]`` and
+  ``ws_parity_next[r]`` at ``T_n + P + W + 3d + x - 1`` (the consumer
+  registers them, or a function of them: :class:`ArrayCore` registers
+  them as its ``ws_valid``, ``ws_parity``).
 
 The row sum and exponent of a row end are those of :func:`sim.array_model.run_pass`;
 the weighted-sum elements share that exponent.
@@ -130,7 +134,7 @@ class PEArray(wiring.Component):
             "rs_exp": Out(data.ArrayLayout(signed(ew), NR)),
             "rs_valid": Out(NR), "rs_parity": Out(NR),
             "ws": Out(data.ArrayLayout(signed(cfg.wsum_width), NR)),
-            "ws_valid": Out(NR), "ws_parity": Out(NR),
+            "ws_valid_next": Out(NR), "ws_parity_next": Out(NR),
         }
         if Gc:
             ports["gcol_en"] = In(R * Gc)
@@ -215,9 +219,10 @@ class PEArray(wiring.Component):
                          self.rs_valid[r].eq(delay_line(m, pe.rs_valid_out, PE.rs_lead,
                                                     f"rsv{r}")),
                          self.rs_parity[r].eq(pe.rs_parity_out),
-                         self.ws[r].eq(pe.ws_out),
-                         self.ws_valid[r].eq(delay_line(m, pe.ws_valid_out, lag, f"wsv{r}")),
-                         self.ws_parity[r].eq(delay_line(m, pe.ws_parity_out, lag, f"wsp{r}"))]
+                         self.ws[r].eq(pe.ws_out)]
+            wsv_next = delay_line(m, pe.ws_valid_out, lag - 1, f"wsv{r}")
+            wsp_next = delay_line(m, pe.ws_parity_out, lag - 1, f"wsp{r}")
+            m.d.comb += [self.ws_valid_next[r].eq(wsv_next), self.ws_parity_next[r].eq(wsp_next)]
 
         ctrl = (self.q_valid, self.q_last, self.q_parity)
 
@@ -325,6 +330,8 @@ class ArrayCore(wiring.Component):
         self.index_width = iw
         ports = dict(self.array.signature.members.items())
         ports.update({
+            # the array's early valid and parity registered: in step with ws
+            "ws_valid": Out(NR), "ws_parity": Out(NR),
             "head_dim": In(cfg.head_dim_width),
             "merge_first": In(1), "merge_last": In(1),
             "o_valid": Out(NR), "o_ready": In(NR), "o_last": Out(NR),
@@ -353,6 +360,7 @@ class ArrayCore(wiring.Component):
                 m.d.comb += getattr(arr, name).eq(getattr(self, name))
             else:
                 m.d.comb += getattr(self, name).eq(getattr(arr, name))
+        m.d.sync += [self.ws_valid.eq(arr.ws_valid_next), self.ws_parity.eq(arr.ws_parity_next)]
         # pass flags: one delay line for all local rows, one per global row
         n_loc = self.rs_delay(0) + 1
         loc_first = delay_line(m, self.merge_first, n_loc, "mfirst_local")
@@ -371,7 +379,7 @@ class ArrayCore(wiring.Component):
                 mu.head_dim.eq(self.head_dim),
                 mu.rs_valid.eq(arr.rs_valid[r]), mu.rs_sum.eq(arr.rs_sum[r]),
                 mu.rs_exp.eq(arr.rs_exp[r]), mu.rs_first.eq(first), mu.rs_last.eq(last),
-                mu.el_valid.eq(arr.ws_valid[r]), mu.el_data.eq(arr.ws[r]),
+                mu.el_valid.eq(self.ws_valid[r]), mu.el_data.eq(arr.ws[r]),
                 mu.output.ready.eq(self.o_ready[r]),
                 self.o_valid[r].eq(mu.output.valid), self.o_last[r].eq(mu.output.p.last),
                 self.o_data[r].eq(mu.output.p.data), self.o_index[r].eq(mu.output.p.index),

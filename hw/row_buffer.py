@@ -209,16 +209,26 @@ class BankedRowBuffer(wiring.Component):
             busy = kept_apart_signal(name=f"w{t}_busy")
             last = Signal(name=f"w{t}_last")          # cidx == w_chunks_m1
             next_last = Signal(name=f"w{t}_next_last")  # cidx + 1 == w_chunks_m1
-            ready = Signal(name=f"w{t}_ready")
             n_groups = -(-rest_w // WRITER_GROUP_BITS)
             loads = [kept_apart_signal(name=f"w{t}_in_full_dup{k}")
                      for k in range(1 + len(chunks) + n_groups)]
-            in_full = loads[0]              # (the control's copy: w_ready, busy, ...)
+            in_full = loads[0]              # (the control's copy: busy, ...)
             # the writer is free next cycle: it takes the staged row now and
             # that row has one chunk, or it is idle / on its last chunk /
-            # one before it
-            m.d.comb += [ready.eq(Mux(in_full, one_chunk, ~busy | last | next_last)),
-                         self.w_ready[t].eq(ready)]
+            # one before it.  Registered (FPGA timing: w_ready is in the
+            # caller's take decision, and its flags' select was 3 LUT levels
+            # in front of it): next cycle's value from this cycle's take and
+            # the writer's next flags, which come from registers only
+            ready = Signal(name=f"w{t}_ready", init=1)
+            free_after = Signal(name=f"w{t}_free_after")    # next ~busy | last | next_last
+            with m.If(in_full):
+                m.d.comb += free_after.eq(one_chunk | two_chunks)
+            with m.Elif(busy):
+                m.d.comb += free_after.eq(last | next_last | (cidx + 2 == self.w_chunks_m1))
+            with m.Else():
+                m.d.comb += free_after.eq(1)
+            m.d.sync += ready.eq(Mux(self.w_en[t] & ready, self.w_chunks_m1 == 0, free_after))
+            m.d.comb += self.w_ready[t].eq(ready)
             m.d.sync += [in_row.eq(flat), in_pos.eq(self.w_row)]
             # the full flag in copies: one for the control (w_ready goes to
             # the caller's decision), one per chunk copy and one per

@@ -617,19 +617,17 @@ class SaloTop(wiring.Component):
         # and the row valid, not through the sequencer's opcode switch (FPGA
         # timing: no clock enable from the fetch logic)
         kv_pos = kept_apart_signal(iw + 1, name="kv_pos")   # (kv_wrow copies it: hw.fanout)
-        # The conflict flags of the three positions kv_pos may hold next
-        # cycle, each registered from registers with no select behind it
-        # (FPGA timing: the select by this cycle's beat decision sat
-        # behind the subtractions), and the select registered: the
-        # instruction's position (first cycle), kv_pos + 1 (a V row was
-        # written) or kv_pos
-        conflict_fresh, conflict_next, conflict_same = Signal(), Signal(), Signal()
-        was_fresh, was_advance = Signal(), Signal()
-        kv_conflict_r = Mux(was_fresh, conflict_fresh,
-                            Mux(was_advance, conflict_next, conflict_same))
+        # The conflict flag of the position kv_pos holds next cycle, in one
+        # register: the flags of the three positions it may hold are
+        # computed from registers (the instruction's position in its first
+        # cycle, kv_pos + 1 when a V row is written, else kv_pos) and this
+        # cycle's beat decision selects one after the subtractions (FPGA
+        # timing: a select of the three registered flags sat in front of
+        # the take decision, 7 LUT levels)
+        kv_conflict_r = Signal(name="kv_conflict_r")
         ir_is_kv = Signal()
         m.d.comb += ir_is_kv.eq(ir_live & ir_load_ok[Opcode.LOAD_KV])
-        kv_blocked = ir_fresh | kv_conflict_r   # the conflict flags are one cycle old
+        kv_blocked = ir_fresh | kv_conflict_r   # the conflict flag is one cycle old
         kv_beat = Signal()               # a LOAD_KV row beat (== beat in LOAD_KV)
         kv_advance = Signal()            # a V row is written, kv_pos moves on
         # the set the next row goes to (K, then V) takes a row now
@@ -661,10 +659,9 @@ class SaloTop(wiring.Component):
         # the conflict check)
         (kv_wrow,) = register_copies(m, kv_pos_next[:lgCAP], 1, "kv_wrow")
         m.d.sync += [kv_pos.eq(kv_pos_next), kv_pos_p1.eq(kv_pos_p1_next),
-                     conflict_fresh.eq(kv_conflict(ir_kv_addr)),
-                     conflict_next.eq(kv_conflict(kv_pos_p1)),
-                     conflict_same.eq(kv_conflict(kv_pos)),
-                     was_fresh.eq(ir_fresh), was_advance.eq(kv_advance)]
+                     kv_conflict_r.eq(Mux(ir_fresh, kv_conflict(ir_kv_addr),
+                                          Mux(kv_advance, kv_conflict(kv_pos_p1),
+                                              kv_conflict(kv_pos))))]
         # (unconditional: only the enables depend on the instruction)
         m.d.comb += [kvbuf.w_row.eq(kv_wrow), kvbuf.w_data.eq(rin.payload)]
 
@@ -1211,10 +1208,20 @@ class SaloTop(wiring.Component):
             # apart (hw.fanout: the local rows' flags are the same)
             ctl = {n: kept_apart_signal(name=f"mu{r}_{n}")
                    for n in ("rs_valid", "rs_first", "rs_last", "el_valid")}
+            # the element valid from a register only, computed a cycle
+            # earlier from the array's early valid (FPGA timing: with the
+            # AND in front, its register sat by the array and its net to
+            # the merge unit's element counter was routed 8 ns).  en_par is
+            # then read a cycle earlier: a pass's flags are set at its row
+            # sum, 2d-1 >= 5 cycles before its first element, and the next
+            # pass of the same parity sets them after its last
+            el_pre = kept_apart_signal(name=f"mu{r}_el_pre")
             m.d.sync += [
                 ctl["rs_valid"].eq(arr.rs_valid[r] & fl[0]),
                 ctl["rs_first"].eq(fl[1]), ctl["rs_last"].eq(fl[2]),
-                ctl["el_valid"].eq(arr.ws_valid[r] & Mux(arr.ws_parity[r], en_par[1], en_par[0])),
+                el_pre.eq(arr.ws_valid_next[r]
+                          & Mux(arr.ws_parity_next[r], en_par[1], en_par[0])),
+                ctl["el_valid"].eq(el_pre),
             ]
             # (the data without reset: the flags above qualify it)
             for n in ("rs_sum", "rs_exp", "el_data"):

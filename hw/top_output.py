@@ -96,8 +96,9 @@ class OutputPath(wiring.Component):
         then into a ``queue_depth``-entry FIFO; executed in order (a command
         can start 2 cycles after it was accepted); ``ready`` is a register
         (room for two more commands a cycle earlier).
-    results : Out(stream of ``data``/``pos``/``head``) -- payload and valid
-        registered; honours back-pressure.
+    results : Out(stream of ``data``/``pos``/``head``) -- valid, pos and
+        head registered, data a 2:1 multiplexer of registers (its select a
+        register too: no clock enable from ``ready``); honours back-pressure.
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
     grow_done : Out(Gr) -- pulse: global row g's collector was filled.
     idle : Out -- no command queued or executing, nothing in the read
@@ -232,7 +233,10 @@ class OutputPath(wiring.Component):
         wa_copies = [c for h, hub in enumerate(wslot_hubs)
                      for c in register_copies(
                          m, hub, len(range(h, n_copies, n_hubs)), f"wa{h}", reset_less=True)]
-        wd_copies = [register_copies(m, head.data[r], n_grp, f"wd{r}") for r in range(R)]
+        # (data: no reset, the write enables qualify them; FPGA timing, a
+        # kept copy's reset is a LUT in front of it, hw.fanout)
+        wd_copies = [register_copies(m, head.data[r], n_grp, f"wd{r}", reset_less=True)
+                     for r in range(R)]
         out_rp = []                         # out_rp[r][g]: row r, group g's read port
         for r in range(R):
             ports = []
@@ -268,7 +272,9 @@ class OutputPath(wiring.Component):
             accept = o.valid & o.ready
             m.d.comb += [o.ready.eq(~gfull[g]), self.grow_done[g].eq(accept & o.p.last)]
             m.d.sync += gwe[g].eq(Cat(*[accept & _eq(o.p.index, x) for x in range(D)]))
-            gdata = register_copies(m, o.p.data, n_grp, f"gdata{g}")
+            # (no reset: data behind gwe; a kept copy's reset was a LUT whose
+            # one net reached every copy, routed 10 ns)
+            gdata = register_copies(m, o.p.data, n_grp, f"gdata{g}", reset_less=True)
             for x in range(D):
                 with m.If(gwe[g][x]):
                     m.d.sync += gcoll[g][x].eq(gdata[grp_of[x]])
@@ -301,7 +307,7 @@ class OutputPath(wiring.Component):
                      self.commands.ready.eq(cmd_room_port)]
         res = self.results
         cmd = kept_apart_signal(self.cmd_layout, name="cmd")   # (slot_copies: hw.fanout)
-        cmd_valid = Signal()
+        cmd_valid = kept_apart_signal(name="cmd_valid")
         j = Signal(range(R + 1))
         # j == cmd.count - 1 in a register of its own (FPGA timing: no
         # comparison between the results handshake and j's clock enable)
@@ -317,12 +323,24 @@ class OutputPath(wiring.Component):
         # registers only (FPGA timing: the results handshake reached the
         # command queue's level through it), at the cost of one idle cycle
         # between commands
-        sa_valid = Signal()
+        sa_valid = kept_apart_signal(name="sa_valid")
+        # cmd_valid and sa_valid in two kept-apart registers each with the
+        # same next value: the ones the command logic reads and the ones
+        # only the queue's read enable reads (FPGA timing: the take
+        # decision was routed 4.8 ns from the command registers to the
+        # queue's level clock enable)
+        cmd_valid_next, sa_valid_next = Signal(), Signal()
+        cmd_valid_q = kept_apart_signal(name="cmd_valid_q")
+        sa_valid_q = kept_apart_signal(name="sa_valid_q")
+        m.d.comb += cmd_valid_next.eq(cmd_valid)
+        m.d.sync += [cmd_valid.eq(cmd_valid_next), cmd_valid_q.eq(cmd_valid_next),
+                     sa_valid.eq(sa_valid_next), sa_valid_q.eq(sa_valid_next)]
         take = Signal()
-        m.d.comb += take.eq(~cmd_valid & fifo.r_rdy & ~sa_valid)
+        m.d.comb += [take.eq(~cmd_valid & fifo.r_rdy & ~sa_valid),
+                     fifo.r_en.eq(~cmd_valid_q & fifo.r_rdy & ~sa_valid_q)]
         with m.If(take):
-            m.d.comb += fifo.r_en.eq(1)
-            m.d.sync += [cmd.eq(fifo.r_data), cmd_valid.eq(1), cmd_new.eq(1)]
+            m.d.comb += cmd_valid_next.eq(1)
+            m.d.sync += [cmd.eq(fifo.r_data), cmd_new.eq(1)]
         # while no command is current, j is 0 and j_last follows the queue's
         # head (a STORE of one row ends at its first row); j is not reloaded
         # by the take decision (FPGA timing: the results handshake is in it)
@@ -389,13 +407,13 @@ class OutputPath(wiring.Component):
                     with m.If(cur_full & adv):
                         m.d.comb += issue.eq(1)
                         with m.If(j_last):
-                            m.d.sync += cmd_valid.eq(0)
+                            m.d.comb += cmd_valid_next.eq(0)
                         with m.Else():
                             m.d.sync += [j.eq(j + 1), j_last.eq(j + 1 == cmd.count - 1)]
                 with m.Case(StoreKind.RELEASE):
                     with m.If(cur_full):
                         m.d.comb += release.eq(1)
-                        m.d.sync += cmd_valid.eq(0)
+                        m.d.comb += cmd_valid_next.eq(0)
                 with m.Case(StoreKind.STORE_G):
                     for g in range(Gr):
                         # not while this collector's row is still in the read
@@ -403,9 +421,8 @@ class OutputPath(wiring.Component):
                         with m.If(_eq(cmd.row, g) & gfull[g] & adv
                                   & ~(sa_valid & sa_sel[R + g])):
                             m.d.comb += issue.eq(1)
-                            m.d.sync += cmd_valid.eq(0)
-        with m.If(adv):
-            m.d.sync += sa_valid.eq(issue)
+                            m.d.comb += cmd_valid_next.eq(0)
+        m.d.comb += sa_valid_next.eq(Mux(adv, issue, sa_valid))
         # a collector is free again once the results register holds its row
         for g in range(Gr):
             with m.If(adv & sa_valid & sa_sel[R + g]):
@@ -452,26 +469,26 @@ class OutputPath(wiring.Component):
         with m.If(adv):
             m.d.sync += [res_valid_port.eq(sa_valid), res_valid_ctl.eq(sa_valid),
                          res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
-        # each group's data registers advance with their own copy of the
-        # results valid (equal to res.valid: same reset, same loads); the
-        # data registers have no reset (res.valid qualifies them; FPGA
-        # timing, the reset net reaches fewer flip-flops)
-        res_data = Signal(res.p.data.shape(), name="res_data", reset_less=True)
+        # the data register is built without a clock enable (FPGA timing:
+        # the results ready, an input, was routed to every group's enable
+        # LUT and from there to its flip-flops' clock enables, up to 12 ns):
+        # `res_new` loads the selected row every cycle, `res_hold` the
+        # result every cycle, and the result is `res_new` in the cycle after
+        # the register advanced, else `res_hold`.  The advance decision
+        # reaches one registered copy per group, the select of its lanes.
+        # A lane >= d is cleared in both (whether or not the register
+        # advances: it only ever holds 0 while d is constant).  No reset:
+        # data, res.valid qualifies it (FPGA timing, the reset net reaches
+        # fewer flip-flops)
+        res_new = Signal(res.p.data.shape(), name="res_new", reset_less=True)
+        res_hold = Signal(res.p.data.shape(), name="res_hold", reset_less=True)
+        res_data = Signal(res.p.data.shape(), name="res_data")
         m.d.comb += res.p.data.eq(res_data)
-        # (a lane >= d is cleared whether or not the register advances: it
-        # only ever holds 0 while d is constant, and the clear is then the
-        # flip-flop's reset from the lane mask's register alone, FPGA timing:
-        # gated by the advance, the results ready reached every lane's reset
-        # through a LUT)
-        for g in range(n_grp):
-            valid_g = kept_apart_signal(name=f"res_valid_dup{g}")
-            adv_g = ~valid_g | res.ready
-            with m.If(adv_g):
-                m.d.sync += valid_g.eq(sa_valid)
-                m.d.sync += [res_data[x].eq(sel_row[x]) for x in range(D) if grp_of[x] == g]
+        advanced = register_copies(m, adv, n_grp, "res_advanced", reset_less=True)
         for x in range(D):
-            with m.If(lane_off[x]):
-                m.d.sync += res_data[x].eq(0)
+            m.d.sync += [res_new[x].eq(Mux(lane_off[x], 0, sel_row[x])),
+                         res_hold[x].eq(Mux(lane_off[x], 0, res_data[x]))]
+            m.d.comb += res_data[x].eq(Mux(advanced[grp_of[x]], res_new[x], res_hold[x]))
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any()
                                  & ~Cat(*[w.any() for w in gwe]).any())

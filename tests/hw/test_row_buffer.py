@@ -148,6 +148,28 @@ def test_writer_ready_and_write_to_read_timing():
     assert len(seen["reads"]) == 6
 
 
+@pytest.mark.parametrize("chunks", [1, 2, 3, 4])
+def test_writer_takes_one_row_per_chunk_count(chunks):
+    """With a row offered every cycle, a set takes one every ``chunks``
+    cycles (every cycle for one-chunk rows), from the first cycle on, and
+    the pattern does not drift (the docstring's rate, w_en held high)."""
+    dut = BankedRowBuffer(banks=4, rows=8, max_head_dim=32, data_width=9, slots=1)
+    assert dut.max_chunks >= chunks
+    takes = []
+
+    async def bench(ctx):
+        ctx.set(dut.w_chunks_m1, chunks - 1)
+        await ctx.tick()
+        ctx.set(dut.w_en, 1)
+        for cyc in range(8 * chunks + 3):
+            if ctx.get(dut.w_ready[0]):
+                takes.append(cyc)
+            await ctx.tick()
+
+    _run(dut, bench)
+    assert takes == list(range(0, 8 * chunks + 3, chunks)), takes
+
+
 def test_row_buffer_refusals():
     with pytest.raises(ValueError, match="rows = 2 is invalid: allowed >= banks = 8"):
         BankedRowBuffer(banks=8, rows=2, max_head_dim=5, data_width=9, slots=8)

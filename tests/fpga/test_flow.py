@@ -16,7 +16,7 @@ import pytest
 
 from fpga import designs
 from fpga.designs import DesignUnavailable, SerialShell
-from fpga.flow import (DEFAULT_PNR_OPTS, DEFAULT_PNR_SETTINGS, TARGETS, FlowError, design_for, parse_nextpnr_report,
+from fpga.flow import (DEFAULT_PNR_OPTS, DEFAULT_PNR_SETTINGS, TARGETS, FlowError, design_for, parse_nextpnr_report, parse_seeds,
                        parse_pnr_opts, parse_pnr_settings, parse_yosys_stat, run_flow)
 from hw.config import preset
 from sim.cli import build_parser, main
@@ -45,6 +45,19 @@ def test_arguments_parse():
                                                         "router2/bbMargin/y": "6"}
     assert parse_pnr_settings(" router2/estimateWeight=1.5 ") == {"router2/estimateWeight": "1.5"}
     assert parse_pnr_settings("") == {}
+
+
+def test_seeds_parse():
+    assert build_parser().parse_args(["synth"]).seed == "1"
+    assert parse_seeds(build_parser().parse_args(["synth", "--seed", "3,1"]).seed) == (3, 1)
+    assert parse_seeds(" 2 ") == (2,) and parse_seeds(4) == (4,) and parse_seeds([1, 2]) == (1, 2)
+
+
+@pytest.mark.parametrize("seed", ["", "1,,x", "1,1", "-2", [], [1, True], 2**31, "1.5"])
+def test_seeds_rejected(seed):
+    with pytest.raises(FlowError, match="--seed .* is invalid: allowed one or more distinct "
+                                        "integers"):
+        parse_seeds(seed)
 
 
 @pytest.mark.parametrize("text", ["router2/bbMargin/x", "bbMargin=6", "router2/x=", "a/b=1;rm",
@@ -260,6 +273,37 @@ def test_place_and_route_2x2(tmp_path, capsys):
     assert rep2["fmax"] == {} and "routing stopped after" in rep2["route_stopped"]
     assert "Fmax     not measured: routing stopped" in text2
     assert rep2["placement_estimate"]["fmax_mhz"] > 1.0
+
+
+@pytest.mark.slow
+def test_several_seeds_keep_the_best(tmp_path, capsys):
+    """``--seed 1,2`` on a 1x1 MAC grid (~1 min): both seeds placed and routed
+    in their folders, the best routed Fmax kept in the output folder, both
+    in the report."""
+    path = tmp_path / "cfg.json"
+    TINY.save(path)
+    out = tmp_path / "o"
+    assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out),
+                 "--freq", "50", "--seed", "1,2"]) == 0
+    text = capsys.readouterr().out
+    rep = json.loads((out / "report.json").read_text())
+    runs = rep["seed_runs"]
+    assert [r["seed"] for r in runs] == [1, 2] and rep["options"]["seeds"] == [1, 2]
+    assert all(r["fmax_mhz"] > 1.0 for r in runs)
+    best = max(runs, key=lambda r: r["fmax_mhz"])
+    assert rep["options"]["seed"] == best["seed"]
+    assert rep["fmax"]["clk"]["achieved_mhz"] == pytest.approx(best["fmax_mhz"], abs=0.01)
+    # the kept seed's netlists are in the output folder, the others' deleted
+    # (their logs and reports stay)
+    moved = parse_nextpnr_report(json.loads((out / "nextpnr-report.json").read_text()))
+    assert moved["fmax"]["clk"]["achieved_mhz"] == pytest.approx(best["fmax_mhz"], abs=0.01)
+    for r in runs:
+        sd = out / f"seed{r['seed']}"
+        assert (sd / "nextpnr.log").is_file() or r["seed"] == best["seed"]
+        assert not (sd / "routed.json").exists() and not (sd / "synth.json").exists()
+    assert (out / "routed.json").is_file() and (out / "nextpnr.log").is_file()
+    assert f"kept seed {best['seed']}" in text and "(best of 1, 2)" in text
+    assert sum(line.startswith("seed ") for line in text.splitlines()) == 2
 
 
 #: the smallest configuration of the real accelerator (2x2, tiny buffers)

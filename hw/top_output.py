@@ -96,9 +96,8 @@ class OutputPath(wiring.Component):
         then into a ``queue_depth``-entry FIFO; executed in order (a command
         can start 2 cycles after it was accepted); ``ready`` is a register
         (room for two more commands a cycle earlier).
-    results : Out(stream of ``data``/``pos``/``head``) -- valid, pos and
-        head registered, data a 2:1 multiplexer of registers (its select a
-        register too: no clock enable from ``ready``); honours back-pressure.
+    results : Out(stream of ``data``/``pos``/``head``) -- payload and valid
+        registered; honours back-pressure.
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
     grow_done : Out(Gr) -- pulse: global row g's collector was filled.
     idle : Out -- no command queued or executing, nothing in the read
@@ -469,26 +468,26 @@ class OutputPath(wiring.Component):
         with m.If(adv):
             m.d.sync += [res_valid_port.eq(sa_valid), res_valid_ctl.eq(sa_valid),
                          res.p.pos.eq(sa_pos), res.p.head.eq(sa_head)]
-        # the data register is built without a clock enable (FPGA timing:
-        # the results ready, an input, was routed to every group's enable
-        # LUT and from there to its flip-flops' clock enables, up to 12 ns):
-        # `res_new` loads the selected row every cycle, `res_hold` the
-        # result every cycle, and the result is `res_new` in the cycle after
-        # the register advanced, else `res_hold`.  The advance decision
-        # reaches one registered copy per group, the select of its lanes.
-        # A lane >= d is cleared in both (whether or not the register
-        # advances: it only ever holds 0 while d is constant).  No reset:
-        # data, res.valid qualifies it (FPGA timing, the reset net reaches
-        # fewer flip-flops)
-        res_new = Signal(res.p.data.shape(), name="res_new", reset_less=True)
-        res_hold = Signal(res.p.data.shape(), name="res_hold", reset_less=True)
-        res_data = Signal(res.p.data.shape(), name="res_data")
+        # each group's data registers advance with their own copy of the
+        # results valid (equal to res.valid: same reset, same loads); the
+        # data registers have no reset (res.valid qualifies them; FPGA
+        # timing, the reset net reaches fewer flip-flops)
+        res_data = Signal(res.p.data.shape(), name="res_data", reset_less=True)
         m.d.comb += res.p.data.eq(res_data)
-        advanced = register_copies(m, adv, n_grp, "res_advanced", reset_less=True)
+        # (a lane >= d is cleared whether or not the register advances: it
+        # only ever holds 0 while d is constant, and the clear is then the
+        # flip-flop's reset from the lane mask's register alone, FPGA timing:
+        # gated by the advance, the results ready reached every lane's reset
+        # through a LUT)
+        for g in range(n_grp):
+            valid_g = kept_apart_signal(name=f"res_valid_dup{g}")
+            adv_g = ~valid_g | res.ready
+            with m.If(adv_g):
+                m.d.sync += valid_g.eq(sa_valid)
+                m.d.sync += [res_data[x].eq(sel_row[x]) for x in range(D) if grp_of[x] == g]
         for x in range(D):
-            m.d.sync += [res_new[x].eq(Mux(lane_off[x], 0, sel_row[x])),
-                         res_hold[x].eq(Mux(lane_off[x], 0, res_data[x]))]
-            m.d.comb += res_data[x].eq(Mux(advanced[grp_of[x]], res_new[x], res_hold[x]))
+            with m.If(lane_off[x]):
+                m.d.sync += res_data[x].eq(0)
         m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
                                  & (inq.level == 0) & ~we_r.any()
                                  & ~Cat(*[w.any() for w in gwe]).any())

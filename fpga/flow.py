@@ -11,7 +11,8 @@ Steps (each timed, logs kept in the output folder):
    own output register (:mod:`fpga.bram_outreg`, in ``synth.json``);
 3. **place and route** (ECP5 only): nextpnr-ecp5, speed grade 6, ``--freq``
    as the clock constraint, ``--timing-allow-fail`` so a missed target still
-   reports the achieved Fmax; ``nextpnr.log``, ``nextpnr-report.json``;
+   reports the achieved Fmax, routing on one thread (:data:`ROUTE_OPTS`:
+   repeatable); ``nextpnr.log``, ``nextpnr-report.json``;
 4. **report**: ``report.json`` and a printed table: Fmax per clock, LUT / FF /
    DSP / BRAM used and available, critical path start and end, tool wall
    times, and which design was synthesized.
@@ -52,7 +53,7 @@ __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yo
            "parse_pnr_opts", "parse_pnr_settings"]
 
 #: bump when the flow's commands change (part of the default output folder name)
-FLOW_VERSION = 4
+FLOW_VERSION = 5
 
 #: nextpnr routers ``salo synth --router`` accepts
 ROUTERS = ("router1", "router2")
@@ -81,7 +82,14 @@ DEFAULT_PNR_SETTINGS = "router2/bbMargin/x=6 router2/bbMargin/y=6"
 #: ``--pnr-opts`` may not repeat them
 _FLOW_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq", "--seed",
                   "--router", "--placer", "--no-route", "--no-place", "--lpf",
-                  "--lpf-allow-unconstrained", "--timing-allow-fail")
+                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--threads")
+
+#: nextpnr options of the routing call: one thread.  router2 with its
+#: default threads does not repeat: the same placed netlist routed at
+#: 104.40 and 90.40 MHz in two runs (its first iteration already differs);
+#: with one thread two runs gave the same routing (docs/fpga-scaling.md,
+#: session 19)
+ROUTE_OPTS = ("--threads", "1")
 
 
 class FlowError(Exception):
@@ -617,7 +625,7 @@ def _place_and_route(work: Path, seed: int, prog: "_Progress", tag: str, *, comm
         prog.say(f"{tag}route: nextpnr settings {settings_text} (in placed.json)")
     try:
         res["times"]["route_s"] = round(prog.run(
-            f"{tag}route", args + ["--json", "placed.json", "--no-place", "--report",
+            f"{tag}route", args + [*ROUTE_OPTS, "--json", "placed.json", "--no-place", "--report",
                                    "nextpnr-report.json", "--textcfg", "pnr.config",
                                    "--write", "routed.json", "--sdf", "routed.sdf"],
             work, work / "nextpnr.log", timeout_s=route_timeout_min * 60 or None), 2)

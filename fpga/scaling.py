@@ -294,6 +294,64 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 19 (2026-12-07, early morning).  The `fpga` preset's netlist
+  of e8489d9 (Verilog sha256 d5c224ce...) **routed once at 104.40 MHz**
+  (heap placer, seed 1, `salo synth` defaults; 0 of 83071 endpoints fail
+  10 ns, WNS +0.42 ns), **and at 90.40 MHz when the same command ran
+  again from a fresh clone**: the same Verilog, synthesized netlist and
+  placement (`synth.json` and `placed.json` byte for byte the same, the
+  same 99.75 MHz estimate), but router2's first iteration already
+  differs (815308 against 815376 wires), so routing is not repeatable
+  and a routed Fmax is one draw from a spread even for a fixed netlist
+  and seed.  Changes, from the routed paths of the runs below: the
+  output path's command queue reads from its own copies of the command
+  and read-stage valids (the take decision had been routed 4.8 ns to the
+  queue level's enables); the K/V ring-hazard flag in one register, the
+  beat decision selecting among the three positions' flags in front of
+  it (a select of three registered flags sat in front of the take
+  decision); the row buffer's `w_ready` registered (its next value from
+  the take and the writer's next flags; 3 levels of flag select were in
+  front of the take decision); the merge units' element valid from a
+  register fed by a pre-register, which the array's new one-cycle-early
+  `ws_valid_next`/`ws_parity_next` drive (the AND with the pass flags had
+  kept the valid's register by the array, 7.6-8.2 ns of routing to the
+  merge unit); the output path's element copies without reset (a kept
+  copy's reset is a LUT, and that LUT's one net to all copies was routed
+  10 ns).  Cycle counts unchanged (quick start 33916 cycles).  New flow
+  option: `--seed 1,2,...` places and routes several seeds side by side
+  (one per CPU, each in `DIR/seed<N>/`) and keeps the best routed Fmax.
+  4x4 `fpga` preset, heap placer, `salo synth` defaults except the seed:
+
+  | run | revision | seed | est. (failing) | routed | failing, WNS | notes |
+  |---|---|---|---|---|---|---|
+  | L | 58d1130 | 1 | 84.9 MHz (23) | 82.12 MHz | 61, -2.18 ns | the K/V buffer's `w_ready` select -> the LOAD_KV beat -> `kv_pos` enables, 9 levels |
+  | M | L + the output queue's copies | 1 | 82.1 MHz (84) | 85.24 MHz | 54, -1.73 ns | merge4 -> output element copies (a reset LUT's net routed 10 ns); the K/V `w_ready` path (-1.13) |
+  | N | M + conflict flag register, registered `w_ready` | 1 | 79.3 MHz (29) | 81.20 MHz | 161, -2.32 ns | the results ready from the shell's flip-flop (7.5 ns route, then 4 ns to the data enables); merge3's element valid (7.6 ns route) |
+  | N | same | 2 | 91.5 MHz (8) | 84.85 MHz | 8, -1.79 ns | merge4 -> output element copies; array row sum (-0.60) |
+  | **O** | N + copies without reset, element valid pre-register (= e8489d9) | **1** | 99.75 MHz (1) | **104.40 MHz** | **0, +0.42 ns** | |
+  | O | same | 2 | 77.9 MHz (6) | 85.34 MHz | 7, -1.72 ns | output path (the results ready, the command registers' enables); residency check (-0.41) |
+  | P | O + results data without clock enable (new/hold registers) | 1 | 81.3 MHz (70) | 91.63 MHz | 5, -0.91 ns | the sequencer's take decision; not kept (O routes at 104.40 MHz with seed 1) |
+
+  | O again | e8489d9, fresh clone, `salo synth --preset fpga --target ecp5-85f` | 1 | 99.75 MHz (1) | 90.40 MHz | 6, -1.06 ns | the same placement as O seed 1; the results ready from the shell's flip-flop into the command valid (-1.06, 5 endpoints) |
+  | R | O seed 1's placement, routed twice with `--threads 1` | 1 | - | 94.54 MHz (both) | 7, -0.58 ns | the two routed netlists' SDF byte for byte the same; the sequencer (-0.58, 3), the fetch queue (-0.09), the K/V buffer (-0.01); 337-359 s with both running |
+  Wall times: O seed 1 (three P&R jobs sharing the 2 cores) Yosys 261
+  s, placement 1081 s, routing 591 s, 33 min in all; the fresh-clone run
+  (one other P&R job) elaborate 15 s, Yosys 321 s, placement 531 s, STA
+  14 s, routing 271 s, STA 13 s, 19.5 min in all.  Resources: 37441 LUT
+  cells (44.8 %), 34917 FF, 79 DSP, 50 DP16KD.  The placement is
+  repeatable (YoWASP's tools are WebAssembly: the same Verilog, tool
+  versions and seed gave the same placement), routing is not; seed 2 of
+  the same netlist routes at 85.34 MHz.  The top's scaling table above
+  is rerun at e8489d9 (flow version 4, router2 on its default threads;
+  2x2 and 2x4 placed and routed, the 4x4 row is the fresh-clone run):
+  2x2 108.7 MHz, 2x4 101.7 MHz, 4x4 90.4 MHz routed.  From flow version
+  5 on, routing runs on one thread (`fpga.flow.ROUTE_OPTS`), and two
+  runs of O seed 1's placement gave the same routing, iteration by
+  iteration, 94.54 MHz (run R), so `salo synth --preset fpga --target
+  ecp5-85f` at this revision now gives 94.54 MHz: the >= 100 MHz target is
+  still not met repeatably.  Not rerun with one-thread routing: the
+  scaling table.  Tried and not kept: the results data register without
+  a clock enable (P).
 * Session 18 (2026-12-06/07, night; the tables above are still 4cc3cdc's
   top and de1656a's MAC grid).  Changes, from the placed and routed
   paths of the runs below: the load beat counter's last-beat flag from

@@ -102,6 +102,8 @@ def test_bad_paths_and_values(tmp_path, capsys):
         run_flow(TINY, pnr_opts="--placer heap")
     with pytest.raises(FlowError, match="--pnr-opts '--seed 3': --seed is set by salo synth"):
         run_flow(TINY, pnr_opts="--seed 3")
+    with pytest.raises(FlowError, match="--threads is set by salo synth"):
+        run_flow(TINY, pnr_opts="--threads=4")
     with pytest.raises(FlowError, match="--json is set by salo synth"):
         run_flow(TINY, pnr_opts="--tmg-ripup --json=x.json")
     with pytest.raises(FlowError, match="cannot be split"):

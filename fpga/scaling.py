@@ -347,9 +347,14 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   2x2 108.7 MHz, 2x4 101.7 MHz, 4x4 90.4 MHz routed.  From flow version
   5 on, routing runs on one thread (`fpga.flow.ROUTE_OPTS`), and two
   runs of O seed 1's placement gave the same routing, iteration by
-  iteration, 94.54 MHz (run R), so `salo synth --preset fpga --target
-  ecp5-85f` at this revision now gives 94.54 MHz: the >= 100 MHz target is
-  still not met repeatably.  Not rerun with one-thread routing: the
+  iteration, 94.54 MHz (run R, a script calling nextpnr directly).
+  `salo synth --preset fpga --target ecp5-85f` at ff32c77 (one-thread
+  routing) from a fresh clone: the same 99.75 MHz estimate, **94.69 MHz
+  routed** (3 failing, WNS -0.56 ns: a merge unit into the output path,
+  the output path into the sequencer), Yosys 130 s, placement 477 s,
+  routing 278 s, 924 s in all; why its routing differs from run R's is
+  not found yet, and a second run of the flow command was not made.  The
+  >= 100 MHz target is not met.  Not rerun with one-thread routing: the
   scaling table.  Tried and not kept: the results data register without
   a clock enable (P).
 * Session 18 (2026-12-06/07, night; the tables above are still 4cc3cdc's

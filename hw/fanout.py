@@ -28,10 +28,13 @@ net was left in the netlist); there as well, keep both apart.
 
 from __future__ import annotations
 
+from math import isqrt
+
 from amaranth.hdl import Cat, Mux, Signal, Value
 
 __all__ = ["KEEP_APART_ATTR", "delay_line", "drive_from_data_register", "kept_apart_signal",
-           "register_with_registered_enable", "register_copies", "shift_right_in_groups",
+           "register_with_registered_enable", "register_copies", "register_tree",
+           "shift_right_in_groups",
            "yosys_keep_apart_command"]
 
 #: Verilog attribute on the registers the flow keeps apart
@@ -73,6 +76,22 @@ def register_copies(m, value, n: int, name: str, enable=None,
             with m.If(enable):
                 m.d.sync += c.eq(value)
     return copies
+
+
+def register_tree(m, value, n: int, name: str, *, reset_less: bool = False) -> list[Signal]:
+    """``n`` kept-apart copies of ``value`` in two levels: ``isqrt(n)`` hub
+    copies ``<name>_hub_dup<h>`` load ``value``, and each hub loads its
+    share of the ``n`` copies ``<name><h>_dup<k>`` (FPGA routing: no one
+    net from the source reaches every copy across the chip).  Latency 2.
+    The list is in hub order (hub 0's copies first, then hub 1's, ...), so
+    neighbouring indices tend to share a hub."""
+    if n < 1:
+        raise ValueError(f"n = {n} is invalid: allowed >= 1")
+    n_hubs = max(1, isqrt(n))
+    hubs = register_copies(m, value, n_hubs, f"{name}_hub", reset_less=reset_less)
+    return [c for h, hub in enumerate(hubs)
+            for c in register_copies(m, hub, len(range(h, n, n_hubs)), f"{name}{h}",
+                                     reset_less=reset_less)]
 
 
 def drive_from_data_register(m, port, value, *, name: str) -> None:

@@ -341,7 +341,8 @@ class SaloTop(wiring.Component):
         head = Signal(HEAD_BITS)
 
         # beat counter inside the current load instruction
-        ld_cnt = Signal(range(max_beats + 1))
+        # (kept apart: its low bit has a copy of its own, ld_odd, below)
+        ld_cnt = kept_apart_signal(range(max_beats + 1), name="ld_cnt")
         ld_inc = Signal()                # comb: a beat that is not the last
         ld_clr = Signal()                # comb: the last beat
         # last_beat (ld_cnt == ir_last_beat) from registers: in an
@@ -357,7 +358,15 @@ class SaloTop(wiring.Component):
         # (cleared by each load instruction's last beat, below, not by
         # ir_done: FPGA timing, ir_done holds the PASS decision; only loads
         # count beats, and a halt is final)
-        m.d.sync += ld_cnt.eq(Mux(ld_clr, 0, Mux(ld_inc, ld_cnt + 1, ld_cnt)))
+        ld_cnt_next = Signal.like(ld_cnt)
+        m.d.comb += ld_cnt_next.eq(Mux(ld_clr, 0, Mux(ld_inc, ld_cnt + 1, ld_cnt)))
+        m.d.sync += ld_cnt.eq(ld_cnt_next)
+        # ld_cnt[0] (a K or a V row beat of LOAD_KV) in a kept-apart copy
+        # for the K/V set's ready select and kv_advance only (FPGA timing:
+        # ld_cnt[0]'s net, with its many loads, was routed 3.0 ns to that
+        # select at the head of the take decision)
+        ld_odd = kept_apart_signal(name="ld_odd")
+        m.d.sync += ld_odd.eq(ld_cnt_next[0])
         rin = self.rows_in
 
         wait_data = Signal()
@@ -632,9 +641,9 @@ class SaloTop(wiring.Component):
         kv_advance = Signal()            # a V row is written, kv_pos moves on
         # the set the next row goes to (K, then V) takes a row now
         kv_set_ready = Signal()
-        m.d.comb += kv_set_ready.eq(Mux(ld_cnt[0], kvbuf.w_ready[1], kvbuf.w_ready[0]))
+        m.d.comb += kv_set_ready.eq(Mux(ld_odd, kvbuf.w_ready[1], kvbuf.w_ready[0]))
         m.d.comb += [kv_beat.eq(ir_is_kv & ~kv_blocked & kv_set_ready & rin.valid),
-                     kv_advance.eq(kv_beat & ld_cnt[0])]
+                     kv_advance.eq(kv_beat & ld_odd)]
         # kv_pos + 1 kept in a register too (FPGA timing: no increment in
         # front of the conflict check's subtractions)
         kv_pos_p1 = Signal.like(kv_pos, init=1)
@@ -1262,7 +1271,8 @@ class SaloTop(wiring.Component):
                    & ~vactive & ~vactive_d1 & ~vactive_d2 & ~vactive_d3 & ~vactive_d4,
             "drain": ~drain.any(),
             "merges": Cat(*[mu.idle for mu in mus]).all(),
-            "output": op.idle,
+            "output_store": op.idle_store,
+            "output_write": op.idle_write,
         }
         idle_regs = []
         for name, value in idle_parts.items():

@@ -8,15 +8,13 @@ Bit-exact content: the merge units' normalized elements, unchanged (elements
 
 from __future__ import annotations
 
-from math import isqrt
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fanout import kept_apart_signal, register_copies
+from hw.fanout import kept_apart_signal, register_copies, register_tree
 
 __all__ = ["OutputPath", "StoreKind", "store_command_layout"]
 
@@ -91,7 +89,8 @@ class OutputPath(wiring.Component):
         goes to lane x of row r of the current write tile when that tile is
         free (the queue waits otherwise); ``last`` completes the tile.
     glob[g] : In(stream) -- global row g's merge unit; ready while its
-        collector is empty.
+        collector is empty and its last element was not accepted in the
+        previous cycle.
     commands : In(stream of :func:`store_command_layout`) -- registered,
         then into a ``queue_depth``-entry FIFO; executed in order (a command
         can start 2 cycles after it was accepted); ``ready`` is a register
@@ -100,8 +99,12 @@ class OutputPath(wiring.Component):
         registered; honours back-pressure.
     tile_done : Out -- one-cycle pulse: a local tile was completely written.
     grow_done : Out(Gr) -- pulse: global row g's collector was filled.
-    idle : Out -- no command queued or executing, nothing in the read
-        pipeline or the input queue, ``results`` empty.
+    idle_store : Out -- no command queued or executing, nothing in the read
+        pipeline, ``results`` empty.
+    idle_write : Out -- nothing in the input queue and no element on its
+        way into the buffer or a collector.  The output path is idle when
+        both are high (two flags, FPGA timing: each is registered where it
+        is and ANDed after that register).
     lockstep_error : Out -- the local streams' valids differ (a design bug).
 
     Latency: a local element is written into the buffer 3 cycles after it
@@ -112,8 +115,10 @@ class OutputPath(wiring.Component):
     starts when the tile is complete and ``results`` is not back-pressured
     (the registered tile-complete flag, memory read, then the output
     register); one row per cycle.  STORE_G: 2 cycles after its collector is
-    full; the collector takes new elements again from the cycle after its
-    row is in the ``results`` register.
+    full, which is a cycle after its last element was accepted (the
+    element is written 2 cycles after it is accepted); the collector takes
+    new elements again from the cycle after its row is in the ``results``
+    register.
     """
 
     def __init__(self, *, rows: int, global_rows: int, max_head_dim: int, out_width: int,
@@ -138,7 +143,8 @@ class OutputPath(wiring.Component):
             "local": In(stream.Signature(elem)).array(rows),
             "commands": In(stream.Signature(self.cmd_layout)),
             "results": Out(stream.Signature(res)),
-            "tile_done": Out(1), "idle": Out(1), "lockstep_error": Out(1),
+            "tile_done": Out(1), "idle_store": Out(1), "idle_write": Out(1),
+            "lockstep_error": Out(1),
             "grow_done": Out(max(1, global_rows)),
         }
         if global_rows:
@@ -211,8 +217,9 @@ class OutputPath(wiring.Component):
         # (bookkeeping copy: slot_full, idle; kept apart from wa_copies)
         wa_r = kept_apart_signal(wslot.shape(), name="wa_r")
         set_slot = Signal()                 # registered: a tile's last element is written
+        we_any = Signal()                   # we_r.any(), registered (idle_write)
         m.d.sync += [we_r.eq(Cat(*[write & head.lane[x] for x in range(D)])), wa_r.eq(wslot),
-                     set_slot.eq(write & head.last)]
+                     set_slot.eq(write & head.last), we_any.eq(write & head.lane.any())]
         # the (row, group) copies of the address are loaded from hubs, each
         # a copy of wslot itself (loaded with its next value), not all from
         # wslot (FPGA routing: one net reaching every copy across the chip
@@ -226,12 +233,7 @@ class OutputPath(wiring.Component):
                      wslot_next.eq(Mux(tile_end, wslot_p1, wslot))]
         with m.If(tile_end):
             m.d.sync += wslot_p1.eq(Mux(wslot_p1 == n_out - 1, 0, wslot_p1 + 1))
-        n_copies = R * n_grp
-        n_hubs = max(1, isqrt(n_copies))
-        wslot_hubs = register_copies(m, wslot_next, n_hubs, "wslot_hub")
-        wa_copies = [c for h, hub in enumerate(wslot_hubs)
-                     for c in register_copies(
-                         m, hub, len(range(h, n_copies, n_hubs)), f"wa{h}", reset_less=True)]
+        wa_copies = register_tree(m, wslot_next, R * n_grp, "wa", reset_less=True)
         # (data: no reset, the write enables qualify them; FPGA timing, a
         # kept copy's reset is a LUT in front of it, hw.fanout)
         wd_copies = [register_copies(m, head.data[r], n_grp, f"wd{r}", reset_less=True)
@@ -256,28 +258,39 @@ class OutputPath(wiring.Component):
                 Cat(*[self.local[r].valid != o0.valid for r in range(1, R)]).any())
 
         # ---------------------------------------------- global row collectors
-        # an accepted element is written a cycle later from registers: its
-        # lane's enable, and one copy of the element per group (hw.fanout:
-        # the collector's flip-flops sit with the row select they feed,
-        # spread over the output path).  A STORE_G reads the collector 2
-        # cycles after the full flag is set at the last element, so that
-        # element is in by then.
+        # an accepted element is written 2 cycles later from registers: its
+        # lane's enable (delayed twice), and one copy of the element per
+        # group, through hub copies (hw.fanout.register_tree: the
+        # collector's flip-flops sit with the row select they feed, spread
+        # over the output path; the one register per group loading the
+        # merge unit's output was routed 10 ns from it).  The full flag is
+        # set a cycle after the last element is accepted (`ready` is low
+        # from that cycle on: glast), so a STORE_G, which reads the
+        # collector 2 cycles after the full flag is set, finds that element
+        # written.
         gcoll = [Signal(orowl, name=f"gcoll{g}", reset_less=True)   # data: no reset
                  for g in range(Gr)]
         gfull = [Signal(name=f"gfull{g}") for g in range(Gr)]
+        glast = [Signal(name=f"glast{g}") for g in range(Gr)]
         gwe = [Signal(D, name=f"gwe{g}") for g in range(Gr)]
+        # (an element accepted one and two cycles ago: not idle)
+        gpend = [Signal(2, name=f"gpend{g}") for g in range(Gr)]
         for g in range(Gr):
             o = self.glob[g]
             accept = o.valid & o.ready
-            m.d.comb += [o.ready.eq(~gfull[g]), self.grow_done[g].eq(accept & o.p.last)]
-            m.d.sync += gwe[g].eq(Cat(*[accept & _eq(o.p.index, x) for x in range(D)]))
+            m.d.comb += [o.ready.eq(~gfull[g] & ~glast[g]),
+                         self.grow_done[g].eq(accept & o.p.last)]
+            gwe_pre = Signal(D, name=f"gwe{g}_pre")
+            m.d.sync += [gwe_pre.eq(Cat(*[accept & _eq(o.p.index, x) for x in range(D)])),
+                         gwe[g].eq(gwe_pre), glast[g].eq(accept & o.p.last),
+                         gpend[g].eq(Cat(accept, gpend[g][0]))]
             # (no reset: data behind gwe; a kept copy's reset was a LUT whose
             # one net reached every copy, routed 10 ns)
-            gdata = register_copies(m, o.p.data, n_grp, f"gdata{g}", reset_less=True)
+            gdata = register_tree(m, o.p.data, n_grp, f"gdata{g}", reset_less=True)
             for x in range(D):
                 with m.If(gwe[g][x]):
                     m.d.sync += gcoll[g][x].eq(gdata[grp_of[x]])
-            with m.If(accept & o.p.last):
+            with m.If(glast[g]):
                 m.d.sync += gfull[g].eq(1)
 
         # -------------------------------------------------------- store unit
@@ -350,9 +363,14 @@ class OutputPath(wiring.Component):
         # follow the queue's head whenever a command could be taken, not only
         # when one is (FPGA timing: the queue level is not in their clock
         # enable); in such a cycle the read stage holds no row)
+        # (their enable, ~cmd_valid & ~sa_valid, is a register of its own
+        # loading the next values of both, FPGA timing: through a LUT,
+        # cmd_valid's net reached the copies across the output path and was
+        # routed 3.7 ns to its local loads)
+        slot_en = kept_apart_signal(name="slot_en", init=1)
+        m.d.sync += slot_en.eq(~cmd_valid_next & ~sa_valid_next)
         slot_copies = register_copies(m, head.slot, R * n_grp,
-                                      "out_slot", enable=~cmd_valid & ~sa_valid,
-                                      reset_less=True)
+                                      "out_slot", enable=slot_en, reset_less=True)
         # read pipeline: issue -> read stage (the read data) -> results
         # register; issue and read stage stall on back-pressure
         # the results valid in two kept-apart registers with the same
@@ -488,7 +506,8 @@ class OutputPath(wiring.Component):
         for x in range(D):
             with m.If(lane_off[x]):
                 m.d.sync += res_data[x].eq(0)
-        m.d.comb += self.idle.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid & ~res.valid
-                                 & (inq.level == 0) & ~we_r.any()
-                                 & ~Cat(*[w.any() for w in gwe]).any())
+        m.d.comb += [self.idle_store.eq(~cmd_in_valid & ~fifo.r_rdy & ~cmd_valid & ~sa_valid
+                                        & ~res.valid),
+                     self.idle_write.eq((inq.level == 0) & ~we_any
+                                        & ~Cat(*[p.any() for p in gpend]).any())]
         return m

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 from amaranth.back import verilog
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -174,3 +174,38 @@ def test_delay_line_delays_by_n_registers():
     sim.run()
     # after tick k (k = 1..), the line holds the value set 3 ticks earlier
     assert seen[2:] == [1, 2, 3, 4, 5]
+
+
+def test_register_tree_copies_the_value_two_cycles_late():
+    """7 copies through isqrt(7) = 2 hubs: after every tick each copy holds
+    the value set two ticks earlier; the copies are named by their hub and
+    hub 0's come first (4 on hub 0, 3 on hub 1)."""
+    from hw.fanout import register_tree
+    m = Module()
+    a = Signal(5)
+    copies = register_tree(m, a, 7, "t", reset_less=True)
+    assert [c.name for c in copies] == [f"t0_dup{k}" for k in range(4)] + \
+        [f"t1_dup{k}" for k in range(3)]
+    assert all(c.reset_less for c in copies)
+    seen = []
+
+    async def bench(ctx):
+        for v in (3, 17, 9, 30, 1, 22):
+            ctx.set(a, v)
+            await ctx.tick()
+            seen.append([ctx.get(c) for c in copies])
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen[1:] == [[v] * 7 for v in (3, 17, 9, 30, 1)]
+
+
+def test_register_tree_rejects_no_copies():
+    import pytest
+    from hw.fanout import register_tree
+    m = Module()
+    with pytest.raises(ValueError, match="n = 0 is invalid"):
+        register_tree(m, Signal(2), 0, "t")
+    Fragment.get(m, None)               # (elaborated: no unused-module warning)

@@ -139,8 +139,9 @@ class MergeUnit(wiring.Component):
         awaiting normalization or emission, output register empty).
     error : Out, sticky until reset -- a protocol violation was seen: a row
         sum while ``busy``, a third row sum while two passes still await
-        their elements, or an element with no pass awaiting elements.  Results
-        after an error are undefined.
+        their elements, or an element with no pass awaiting elements; it
+        rises 2 cycles after the violating input (registered, then the
+        sticky register).  Results after an error are undefined.
 
     Operation and storage
     ---------------------
@@ -457,8 +458,13 @@ class MergeUnit(wiring.Component):
             m.d.sync += rp.eq(~rp)
             with m.If(self.rs_last):
                 m.d.sync += wb.eq(~wb)
-            with m.If(sel(pending, wb) | ((count == 2) & ~pop)):
-                m.d.sync += err.eq(1)
+        # the violations are registered, then set the sticky flag (FPGA
+        # timing: the element handshake and the pass count were 5 LUT
+        # levels in front of it); the flag rises a cycle after the violation
+        err_rs, err_el = Signal(), Signal()
+        m.d.sync += err_rs.eq(self.rs_valid & (sel(pending, wb) | ((count == 2) & ~pop)))
+        with m.If(err_rs | err_el):
+            m.d.sync += err.eq(1)
 
         # ------------------------------------------------------------ elements
         depth = 2 << xw
@@ -491,10 +497,9 @@ class MergeUnit(wiring.Component):
         # every later use is gated by a valid bit
         m.d.sync += [s1_valid.eq(el_step), s1_x.eq(el_x), s1_data.eq(self.el_data),
                      s1_desc.eq(cur)]
+        m.d.sync += err_el.eq(self.el_valid & ~count.any())
         with m.If(self.el_valid):
-            with m.If(~count.any()):
-                m.d.sync += err.eq(1)
-            with m.Else():
+            with m.If(count.any()):
                 m.d.comb += el_step.eq(1)
                 with m.If(el_last):
                     m.d.comb += pop.eq(1)

@@ -12,7 +12,8 @@ Steps (each timed, logs kept in the output folder):
 3. **place and route** (ECP5 only): nextpnr-ecp5, speed grade 6, ``--freq``
    as the clock constraint, ``--timing-allow-fail`` so a missed target still
    reports the achieved Fmax, routing on one thread (:data:`ROUTE_OPTS`:
-   repeatable); ``nextpnr.log``, ``nextpnr-report.json``;
+   repeatable) with timing-driven rip-up; ``nextpnr.log``,
+   ``nextpnr-report.json``;
 4. **report**: ``report.json`` and a printed table: Fmax per clock, LUT / FF /
    DSP / BRAM used and available, critical path start and end, tool wall
    times, and which design was synthesized.
@@ -53,7 +54,7 @@ __all__ = ["TARGETS", "Target", "FlowError", "design_for", "run_flow", "parse_yo
            "parse_pnr_opts", "parse_pnr_settings"]
 
 #: bump when the flow's commands change (part of the default output folder name)
-FLOW_VERSION = 5
+FLOW_VERSION = 6
 
 #: nextpnr routers ``salo synth --router`` accepts
 ROUTERS = ("router1", "router2")
@@ -82,14 +83,18 @@ DEFAULT_PNR_SETTINGS = "router2/bbMargin/x=6 router2/bbMargin/y=6"
 #: ``--pnr-opts`` may not repeat them
 _FLOW_PNR_OPTS = ("--json", "--write", "--sdf", "--report", "--textcfg", "--freq", "--seed",
                   "--router", "--placer", "--no-route", "--no-place", "--lpf",
-                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--threads")
+                  "--lpf-allow-unconstrained", "--timing-allow-fail", "--threads",
+                  "--tmg-ripup", "--router2-tmg-ripup")
 
-#: nextpnr options of the routing call: one thread.  router2 with its
-#: default threads does not repeat: the same placed netlist routed at
-#: 104.40 and 90.40 MHz in two runs (its first iteration already differs);
-#: with one thread two runs gave the same routing (docs/fpga-scaling.md,
-#: session 19)
-ROUTE_OPTS = ("--threads", "1")
+#: nextpnr options of the routing call: one thread and timing-driven
+#: rip-up.  router2 with its default threads does not repeat: the same
+#: placed netlist routed at 104.40 and 90.40 MHz in two runs (its first
+#: iteration already differs); with one thread two runs gave the same
+#: routing (docs/fpga-scaling.md, session 19).  ``--tmg-ripup`` (router2
+#: also rips up and reroutes arcs of failing paths): one placement of the
+#: 4x4 top routed at 94.15 MHz without it and 99.05 MHz with it
+#: (docs/fpga-scaling.md, session 20)
+ROUTE_OPTS = ("--threads", "1", "--tmg-ripup")
 
 
 class FlowError(Exception):
@@ -400,7 +405,8 @@ def run_flow(cfg, *, target: str = "ecp5-85f", design: str = "auto", out_dir=Non
     from 77 to 91 MHz over three runs, heap's from 82 to 91 MHz).
 
     ``pnr_opts``: extra nextpnr-ecp5 options for both calls (placer and
-    router tuning, e.g. ``--tmg-ripup``); see :func:`parse_pnr_opts`.
+    router tuning, e.g. ``--placer-heap-timingweight 20``; the routing
+    call has :data:`ROUTE_OPTS` too); see :func:`parse_pnr_opts`.
 
     ``pnr_settings``: nextpnr settings ``KEY=VALUE ...`` written into the
     placed netlist before routing (e.g. router2's ``router2/bbMargin/x``);

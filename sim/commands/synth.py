@@ -73,10 +73,11 @@ def register(sub):
                         "on the accelerator top (docs/fpga-scaling.md)")
     p.add_argument("--pnr-opts", metavar="OPTS", default=DEFAULT_PNR_OPTS,
                    help="extra nextpnr-ecp5 options for placement and routing, e.g. "
-                        "'--tmg-ripup --placer-heap-timingweight 20' (default "
+                        "'--router2-alt-weights --placer-heap-timingweight 20' (default "
                         f"{DEFAULT_PNR_OPTS!r}; '' for none); the flow's own files, "
                         "clock, seed and router are set by the options above; write "
-                        "--pnr-opts=--tmg-ripup for a single option")
+                        "--pnr-opts=--router2-alt-weights for a single option; the "
+                        "routing call always has --threads 1 --tmg-ripup")
     p.add_argument("--pnr-settings", metavar="KV", default=DEFAULT_PNR_SETTINGS,
                    help="nextpnr settings for routing, KEY=VALUE words written into the "
                         "placed netlist (nextpnr has no options for them), e.g. "

@@ -36,10 +36,10 @@ def test_arguments_parse():
     assert d.router == "router2"
     assert build_parser().parse_args(["synth", "--router", "router1"]).router == "router1"
     assert d.pnr_opts == DEFAULT_PNR_OPTS
-    e = build_parser().parse_args(["synth", "--pnr-opts=--tmg-ripup"])
-    assert parse_pnr_opts(e.pnr_opts) == ["--tmg-ripup"]
-    assert parse_pnr_opts("--placer-heap-timingweight 20 --tmg-ripup") == [
-        "--placer-heap-timingweight", "20", "--tmg-ripup"]
+    e = build_parser().parse_args(["synth", "--pnr-opts=--router2-alt-weights"])
+    assert parse_pnr_opts(e.pnr_opts) == ["--router2-alt-weights"]
+    assert parse_pnr_opts("--placer-heap-timingweight 20 --router2-alt-weights") == [
+        "--placer-heap-timingweight", "20", "--router2-alt-weights"]
     assert d.pnr_settings == DEFAULT_PNR_SETTINGS
     assert parse_pnr_settings(DEFAULT_PNR_SETTINGS) == {"router2/bbMargin/x": "6",
                                                         "router2/bbMargin/y": "6"}
@@ -104,8 +104,10 @@ def test_bad_paths_and_values(tmp_path, capsys):
         run_flow(TINY, pnr_opts="--seed 3")
     with pytest.raises(FlowError, match="--threads is set by salo synth"):
         run_flow(TINY, pnr_opts="--threads=4")
+    with pytest.raises(FlowError, match="--tmg-ripup is set by salo synth"):
+        run_flow(TINY, pnr_opts="--tmg-ripup")
     with pytest.raises(FlowError, match="--json is set by salo synth"):
-        run_flow(TINY, pnr_opts="--tmg-ripup --json=x.json")
+        run_flow(TINY, pnr_opts="--router2-alt-weights --json=x.json")
     with pytest.raises(FlowError, match="cannot be split"):
         run_flow(TINY, pnr_opts="--tmg-ripup '")
     with pytest.raises(FlowError, match="no ';'"):
@@ -264,14 +266,15 @@ def test_place_and_route_2x2(tmp_path, capsys):
     # report says so; the placement estimate stays
     out2 = tmp_path / "o2"
     assert main(["synth", "--config", str(path), "--design", "mac-grid", "-o", str(out2),
-                 "--freq", "50", "--route-timeout", "0.001", "--pnr-opts=--tmg-ripup",
+                 "--freq", "50", "--route-timeout", "0.001", "--pnr-opts=--router2-alt-weights",
                  "--placer", "static"]) == 0
     text2 = capsys.readouterr().out
     rep2 = json.loads((out2 / "report.json").read_text())
     assert rep2["options"]["placer"] == "static" and "static placer" in text2
     placed2 = json.loads((out2 / "placed.json").read_text())
     assert {m.get("settings", {}).get("placer") for m in placed2["modules"].values()} >= {"static"}
-    assert rep2["options"]["pnr_opts"] == "--tmg-ripup" and "extra options --tmg-ripup" in text2
+    assert rep2["options"]["pnr_opts"] == "--router2-alt-weights"
+    assert "extra options --router2-alt-weights" in text2
     assert rep2["fmax"] == {} and "routing stopped after" in rep2["route_stopped"]
     assert "Fmax     not measured: routing stopped" in text2
     assert rep2["placement_estimate"]["fmax_mhz"] > 1.0

@@ -103,7 +103,8 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   stage only; `ScoreMac` without the PE's product register).
 * The real accelerator top, `hw.top.SaloTop`, `fpga` preset (4x4 + 1
   global row + 1 global column, d <= 64, 9-bit data), `salo synth --preset
-  fpga --target ecp5-85f`: it does not reach 100 MHz; in session 4
+  fpga --target ecp5-85f`: it reached 100 MHz in session 20 (102.45
+  MHz, below; the sessions before it did not); in session 4
   routing it took longer than an hour on this 2-core machine (router1
   slows to a crawl in the last 10-20k of ~225k arcs; no routed result of
   any revision that day; session 5 below routes it).  `salo synth` therefore times every endpoint after placement
@@ -294,6 +295,61 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   Tried and not kept: the weighted-sum shift amount in four copies
   (one per 6 bits of the shifter) mapped to four LUT levels in front of
   the carry chain and routed at -3.5 ns (seed 1).
+* Session 20 (2026-12-07, morning).  **`salo synth --preset fpga
+  --target ecp5-85f` routes the `fpga` preset at 102.45 MHz** (revision
+  5861444, Verilog sha256 dd64d4694bfc9515...; 0 of 83219 endpoints fail
+  10 ns, WNS +0.239 ns; placement estimate 98.88 MHz), **the same in two
+  runs** from two fresh clones side by side (`placed.json` and
+  `routed.sdf` byte for byte the same).  Worst path: the sequencer's
+  instruction word into the output path's command valid (7 levels,
+  9.76 ns).  Two kinds of change got it there:
+  - Routing with `--tmg-ripup` (flow version 6, `fpga.flow.ROUTE_OPTS`):
+    run C seed 1's placement routed at 94.15 MHz without it and at
+    99.05 MHz with it (run E, 2 failing, WNS -0.10 ns: the pass-start
+    decision), converging in 26 router2 iterations (23 without), 523 s.
+    In sessions 9 and 11 `--tmg-ripup` made router2 diverge; those runs
+    had router2's default bounding-box margin, the flow has used 6 since
+    session 18, and the three routings with it here converged.
+  - RTL, from the routed paths: the output path's global-row collector
+    is fed through two levels of copies (`hw.fanout.register_tree`; the
+    one copy per group loading merge4's output was routed 10 ns, -0.56
+    ns at ff32c77), so an element is written 2 cycles after it is
+    accepted and the full flag is set a cycle later (quick start 33917
+    cycles, one more); the output path's idle is two registered flags
+    (`idle_store`, `idle_write`; 6 levels and -0.42 ns at ff32c77); the
+    output slot copies' enable is a register of its own (`slot_en`:
+    through a LUT, the command valid's net reached the copies across the
+    output path, 7.5 ns of routing in run B); the LOAD_KV beat's K/V
+    select reads a copy of the beat counter's low bit (`ld_odd`; its
+    shared net was routed 3.0 ns at the head of the take decision); the
+    merge units' protocol violations are registered before the sticky
+    error flag (5 levels, -0.75 ns in run B's estimate).
+  4x4 `fpga` preset, heap placer, `salo synth` defaults except where
+  noted:
+
+  | run | revision | seed | est. (failing) | routed | failing, WNS | notes |
+  |---|---|---|---|---|---|---|
+  | A | 5212d33, `--freq 110` | 1 | 99.8 MHz (6 of 9.09 ns) | 94.54 MHz | 40 of 9.09 ns, -1.49 ns | a tighter constraint does not help |
+  | B | + collector copies, idle flags, `ld_odd` | 1 | 90.3 MHz (10) | 67.22 MHz | 60, -4.88 ns | the slot copies' enable LUT: 7.5 ns of routing from it |
+  | C | B + `slot_en` (cc962d9) | 1 | 99.6 MHz (2) | 94.15 MHz | 11, -0.62 ns | the array's row sum from a PE's shift amount (3.9 ns route); the K/V conflict flag (-0.38) |
+  | C | same | 2 | 90.2 MHz | 88.51 MHz | 85, -1.30 ns | |
+  | E | C seed 1's placement, `--tmg-ripup` | 1 | - | 99.05 MHz | 2, -0.10 ns | the pass-start decision |
+  | D | C + merge error registered (5944746) | 1, 2 | 98.9, 93.7 MHz | - | - | stopped before routing for the flow-version-6 runs below |
+  | **F** (x2) | **5861444** (D's netlist, flow version 6) | **1** | **98.88 MHz (3)** | **102.45 MHz** | **0, +0.239 ns** | two fresh clones, the same routing |
+
+  Wall times of run F (the two runs side by side on the 2 cores):
+  elaborate 11.9 s, Yosys 162 s, placement 578 s, STA 20 s, routing 291
+  s, STA 16 s, 1088 s in all (the other run 1143 s).  Resources: 37422
+  LUT cells (44.7 %), 35066 FF, 79 of 156 DSP, 50 of 208 DP16KD.  A
+  routed Fmax still depends on the netlist and the seed (C's two seeds:
+  94.15 and 88.51 MHz before `--tmg-ripup`); `--seed 1,2` places and
+  routes two seeds side by side and keeps the better one.  Not found:
+  why session 19's flow run (94.69 MHz) and its direct nextpnr reruns
+  (94.54 MHz) of the same placement differ.  The top's scaling table
+  above is rerun at 5861444 (flow version 6; 2x2 and 2x4 placed and
+  routed by the sweep, its 4x4 row is run F's report, reused): 2x2
+  101.9 MHz, 2x4 100.1 MHz, 4x4 102.5 MHz routed, all three at >= 100
+  MHz.  The MAC-grid table is not rerun.
 * Session 19 (2026-12-07, early morning).  The `fpga` preset's netlist
   of e8489d9 (Verilog sha256 d5c224ce...) **routed once at 104.40 MHz**
   (heap placer, seed 1, `salo synth` defaults; 0 of 83071 endpoints fail

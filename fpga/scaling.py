@@ -339,7 +339,11 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
 
   Wall times of run F (the two runs side by side on the 2 cores):
   elaborate 11.9 s, Yosys 162 s, placement 578 s, STA 20 s, routing 291
-  s, STA 16 s, 1088 s in all (the other run 1143 s).  Resources: 37422
+  s, STA 16 s, 1088 s in all (the other run 1143 s).  A third run from a
+  fresh clone with a new virtual environment (`pip install -e .`),
+  mostly alone on the machine: 102.45 MHz, `routed.sdf` the same as
+  run F's; elaborate 11.5 s, Yosys 139 s, placement 483 s, STA 13 s,
+  routing 254 s, STA 13 s, 920 s in all.  Resources: 37422
   LUT cells (44.7 %), 35066 FF, 79 of 156 DSP, 50 of 208 DP16KD.  A
   routed Fmax still depends on the netlist and the seed (C's two seeds:
   94.15 and 88.51 MHz before `--tmg-ripup`); `--seed 1,2` places and

@@ -334,7 +334,7 @@ NOTES = """* Yosys 0.70's `synth_ecp5` is `synth_lattice`, which always maps LUT
   | C | B + `slot_en` (cc962d9) | 1 | 99.6 MHz (2) | 94.15 MHz | 11, -0.62 ns | the array's row sum from a PE's shift amount (3.9 ns route); the K/V conflict flag (-0.38) |
   | C | same | 2 | 90.2 MHz | 88.51 MHz | 85, -1.30 ns | |
   | E | C seed 1's placement, `--tmg-ripup` | 1 | - | 99.05 MHz | 2, -0.10 ns | the pass-start decision |
-  | D | C + merge error registered (5944746) | 1, 2 | 98.9, 93.7 MHz | - | - | stopped before routing for the flow-version-6 runs below |
+  | D | C + merge error registered (5944746) | 1, 2 | 98.9, 93.7 MHz | - | - | stopped (seed 2 while routing) for the flow-version-6 runs below |
   | **F** (x2) | **5861444** (D's netlist, flow version 6) | **1** | **98.88 MHz (3)** | **102.45 MHz** | **0, +0.239 ns** | two fresh clones, the same routing |
 
   Wall times of run F (the two runs side by side on the 2 cores):

@@ -460,7 +460,8 @@ class MergeUnit(wiring.Component):
                 m.d.sync += wb.eq(~wb)
         # the violations are registered, then set the sticky flag (FPGA
         # timing: the element handshake and the pass count were 5 LUT
-        # levels in front of it); the flag rises a cycle after the violation
+        # levels in front of it); the flag rises 2 cycles after the
+        # violating input
         err_rs, err_el = Signal(), Signal()
         m.d.sync += err_rs.eq(self.rs_valid & (sel(pending, wb) | ((count == 2) & ~pop)))
         with m.If(err_rs | err_el):

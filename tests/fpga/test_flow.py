@@ -109,7 +109,7 @@ def test_bad_paths_and_values(tmp_path, capsys):
     with pytest.raises(FlowError, match="--json is set by salo synth"):
         run_flow(TINY, pnr_opts="--router2-alt-weights --json=x.json")
     with pytest.raises(FlowError, match="cannot be split"):
-        run_flow(TINY, pnr_opts="--tmg-ripup '")
+        run_flow(TINY, pnr_opts="--router2-alt-weights '")
     with pytest.raises(FlowError, match="no ';'"):
         run_flow(TINY, design="mac-grid", synth_opts="-dff; shell", out_dir=tmp_path / "o")
 
